@@ -1,0 +1,21 @@
+# make repro  - set up .venv (pinned) and run the pipeline: dvc repro
+# make test   - set up .venv and run the test suite (what CI runs)
+PYTHON ?= python3
+VENV := .venv
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: setup repro test
+
+setup: $(VENV)/installed
+
+$(VENV)/installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	touch $@
+
+repro: setup
+	dvc repro
+
+test: setup
+	python -m pytest

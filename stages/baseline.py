@@ -1,0 +1,19 @@
+"""Stage `baseline`: the seeds' section 1, the head trained with a fixed learning rate."""
+
+from stages.errors import reports_user_errors
+from stages.head import train_head, training_settings
+from stages.params import load_params, number
+from stages.schedules import make_schedule
+
+
+@reports_user_errors
+def main():
+    params = load_params()
+    lr = number(params, "baseline.lr", above=0)
+    settings = training_settings(params)
+    print(f"baseline: fixed learning rate {lr}")
+    train_head("baseline", make_schedule("fixed", {"initial_lr": lr}), settings)
+
+
+if __name__ == "__main__":
+    main()

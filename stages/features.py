@@ -1,0 +1,76 @@
+"""Stage `features`: run the frozen backbone once per split and cache its pooled output.
+
+With a frozen backbone and no augmentation, training the head on these features is the same
+computation as the seeds' image -> backbone -> head training, without paying for the
+backbone on every epoch of every experiment. Depends only on the images, the split and
+`model.*`, so schedule experiments never recompute it.
+
+Writes data/features/{split}_features.npy (float32, one row per manifest row),
+{split}_labels.npy (class indices into data/split/classes.json) and info.json.
+"""
+
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from stages.backbones import backbone_settings, build_backbone
+from stages.errors import reports_user_errors
+from stages.layout import FEATURES_DIR, RAW_DIR, SPLITS, read_classes, read_manifest, write_json
+from stages.params import load_params, number
+
+
+def load_image(path, image_size):
+    """An image file as float32 RGB pixels in 0..255, resized to image_size x image_size."""
+    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    return tf.image.resize(tf.cast(image, tf.float32), (image_size, image_size))
+
+
+def image_dataset(paths, image_size, batch_size):
+    """Parallel read/decode/resize, batched and prefetched; order follows `paths`."""
+    return (
+        tf.data.Dataset.from_tensor_slices([str(path) for path in paths])
+        .map(lambda path: load_image(path, image_size), num_parallel_calls=tf.data.AUTOTUNE)
+        .batch(batch_size)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+@reports_user_errors
+def main():
+    params = load_params()
+    backbone_name, weights, image_size = backbone_settings(params)
+    batch_size = number(params, "model.batch_size", minimum=1, integer=True)
+    classes = read_classes()
+    backbone = build_backbone(backbone_name, weights, image_size)
+    FEATURES_DIR.mkdir(parents=True, exist_ok=True)
+
+    counts, started = {}, time.perf_counter()
+    for split in SPLITS:
+        paths, labels = read_manifest(split)
+        print(f"features: {split}: {len(paths)} images through {backbone_name} at {image_size} px")
+        if paths:
+            dataset = image_dataset([RAW_DIR / path for path in paths], image_size, batch_size)
+            features = backbone.predict(dataset, verbose=1)
+        else:
+            features = np.zeros((0, backbone.output_shape[-1]), np.float32)
+        np.save(FEATURES_DIR / f"{split}_features.npy", features.astype(np.float32))
+        np.save(FEATURES_DIR / f"{split}_labels.npy", np.array([classes.index(l) for l in labels], np.int32))
+        counts[split] = len(paths)
+    seconds = time.perf_counter() - started
+    total = sum(counts.values())
+    print(f"features: {total} images in {seconds:.1f} s ({total / seconds:.1f} images/s)")
+    write_json(
+        FEATURES_DIR / "info.json",
+        {
+            "backbone": backbone_name,
+            "image_size": image_size,
+            "feature_dim": int(backbone.output_shape[-1]),
+            "classes": classes,
+            "images": counts,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""Where the stages read and write (paths relative to the repository root)."""
+
+import csv
+import json
+from pathlib import Path
+
+RAW_DIR = Path("data/raw")
+SPLIT_DIR = Path("data/split")
+CLASSES_FILE = SPLIT_DIR / "classes.json"
+FEATURES_DIR = Path("data/features")
+MODELS_DIR = Path("data/models")
+METRICS_DIR = Path("metrics")
+SPLITS = ("train", "val", "test")
+
+
+def manifest_path(split):
+    return SPLIT_DIR / f"{split}.csv"
+
+
+def read_manifest(split):
+    """(paths relative to data/raw, class names) of one split."""
+    with open(manifest_path(split), newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    return [row["path"] for row in rows], [row["label"] for row in rows]
+
+
+def read_classes():
+    return json.loads(CLASSES_FILE.read_text(encoding="utf-8"))
+
+
+def write_json(path, data):
+    """Stable, diff-friendly JSON (sorted keys would reorder per-class tables, so no sort)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

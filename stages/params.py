@@ -1,0 +1,74 @@
+"""Reading params.yaml and checking each value before any heavy work starts.
+
+Every check names the key, the bad value and what is allowed. Numbers are accepted as
+strings too, because `dvc exp run -S schedule.initial_lr=1e-05` writes `1e-05`, which
+PyYAML reads as a string.
+"""
+
+import math
+from pathlib import Path
+
+import yaml
+
+from stages.errors import UserError
+
+PARAMS_FILE = Path("params.yaml")
+
+
+class ParamError(UserError):
+    def __init__(self, key, value, allowed):
+        super().__init__(f"params.yaml: {key} = {value!r} is not allowed; expected {allowed}")
+
+
+def load_params(path=PARAMS_FILE):
+    with open(path, encoding="utf-8") as file:
+        return yaml.safe_load(file)
+
+
+def lookup(params, key):
+    """The value at a dotted key such as "schedule.k"."""
+    value = params
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise UserError(f"params.yaml: {key} is missing")
+        value = value[part]
+    return value
+
+
+def number(params, key, *, minimum=None, maximum=None, above=None, integer=False):
+    """A float (or int) at `key`, within the given bounds."""
+    value = lookup(params, key)
+    kind = "an integer" if integer else "a number"
+    bounds = [
+        f">= {minimum}" if minimum is not None else None,
+        f"> {above}" if above is not None else None,
+        f"<= {maximum}" if maximum is not None else None,
+    ]
+    allowed = " ".join([kind] + [b for b in bounds if b])
+    try:
+        parsed = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        raise ParamError(key, value, allowed) from None
+    if not math.isfinite(parsed) or (integer and not parsed.is_integer()):
+        raise ParamError(key, value, allowed)
+    if (
+        (minimum is not None and parsed < minimum)
+        or (above is not None and parsed <= above)
+        or (maximum is not None and parsed > maximum)
+    ):
+        raise ParamError(key, value, allowed)
+    return int(parsed) if integer else parsed
+
+
+def choice(params, key, options):
+    value = lookup(params, key)
+    if value not in options:
+        raise ParamError(key, value, "one of " + ", ".join(options))
+    return value
+
+
+def text(params, key):
+    value = lookup(params, key)
+    if not isinstance(value, str) or not value.strip():
+        raise ParamError(key, value, "a non-empty string")
+    return value

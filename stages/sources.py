@@ -1,0 +1,170 @@
+"""Where `data.source` points: a Kaggle dataset, an archive URL, a local archive or folder.
+
+Each resolves to a local folder with one sub-folder per class.
+"""
+
+import hashlib
+import shutil
+import tarfile
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from tqdm import tqdm
+
+from stages.errors import UserError
+
+KAGGLE_PREFIX = "kaggle:"
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+
+
+def local_copy_hint(source):
+    return (
+        f"To use a local copy instead, download {source} on a machine with internet, unpack it "
+        "anywhere (one sub-folder per class) and run: "
+        "dvc exp run -S data.source=/absolute/path/to/the/folder "
+        "(or set data.source in params.yaml and run dvc repro)"
+    )
+
+
+def resolve_source(source, sha256, workdir):
+    """(local folder holding the class folders of `source`, archive members refused).
+
+    Downloads and unpacks into workdir where needed.
+    """
+    extracted = Path(workdir) / "extracted"
+    if source.startswith(KAGGLE_PREFIX):
+        return find_class_root(download_kaggle(source)), []
+    if source.startswith(("http://", "https://")):
+        archive = download_url(source, Path(workdir) / "download", sha256)
+        refused = extract_archive(archive, extracted)
+        return find_class_root(extracted), refused
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return find_class_root(path), []
+    if path.is_file() and is_archive(path):
+        verify_sha256(path, sha256)
+        refused = extract_archive(path, extracted)
+        return find_class_root(extracted), refused
+    if path.is_file():
+        raise UserError(
+            f"data.source {source!r} is a file but not an archive ({', '.join(ARCHIVE_SUFFIXES)})"
+        )
+    raise UserError(
+        f"data.source {source!r} does not exist: give a folder with one sub-folder per class, "
+        f"an archive of one, a URL, or {KAGGLE_PREFIX}<owner>/<dataset> "
+        "(relative paths are relative to the repository root)"
+    )
+
+
+def download_kaggle(source):
+    import kagglehub
+    import requests
+
+    handle = source[len(KAGGLE_PREFIX):]
+    try:
+        return Path(kagglehub.dataset_download(handle))
+    except requests.exceptions.ConnectionError:
+        raise UserError(f"cannot reach Kaggle to download {source} (offline?). "
+                        + local_copy_hint(source)) from None
+
+
+def download_url(url, target_dir, sha256):
+    name = PurePosixPath(urllib.request.urlparse(url).path).name or "dataset.zip"
+    target = Path(target_dir) / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response, open(target, "wb") as file:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=f"download {name}") as bar:
+                while chunk := response.read(1 << 20):
+                    file.write(chunk)
+                    bar.update(len(chunk))
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+        reason = getattr(error, "reason", error)
+        raise UserError(f"cannot download {url} ({reason}). " + local_copy_hint(url)) from None
+    verify_sha256(target, sha256)
+    return target
+
+
+def verify_sha256(path, expected):
+    if not expected:
+        return
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    if digest.hexdigest() != str(expected).lower():
+        raise UserError(
+            f"{path} has sha256 {digest.hexdigest()}, but data.sha256 is {expected}: "
+            "the download is corrupt or data.sha256 is out of date"
+        )
+
+
+def is_archive(path):
+    return str(path).lower().endswith(ARCHIVE_SUFFIXES)
+
+
+def unsafe_member_reason(name):
+    """Why an archive member must not be extracted, or None: no absolute paths, no `..`."""
+    posix = PurePosixPath(name.replace("\\", "/"))
+    if posix.is_absolute() or (posix.parts and posix.parts[0].endswith(":")):
+        return "absolute path in archive"
+    if ".." in posix.parts:
+        return "path escapes the archive ('..')"
+    return None
+
+
+def extract_archive(archive, target):
+    """Extract regular files only; members that would land outside `target` are refused.
+
+    Returns the refused members as [{"file": name, "reason": why}].
+    """
+    target = Path(target)
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    refused = []
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zipped:
+                for member in zipped.infolist():
+                    if member.is_dir():
+                        continue
+                    if reason := unsafe_member_reason(member.filename):
+                        refused.append({"file": member.filename, "reason": reason})
+                        continue
+                    _write_member(target / member.filename, zipped.open(member))
+        elif tarfile.is_tarfile(archive):
+            with tarfile.open(archive) as tarred:
+                for member in tarred:
+                    if not member.isfile():
+                        continue
+                    if reason := unsafe_member_reason(member.name):
+                        refused.append({"file": member.name, "reason": reason})
+                        continue
+                    _write_member(target / member.name, tarred.extractfile(member))
+        else:
+            raise UserError(f"{archive} is not a readable zip or tar archive")
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError) as error:
+        raise UserError(f"{archive} is a damaged archive ({error})") from None
+    return refused
+
+
+def _write_member(path, source):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with source, open(path, "wb") as file:
+        shutil.copyfileobj(source, file)
+
+
+def find_class_root(path):
+    """Descend through wrapper folders (e.g. oregon_wildlife/oregon_wildlife/) to the class folders."""
+    path = Path(path)
+    while True:
+        entries = [entry for entry in path.iterdir() if not entry.name.startswith(".")]
+        folders = [entry for entry in entries if entry.is_dir()]
+        if len(folders) == 1 and len(entries) == 1:
+            path = folders[0]
+        else:
+            return path

@@ -1,0 +1,26 @@
+"""Stage `train`: the head trained with the learning-rate schedule of `schedule.*`.
+
+This is the stage each `dvc exp run -S schedule....` variant reruns; nothing upstream of it
+depends on `schedule.*`, so experiments reuse the cached features.
+"""
+
+from stages.errors import reports_user_errors
+from stages.head import train_head, training_settings
+from stages.params import load_params
+from stages.schedules import ignored_params, make_schedule, schedule_settings
+
+
+@reports_user_errors
+def main():
+    params = load_params()
+    name, values = schedule_settings(params)
+    settings = training_settings(params)
+    described = ", ".join(f"{key}={value}" for key, value in values.items())
+    print(f"train: schedule {name} ({described})")
+    if unused := ignored_params(params):
+        print(f"train: schedule {name} ignores schedule.{', schedule.'.join(unused)}")
+    train_head("train", make_schedule(name, values), settings)
+
+
+if __name__ == "__main__":
+    main()
