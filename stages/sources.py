@@ -20,6 +20,8 @@ ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 
 
 def local_copy_hint(source):
+    if source.startswith(KAGGLE_PREFIX):
+        source = f"https://www.kaggle.com/datasets/{source[len(KAGGLE_PREFIX):]}"
     return (
         f"To use a local copy instead, download {source} on a machine with internet, unpack it "
         "anywhere (one sub-folder per class) and run: "

@@ -1,0 +1,103 @@
+"""The real pipeline: real DVC commands in a temp git repo, on real photos of the shared dataset."""
+
+import csv
+import json
+import math
+
+import pytest
+
+from tests.conftest import dvc, run
+
+FAST = {
+    "model.backbone": "efficientnet_lite0",
+    "model.image_size": 64,
+    "train.epochs": 4,
+    "train.batch_size": 8,
+}
+
+
+def ran_stages(output):
+    return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")]
+
+
+@pytest.fixture
+def pipeline(project, sample_dataset):
+    return project({"data.source": str(sample_dataset()), **FAST})
+
+
+def test_split_manifests_are_reproducible_and_repro_is_a_no_op(pipeline):
+    dvc("repro", "split", cwd=pipeline)
+    manifests = {split: (pipeline / "data" / "split" / f"{split}.csv").read_bytes() for split in ("train", "val", "test")}
+    rows = list(csv.DictReader(manifests["train"].decode().splitlines()))
+    assert {row["label"] for row in rows} == {"Leopards", "crab", "okapi"}
+    assert all((pipeline / "data" / "raw" / row["path"]).is_file() for row in rows)
+    split_report = json.loads((pipeline / "metrics" / "split.json").read_text())
+    assert split_report["images"] == {"train": 18, "val": 3, "test": 3}
+
+    again = dvc("repro", "split", cwd=pipeline)
+    assert ran_stages(again.stdout) == []
+    assert "didn't change" in again.stdout
+
+    dvc("repro", "-f", "split", cwd=pipeline)
+    for split, content in manifests.items():
+        assert (pipeline / "data" / "split" / f"{split}.csv").read_bytes() == content
+
+
+def test_repro_then_schedule_experiments_rerun_only_train(pipeline):
+    first = dvc("repro", cwd=pipeline)
+    assert ran_stages(first.stdout) == ["fetch", "split", "features", "baseline", "train"]
+    features = json.loads((pipeline / "data" / "features" / "info.json").read_text())
+    assert features["feature_dim"] == 1280 and features["images"] == {"train": 18, "val": 3, "test": 3}
+
+    metrics = json.loads((pipeline / "metrics" / "train" / "metrics.json").read_text())
+    assert metrics["step"] == FAST["train.epochs"] - 1
+    assert 0 <= metrics["best_val_accuracy"] <= 1 and 0 <= metrics["best_epoch"] < FAST["train.epochs"]
+    learning_rates = (pipeline / "metrics" / "train" / "plots" / "metrics" / "train" / "learning_rate.tsv").read_text()
+    assert learning_rates.splitlines()[:3] == ["step\tlearning_rate", "0\t0.009999999776482582", "1\t0.009048374369740486"]
+    assert "wall_time_s" in json.loads((pipeline / "metrics" / "train" / "time.json").read_text())
+    assert (pipeline / "data" / "models" / "train.keras").is_file()
+
+    run(["git", "add", "-A"], pipeline)
+    run(["git", "commit", "-qm", "first run"], pipeline)
+    baseline_metrics = (pipeline / "metrics" / "baseline" / "metrics.json").read_bytes()
+
+    # The seeds' best exp-decay setting, as the user types it; 1e-05 comes back as a string.
+    exp = dvc("exp", "run", "-n", "exp-best", "-S", "schedule.name=exp", "-S", "schedule.initial_lr=0.01",
+              "-S", "schedule.k=0.3", cwd=pipeline)
+    assert ran_stages(exp.stdout) == ["train"]
+    tiny = dvc("exp", "run", "-n", "tiny-lr", "-S", "schedule.initial_lr=1e-05", cwd=pipeline)
+    assert ran_stages(tiny.stdout) == ["train"]
+    assert "initial_lr: 1e-05" in (pipeline / "params.yaml").read_text()
+
+    shown = json.loads(dvc("exp", "show", "--json", cwd=pipeline).stdout)
+    experiments = {
+        exp["name"]: exp["revs"][0]["data"]
+        for commit in shown for exp in (commit.get("experiments") or []) if exp.get("name")
+    }
+    assert set(experiments) == {"exp-best", "tiny-lr"}
+    best = experiments["exp-best"]
+    assert best["params"]["params.yaml"]["data"]["schedule"]["k"] == 0.3
+    assert "best_val_accuracy" in best["metrics"]["metrics/train/metrics.json"]["data"]
+    lr_log = experiments["tiny-lr"]["metrics"]["metrics/train/metrics.json"]["data"]["train"]["learning_rate"]
+    # dvc exp run leaves the workspace at exp-best's params, so tiny-lr ran with k=0.3 too.
+    assert lr_log == pytest.approx(1e-05 * math.exp(-0.3 * 3), rel=1e-6)
+    # The baseline does not depend on schedule.*: the same bytes in every experiment.
+    assert (pipeline / "metrics" / "baseline" / "metrics.json").read_bytes() == baseline_metrics
+
+    plots = json.loads(dvc("plots", "diff", "exp-best", "tiny-lr", "--json", cwd=pipeline).stdout)["data"]
+    assert set(plots) == {"Accuracy", "Loss", "Learning rate"}
+    points = plots["Learning rate"][0]["content"]["data"]["values"]
+    assert {point["rev"] for point in points} == {"exp-best", "tiny-lr"}
+    first_lr = {point["rev"]: float(point["learning_rate"]) for point in points
+                if point["step"] == "0" and point["filename"].startswith("train/")}
+    assert first_lr == pytest.approx({"exp-best": 0.01, "tiny-lr": 1e-05})
+
+
+def test_same_params_same_metrics_byte_for_byte(pipeline):
+    dvc("repro", "train", cwd=pipeline)
+    metrics = pipeline / "metrics" / "train" / "metrics.json"
+    curves = pipeline / "metrics" / "train" / "plots" / "metrics" / "eval" / "accuracy.tsv"
+    first = metrics.read_bytes(), curves.read_bytes()
+    rerun = dvc("repro", "-f", "-s", "train", cwd=pipeline)
+    assert ran_stages(rerun.stdout) == ["train"]
+    assert (metrics.read_bytes(), curves.read_bytes()) == first

@@ -1,0 +1,117 @@
+import hashlib
+import http.server
+import io
+import sys
+import tarfile
+import threading
+import time
+import zipfile
+from functools import partial
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from stages.errors import UserError
+from stages.sources import extract_archive, find_class_root, resolve_source
+from tests.conftest import run
+
+
+def image_bytes(shade=0):
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((8, 8, 3), shade, np.uint8)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def make_zip(path, members):
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def make_tar(path, members):
+    with tarfile.open(path, "w:gz") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.mark.parametrize("make, suffix", [(make_zip, "zip"), (make_tar, "tar.gz")])
+def test_archive_members_outside_the_target_are_refused(tmp_path, make, suffix):
+    archive = make(
+        tmp_path / f"data.{suffix}",
+        {
+            "wildlife/deer/1.jpg": image_bytes(1),
+            "wildlife/fox/2.jpg": image_bytes(2),
+            "../escaped.jpg": image_bytes(3),
+            "wildlife/../../also_escaped.jpg": image_bytes(4),
+            "/etc/absolute.jpg": image_bytes(5),
+        },
+    )
+    target = tmp_path / "work" / "out"
+    refused = extract_archive(archive, target)
+    assert {item["file"] for item in refused} == {
+        "../escaped.jpg", "wildlife/../../also_escaped.jpg", "/etc/absolute.jpg",
+    }
+    written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert written == [f"data.{suffix}", "work/out/wildlife/deer/1.jpg", "work/out/wildlife/fox/2.jpg"]
+    assert find_class_root(target) == target / "wildlife"
+
+
+def test_local_archive_resolves_to_its_class_folders_and_checks_sha256(tmp_path):
+    archive = make_zip(tmp_path / "d.zip", {"a/x.jpg": image_bytes(1), "b/y.jpg": image_bytes(2)})
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    root, refused = resolve_source(str(archive), digest, tmp_path / "work")
+    assert sorted(p.name for p in root.iterdir()) == ["a", "b"] and refused == []
+    with pytest.raises(UserError, match="data.sha256"):
+        resolve_source(str(archive), "0" * 64, tmp_path / "work")
+
+
+def test_a_file_that_is_not_an_archive_is_refused_clearly(tmp_path):
+    fake = tmp_path / "broken.zip"
+    fake.write_bytes(b"this is not a zip file")
+    with pytest.raises(UserError, match="not a readable zip or tar archive"):
+        resolve_source(str(fake), None, tmp_path / "work")
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(UserError, match="not an archive"):
+        resolve_source(str(tmp_path / "notes.txt"), None, tmp_path / "work")
+    with pytest.raises(UserError, match="does not exist"):
+        resolve_source(str(tmp_path / "missing"), None, tmp_path / "work")
+
+
+def test_url_source_downloads_from_a_local_server(tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    archive = make_tar(served / "animals.tar.gz", {"animals/a/1.jpg": image_bytes(1), "animals/b/2.jpg": image_bytes(2)})
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=served)
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/animals.tar.gz"
+        root, _ = resolve_source(url, digest, tmp_path / "work")
+        assert sorted(p.name for p in root.iterdir()) == ["a", "b"]
+        with pytest.raises(UserError, match="cannot download .*/missing.zip"):
+            resolve_source(url.replace("animals.tar.gz", "missing.zip"), None, tmp_path / "work2")
+    finally:
+        server.shutdown()
+
+
+def test_default_kaggle_source_offline_fails_fast_with_the_local_copy_command(project):
+    root = project()
+    started = time.monotonic()
+    # A proxy on a closed local port makes this machine offline for the stage, internet or not.
+    result = run(
+        [sys.executable, "-m", "stages.fetch"], root, check=False,
+        HTTPS_PROXY="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9", NO_PROXY="", no_proxy="",
+    )
+    assert time.monotonic() - started < 30
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith("error: cannot reach Kaggle to download kaggle:virtualdvid/oregon-wildlife")
+    assert "dvc exp run -S data.source=" in message
