@@ -3,7 +3,6 @@
 PYTHON ?= python3
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
-export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: setup repro test
 

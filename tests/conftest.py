@@ -55,7 +55,6 @@ def stage_env(**extra):
     """The environment the stages run in: this venv's python and dvc first on PATH."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.update(extra)
     return env
 
