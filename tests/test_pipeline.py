@@ -5,6 +5,7 @@ import json
 import math
 
 import pytest
+from PIL import Image
 
 from tests.conftest import dvc, run
 
@@ -45,7 +46,7 @@ def test_split_manifests_are_reproducible_and_repro_is_a_no_op(pipeline):
 
 def test_repro_then_schedule_experiments_rerun_only_train(pipeline):
     first = dvc("repro", cwd=pipeline)
-    assert ran_stages(first.stdout) == ["fetch", "split", "features", "baseline", "train"]
+    assert ran_stages(first.stdout) == ["fetch", "split", "features", "baseline", "train", "report"]
     features = json.loads((pipeline / "data" / "features" / "info.json").read_text())
     assert features["feature_dim"] == 1280 and features["images"] == {"train": 18, "val": 3, "test": 3}
 
@@ -57,6 +58,13 @@ def test_repro_then_schedule_experiments_rerun_only_train(pipeline):
     assert "wall_time_s" in json.loads((pipeline / "metrics" / "train" / "time.json").read_text())
     assert (pipeline / "data" / "models" / "train.keras").is_file()
 
+    for figure in ("accuracy", "loss", "learning_rate"):
+        with Image.open(pipeline / "plots" / f"{figure}.png") as image:
+            assert image.format == "PNG" and image.size == (800, 500)
+    table = (pipeline / "metrics" / "table.md").read_text().splitlines()
+    assert table[0].startswith("| model | learning rate | final val accuracy")
+    assert [row.split(" | ")[:2] for row in table[2:]] == [["| baseline", "fixed 0.001"], ["| train", "exp: initial_lr 0.01, k 0.1"]]
+
     run(["git", "add", "-A"], pipeline)
     run(["git", "commit", "-qm", "first run"], pipeline)
     baseline_metrics = (pipeline / "metrics" / "baseline" / "metrics.json").read_bytes()
@@ -64,9 +72,9 @@ def test_repro_then_schedule_experiments_rerun_only_train(pipeline):
     # The seeds' best exp-decay setting, as the user types it; 1e-05 comes back as a string.
     exp = dvc("exp", "run", "-n", "exp-best", "-S", "schedule.name=exp", "-S", "schedule.initial_lr=0.01",
               "-S", "schedule.k=0.3", cwd=pipeline)
-    assert ran_stages(exp.stdout) == ["train"]
+    assert ran_stages(exp.stdout) == ["train", "report"]
     tiny = dvc("exp", "run", "-n", "tiny-lr", "-S", "schedule.initial_lr=1e-05", cwd=pipeline)
-    assert ran_stages(tiny.stdout) == ["train"]
+    assert ran_stages(tiny.stdout) == ["train", "report"]
     assert "initial_lr: 1e-05" in (pipeline / "params.yaml").read_text()
 
     shown = json.loads(dvc("exp", "show", "--json", cwd=pipeline).stdout)
