@@ -12,28 +12,13 @@ Writes data/features/{split}_features.npy (float32, one row per manifest row),
 import time
 
 import numpy as np
-import tensorflow as tf
 
 from stages.backbones import backbone_settings, build_backbone
+from stages.devices import configure_devices
 from stages.errors import reports_user_errors
-from stages.layout import FEATURES_DIR, RAW_DIR, SPLITS, read_classes, read_manifest, write_json
+from stages.images import image_dataset
+from stages.layout import FEATURES_DIR, SPLITS, read_classes, read_manifest, write_json
 from stages.params import load_params, number
-
-
-def load_image(path, image_size):
-    """An image file as float32 RGB pixels in 0..255, resized to image_size x image_size."""
-    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-    return tf.image.resize(tf.cast(image, tf.float32), (image_size, image_size))
-
-
-def image_dataset(paths, image_size, batch_size):
-    """Parallel read/decode/resize, batched and prefetched; order follows `paths`."""
-    return (
-        tf.data.Dataset.from_tensor_slices([str(path) for path in paths])
-        .map(lambda path: load_image(path, image_size), num_parallel_calls=tf.data.AUTOTUNE)
-        .batch(batch_size)
-        .prefetch(tf.data.AUTOTUNE)
-    )
 
 
 @reports_user_errors
@@ -42,7 +27,8 @@ def main():
     backbone_name, weights, image_size = backbone_settings(params)
     batch_size = number(params, "model.batch_size", minimum=1, integer=True)
     classes = read_classes()
-    backbone = build_backbone(backbone_name, weights, image_size)
+    with configure_devices(params).scope():
+        backbone = build_backbone(backbone_name, weights, image_size)
     FEATURES_DIR.mkdir(parents=True, exist_ok=True)
 
     counts, started = {}, time.perf_counter()
@@ -50,7 +36,7 @@ def main():
         paths, labels = read_manifest(split)
         print(f"features: {split}: {len(paths)} images through {backbone_name} at {image_size} px")
         if paths:
-            dataset = image_dataset([RAW_DIR / path for path in paths], image_size, batch_size)
+            dataset = image_dataset(paths, image_size, batch_size)
             features = backbone.predict(dataset, verbose=1)
         else:
             features = np.zeros((0, backbone.output_shape[-1]), np.float32)

@@ -10,6 +10,7 @@ CLASSES_FILE = SPLIT_DIR / "classes.json"
 FEATURES_DIR = Path("data/features")
 MODELS_DIR = Path("data/models")
 METRICS_DIR = Path("metrics")
+PLOTS_DIR = Path("plots")
 SPLITS = ("train", "val", "test")
 
 
@@ -33,3 +34,19 @@ def write_json(path, data):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def write_table(stem, rows):
+    """rows (dicts with the same keys) as stem.md and stem.csv; returns the markdown."""
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(row[column]) for column in columns) + " |" for row in rows]
+    markdown = "\n".join(lines) + "\n"
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".md").write_text(markdown, encoding="utf-8")
+    with open(stem.with_suffix(".csv"), "w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return markdown

@@ -1,32 +1,31 @@
 """Stage `report`: the seeds' hand-drawn figures and a metrics table, from the dvclive logs.
 
 Writes plots/{accuracy,loss,learning_rate}.png (train dashed, validation solid, one colour per
-model) and metrics/table.{md,csv}, all tracked by git so every commit carries its figures.
+model; the fine-tuning epochs continue the head's) and metrics/table.{md,csv}, all tracked by
+git so that every commit and experiment carries its own figures.
 """
 
 import csv
 import json
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 
 from stages.errors import reports_user_errors
-from stages.layout import METRICS_DIR
+from stages.layout import METRICS_DIR, PLOTS_DIR, write_table
 from stages.params import load_params
 from stages.schedules import schedule_settings
-
-PLOTS_DIR = Path("plots")
-TABLE_COLUMNS = (
-    "model", "learning rate", "final val accuracy", "best val accuracy", "best epoch",
-    "final val loss", "wall time (s)",
-)
 
 
 def learning_rates(params):
     """{model (its dvclive directory): its learning-rate policy}, in the seeds' order."""
     name, values = schedule_settings(params)
     described = ", ".join(f"{key} {value:g}" for key, value in values.items())
-    return {"baseline": f"fixed {float(params['baseline']['lr']):g}", "train": f"{name}: {described}"}
+    finetune = params["finetune"]
+    return {
+        "baseline": f"fixed {float(params['baseline']['lr']):g}",
+        "train": f"{name}: {described}",
+        "finetune": f"fixed {float(finetune['lr']):g}, top {finetune['unfreeze_blocks']} blocks unfrozen",
+    }
 
 
 def read_curve(model, split, metric):
@@ -39,14 +38,14 @@ def read_curve(model, split, metric):
 
 def plot_metric(policies, metric, ylabel, path, log_scale=False, splits=("train", "eval")):
     figure, axes = plt.subplots(figsize=(8, 5))
-    for colour, (model, policy) in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], policies.items()):
-        label = f"{model} ({policy})"
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for colour, (model, policy) in zip(colours, policies.items()):
         for split in splits:
             epochs, values = read_curve(model, split, metric)
             style = "--" if split == "train" and len(splits) > 1 else "-"
             suffix = {"train": " train", "eval": " val"}[split] if len(splits) > 1 else ""
-            axes.plot(epochs, values, style, color=colour, label=label + suffix)
-    axes.set_xlabel("epoch (0-based)")
+            axes.plot(epochs, values, style, color=colour, label=f"{model} ({policy}){suffix}")
+    axes.set_xlabel("epoch (0-based; fine-tuning continues the head's epochs)")
     axes.set_ylabel(ylabel)
     if log_scale:
         axes.set_yscale("log")
@@ -57,11 +56,15 @@ def plot_metric(policies, metric, ylabel, path, log_scale=False, splits=("train"
     plt.close(figure)
 
 
+def read_json(path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def table_rows(policies):
+    test = read_json(METRICS_DIR / "evaluate" / "metrics.json")
     rows = []
     for model, policy in policies.items():
-        summary = json.loads((METRICS_DIR / model / "metrics.json").read_text(encoding="utf-8"))
-        timing = json.loads((METRICS_DIR / model / "time.json").read_text(encoding="utf-8"))
+        summary = read_json(METRICS_DIR / model / "metrics.json")
         rows.append({
             "model": model,
             "learning rate": policy,
@@ -69,15 +72,10 @@ def table_rows(policies):
             "best val accuracy": round(summary["best_val_accuracy"], 4),
             "best epoch": summary["best_epoch"],
             "final val loss": round(summary["eval"]["loss"], 4),
-            "wall time (s)": timing["wall_time_s"],
+            "test accuracy": round(test[model]["test_accuracy"], 4),
+            "wall time (s)": read_json(METRICS_DIR / model / "time.json")["wall_time_s"],
         })
     return rows
-
-
-def markdown_table(rows):
-    lines = ["| " + " | ".join(TABLE_COLUMNS) + " |", "|" + "---|" * len(TABLE_COLUMNS)]
-    lines += ["| " + " | ".join(str(row[column]) for column in TABLE_COLUMNS) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
 
 
 @reports_user_errors
@@ -86,16 +84,10 @@ def main():
     PLOTS_DIR.mkdir(exist_ok=True)
     plot_metric(policies, "accuracy", "accuracy", PLOTS_DIR / "accuracy.png")
     plot_metric(policies, "loss", "cross-entropy loss", PLOTS_DIR / "loss.png", log_scale=True)
-    plot_metric(policies, "learning_rate", "learning rate", PLOTS_DIR / "learning_rate.png",
+    head_policies = {model: policies[model] for model in ("baseline", "train")}
+    plot_metric(head_policies, "learning_rate", "learning rate", PLOTS_DIR / "learning_rate.png",
                 log_scale=True, splits=("train",))
-
-    rows = table_rows(policies)
-    (METRICS_DIR / "table.md").write_text(markdown_table(rows), encoding="utf-8")
-    with open(METRICS_DIR / "table.csv", "w", newline="", encoding="utf-8") as file:
-        writer = csv.DictWriter(file, TABLE_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    print(markdown_table(rows), end="")
+    print(write_table(METRICS_DIR / "table", table_rows(policies)), end="")
 
 
 if __name__ == "__main__":
