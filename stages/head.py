@@ -34,6 +34,10 @@ def load_features(split):
     )
 
 
+def class_count():
+    return len(json.loads((FEATURES_DIR / "info.json").read_text(encoding="utf-8"))["classes"])
+
+
 def build_head(feature_dim, num_classes, dropout):
     inputs = keras.Input(shape=(feature_dim,), name="features")
     x = keras.layers.Dropout(dropout, name="dropout")(inputs) if dropout else inputs
@@ -52,8 +56,7 @@ def train_head(name, schedule, settings):
     seed_everything(settings["seed"])
     x_train, y_train = load_features("train")
     validation = load_features("val")
-    num_classes = len(json.loads((FEATURES_DIR / "info.json").read_text(encoding="utf-8"))["classes"])
-    model = build_head(x_train.shape[1], num_classes, settings["dropout"])
+    model = build_head(x_train.shape[1], class_count(), settings["dropout"])
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=schedule(0, None)),
         loss="sparse_categorical_crossentropy",

@@ -12,7 +12,7 @@ from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATASET = REPO_ROOT.parent / "shared" / "datasets" / "caltech101-animals"
-PROJECT_FILES = ("dvc.yaml", "params.yaml", "stages", ".gitignore")
+PROJECT_FILES = ("dvc.yaml", "params.yaml", "study.yaml", "stages", ".gitignore")
 
 
 def write_image(path, size=(40, 30), mode="RGB", image_format=None, seed=0):

@@ -18,7 +18,7 @@ FAST = {
     "finetune.unfreeze_blocks": 1,
     "finetune.batch_size": 8,
 }
-ALL_STAGES = ["fetch", "split", "features", "baseline", "train", "finetune", "evaluate", "report"]
+ALL_STAGES = ["fetch", "split", "features", "baseline", "train", "lr_range", "finetune", "evaluate", "report"]
 
 
 def ran_stages(output):
@@ -72,7 +72,9 @@ def test_repro_then_schedule_experiments_rerun_only_what_depends_on_the_schedule
     per_class = (pipeline / "metrics" / "evaluate" / "per_class.csv").read_text().splitlines()
     assert per_class[0] == "class,precision,recall,f1,support" and len(per_class) == 4
 
-    for figure in ("accuracy", "loss", "learning_rate", "confusion_matrix", "misclassified"):
+    suggestion = json.loads((pipeline / "metrics" / "lr_range.json").read_text())
+    assert 1e-7 <= suggestion["suggested_lr"] <= 10 and suggestion["steps"] >= 10
+    for figure in ("accuracy", "loss", "learning_rate", "confusion_matrix", "misclassified", "lr_range"):
         with Image.open(pipeline / "plots" / f"{figure}.png") as image:
             assert image.format == "PNG" and min(image.size) >= 400
     table = (pipeline / "metrics" / "table.md").read_text().splitlines()
