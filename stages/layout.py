@@ -29,6 +29,12 @@ def read_classes():
     return json.loads(CLASSES_FILE.read_text(encoding="utf-8"))
 
 
+def parse_curve(tsv_text, column):
+    """A dvclive metric history (`step<TAB>column` rows) as (steps, values)."""
+    rows = list(csv.DictReader(tsv_text.splitlines(), delimiter="\t"))
+    return [int(row["step"]) for row in rows], [float(row[column]) for row in rows]
+
+
 def write_json(path, data):
     """Stable, diff-friendly JSON (sorted keys would reorder per-class tables, so no sort)."""
     path = Path(path)

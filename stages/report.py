@@ -5,13 +5,12 @@ model; the fine-tuning epochs continue the head's) and metrics/table.{md,csv}, a
 git so that every commit and experiment carries its own figures.
 """
 
-import csv
 import json
 
 import matplotlib.pyplot as plt
 
 from stages.errors import reports_user_errors
-from stages.layout import METRICS_DIR, PLOTS_DIR, write_table
+from stages.layout import METRICS_DIR, PLOTS_DIR, parse_curve, write_table
 from stages.params import load_params
 from stages.schedules import schedule_settings
 
@@ -31,9 +30,7 @@ def learning_rates(params):
 def read_curve(model, split, metric):
     """The per-epoch values dvclive logged, as (epochs, values)."""
     path = METRICS_DIR / model / "plots" / "metrics" / split / f"{metric}.tsv"
-    with open(path, newline="", encoding="utf-8") as file:
-        rows = list(csv.DictReader(file, delimiter="\t"))
-    return [int(row["step"]) for row in rows], [float(row[metric]) for row in rows]
+    return parse_curve(path.read_text(encoding="utf-8"), metric)
 
 
 def plot_metric(policies, metric, ylabel, path, log_scale=False, splits=("train", "eval")):

@@ -18,8 +18,6 @@ Re-running it with nothing changed trains nothing: existing experiments are reus
 """
 
 import argparse
-import csv
-import io
 import subprocess
 import sys
 import time
@@ -31,7 +29,7 @@ import yaml
 from tqdm import tqdm
 
 from stages.errors import UserError, reports_user_errors
-from stages.layout import METRICS_DIR, PLOTS_DIR, write_table
+from stages.layout import METRICS_DIR, PLOTS_DIR, parse_curve, write_table
 from stages.params import load_params
 from stages.schedules import SCHEDULES, schedule_settings
 
@@ -125,9 +123,7 @@ def experiment_rows(names):
 
 
 def read_curve(experiment, path, column):
-    text = dvc.api.read(path, repo=".", rev=experiment)
-    rows = list(csv.DictReader(io.StringIO(text), delimiter="\t"))
-    return [int(row["step"]) for row in rows], [float(row[column]) for row in rows]
+    return parse_curve(dvc.api.read(path, repo=".", rev=experiment), column)
 
 
 def plot_curves(curves, ylabel, title, path, log_scale=False):
