@@ -115,7 +115,7 @@ def experiment_rows(names):
                 "variant": row["Experiment"],
                 "final val accuracy": round(metric("eval.accuracy"), 4),
                 "best val accuracy": round(metric("best_val_accuracy"), 4),
-                "best epoch": metric("best_epoch"),
+                "best epoch": int(metric("best_epoch")),
                 "final val loss": round(metric("eval.loss"), 4),
                 "wall time (s)": row["metrics/train/time.json:wall_time_s"],
             })
