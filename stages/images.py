@@ -20,24 +20,19 @@ def image_dataset(paths, image_size, batch_size, labels=None, shuffle_seed=None,
     cannot split a batch unevenly across replicas, so zero-weight copies of the first image pad
     the data to a multiple of `replicas`; they count in no metric.
     """
-    paths, labels = list(paths), None if labels is None else list(labels)
-    weights = [1.0] * len(paths)
-    if labels is not None and replicas > 1:
+    paths = list(paths)
+    targets = [] if labels is None else [list(labels)]
+    if targets and replicas > 1:
         padding = -len(paths) % replicas
-        paths, labels, weights = paths + paths[:1] * padding, labels + labels[:1] * padding, weights + [0.0] * padding
-    files = tf.data.Dataset.from_tensor_slices([str(RAW_DIR / path) for path in paths])
-    if labels is None:
-        dataset = files.map(lambda path: load_image(path, image_size), num_parallel_calls=tf.data.AUTOTUNE)
-    elif replicas > 1:
-        dataset = tf.data.Dataset.zip(files, *map(tf.data.Dataset.from_tensor_slices, (labels, weights))).map(
-            lambda path, label, weight: (load_image(path, image_size), label, weight),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
-    else:
-        dataset = tf.data.Dataset.zip(files, tf.data.Dataset.from_tensor_slices(labels)).map(
-            lambda path, label: (load_image(path, image_size), label),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
+        targets = [targets[0] + targets[0][:1] * padding, [1.0] * len(paths) + [0.0] * padding]
+        paths += paths[:1] * padding
+
+    def decode(path, *target):
+        pixels = load_image(path, image_size)
+        return (pixels, *target) if target else pixels
+
+    files = [str(RAW_DIR / path) for path in paths]
+    dataset = tf.data.Dataset.from_tensor_slices((files, *targets)).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(paths), seed=shuffle_seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

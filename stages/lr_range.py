@@ -44,7 +44,8 @@ def range_test(model, features, labels, lrs, batch_size, seed):
         model.optimizer.learning_rate = lr
         batch = order[np.arange(step * batch_size, (step + 1) * batch_size) % len(order)]
         losses.append(float(model.train_on_batch(features[batch], labels[batch])))
-        if not np.isfinite(losses[-1]) or smooth(losses)[-1] > DIVERGED * smooth(losses).min():
+        smoothed = smooth(losses)
+        if not np.isfinite(losses[-1]) or smoothed[-1] > DIVERGED * smoothed.min():
             break
     return np.array(lrs[: len(losses)]), np.array(losses)
 
