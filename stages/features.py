@@ -6,7 +6,8 @@ backbone on every epoch of every experiment. Depends only on the images, the spl
 `model.*`, so schedule experiments never recompute it.
 
 Writes data/features/{split}_features.npy (float32, one row per manifest row),
-{split}_labels.npy (class indices into data/split/classes.json) and info.json.
+{split}_labels.npy (class indices into data/split/classes.json) and info.json; its speed goes to
+metrics/features/time.json, apart, so that the cached features stay byte-identical on rerun.
 """
 
 import time
@@ -17,7 +18,7 @@ from stages.backbones import backbone_settings, build_backbone
 from stages.devices import configure_devices
 from stages.errors import reports_user_errors
 from stages.images import image_dataset
-from stages.layout import FEATURES_DIR, SPLITS, read_classes, read_manifest, write_json
+from stages.layout import FEATURES_DIR, METRICS_DIR, SPLITS, read_classes, read_manifest, write_json
 from stages.params import load_params, number
 
 
@@ -46,6 +47,10 @@ def main():
     seconds = time.perf_counter() - started
     total = sum(counts.values())
     print(f"features: {total} images in {seconds:.1f} s ({total / seconds:.1f} images/s)")
+    write_json(
+        METRICS_DIR / "features" / "time.json",
+        {"wall_time_s": round(seconds, 2), "images_per_s": round(total / seconds, 1)},
+    )
     write_json(
         FEATURES_DIR / "info.json",
         {

@@ -17,6 +17,8 @@ from dvclive.keras import DVCLiveCallback
 from stages.layout import FEATURES_DIR, METRICS_DIR, MODELS_DIR, write_json
 from stages.params import number
 
+STEPS_PER_EXECUTION = 64
+
 
 def training_settings(params):
     return {
@@ -38,6 +40,14 @@ def class_count():
     return len(json.loads((FEATURES_DIR / "info.json").read_text(encoding="utf-8"))["classes"])
 
 
+def feature_batches(features, labels, batch_size, shuffle_seed=None):
+    """Cached features as a tf.data pipeline, reshuffled every epoch in a seeded order if asked."""
+    dataset = tf.data.Dataset.from_tensor_slices((features, labels))
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
 def build_head(feature_dim, num_classes, dropout):
     inputs = keras.Input(shape=(feature_dim,), name="features")
     x = keras.layers.Dropout(dropout, name="dropout")(inputs) if dropout else inputs
@@ -55,23 +65,24 @@ def train_head(name, schedule, settings):
     """Fit a head with `schedule(epoch, lr)`; log to metrics/<name>/, save data/models/<name>.keras."""
     seed_everything(settings["seed"])
     x_train, y_train = load_features("train")
-    validation = load_features("val")
+    train = feature_batches(x_train, y_train, settings["batch_size"], shuffle_seed=settings["seed"])
+    validation = feature_batches(*load_features("val"), settings["batch_size"])
     model = build_head(x_train.shape[1], class_count(), settings["dropout"])
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=schedule(0, None)),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
+        # A head step takes microseconds; running many per graph call removes the per-step
+        # Python overhead that otherwise dominates (bench/: ~5x faster epochs, same results).
+        steps_per_execution=STEPS_PER_EXECUTION,
     )
 
     started = time.perf_counter()
     with Live(str(METRICS_DIR / name), save_dvc_exp=False, dvcyaml=False) as live:
         history = model.fit(
-            x_train,
-            y_train,
-            batch_size=settings["batch_size"],
+            train,
             epochs=settings["epochs"],
             validation_data=validation,
-            shuffle=True,
             verbose=2,
             # The scheduler comes first: it adds `learning_rate` to the logs dvclive records.
             callbacks=[keras.callbacks.LearningRateScheduler(schedule), DVCLiveCallback(live=live)],
