@@ -2,6 +2,7 @@
 
 import functools
 import sys
+from pathlib import Path
 
 
 class UserError(Exception):
@@ -9,7 +10,8 @@ class UserError(Exception):
 
 
 def reports_user_errors(main):
-    """Wrap a stage's main(): a UserError ends the process with `error: ...` and exit code 1."""
+    """Wrap a stage's main(): a UserError ends the process with `error: ...` and exit code 1;
+    Ctrl-C (SIGINT) with one line saying how to go on and exit code 130, as shells expect."""
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
@@ -18,5 +20,13 @@ def reports_user_errors(main):
         except UserError as error:
             print(f"error: {error}", file=sys.stderr)
             raise SystemExit(1) from None
+        except KeyboardInterrupt:
+            stage = Path(main.__code__.co_filename).stem
+            print(
+                f"interrupted: {stage} stopped and wrote no finished output. Run `dvc repro` "
+                "to finish it (fine-tuning resumes from its last completed epoch).",
+                file=sys.stderr,
+            )
+            raise SystemExit(130) from None
 
     return wrapper

@@ -18,7 +18,7 @@ from stages.backbones import backbone_settings, build_backbone
 from stages.devices import configure_devices
 from stages.errors import reports_user_errors
 from stages.images import image_dataset
-from stages.layout import FEATURES_DIR, METRICS_DIR, SPLITS, read_classes, read_manifest, write_json
+from stages.layout import FEATURES_DIR, METRICS_DIR, SPLITS, atomic_output, read_classes, read_manifest, write_json
 from stages.params import load_params, number
 
 
@@ -30,36 +30,36 @@ def main():
     classes = read_classes()
     with configure_devices(params).scope():
         backbone = build_backbone(backbone_name, weights, image_size)
-    FEATURES_DIR.mkdir(parents=True, exist_ok=True)
 
     counts, started = {}, time.perf_counter()
-    for split in SPLITS:
-        paths, labels = read_manifest(split)
-        print(f"features: {split}: {len(paths)} images through {backbone_name} at {image_size} px")
-        if paths:
-            dataset = image_dataset(paths, image_size, batch_size)
-            features = backbone.predict(dataset, verbose=1)
-        else:
-            features = np.zeros((0, backbone.output_shape[-1]), np.float32)
-        np.save(FEATURES_DIR / f"{split}_features.npy", features.astype(np.float32))
-        np.save(FEATURES_DIR / f"{split}_labels.npy", np.array([classes.index(l) for l in labels], np.int32))
-        counts[split] = len(paths)
+    with atomic_output(FEATURES_DIR) as partial:
+        partial.mkdir()
+        for split in SPLITS:
+            paths, labels = read_manifest(split)
+            print(f"features: {split}: {len(paths)} images through {backbone_name} at {image_size} px")
+            if paths:
+                features = backbone.predict(image_dataset(paths, image_size, batch_size), verbose=1)
+            else:
+                features = np.zeros((0, backbone.output_shape[-1]), np.float32)
+            np.save(partial / f"{split}_features.npy", features.astype(np.float32))
+            np.save(partial / f"{split}_labels.npy", np.array([classes.index(l) for l in labels], np.int32))
+            counts[split] = len(paths)
+        write_json(
+            partial / "info.json",
+            {
+                "backbone": backbone_name,
+                "image_size": image_size,
+                "feature_dim": int(backbone.output_shape[-1]),
+                "classes": classes,
+                "images": counts,
+            },
+        )
     seconds = time.perf_counter() - started
     total = sum(counts.values())
     print(f"features: {total} images in {seconds:.1f} s ({total / seconds:.1f} images/s)")
     write_json(
         METRICS_DIR / "features" / "time.json",
         {"wall_time_s": round(seconds, 2), "images_per_s": round(total / seconds, 1)},
-    )
-    write_json(
-        FEATURES_DIR / "info.json",
-        {
-            "backbone": backbone_name,
-            "image_size": image_size,
-            "feature_dim": int(backbone.output_shape[-1]),
-            "classes": classes,
-            "images": counts,
-        },
     )
 
 

@@ -3,12 +3,17 @@
 Every file is decoded once here. What is not a usable image is skipped and listed with its
 reason in metrics/dataset.json, never dropped silently. Formats TensorFlow cannot decode
 (TIFF, ...) are converted to PNG; greyscale, palette, CMYK, RGBA and 16-bit images are kept
-as they are and become RGB when the features are computed.
+as they are and become RGB when the features are computed. Images over PIL's decompression-bomb
+limit (~89 megapixels) are refused from their header, before any decoding. Byte-identical
+images are listed as duplicates and kept: which copy, if any, is right is the user's call.
 """
 
+import hashlib
+import io
 import os
 import shutil
 import tempfile
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,43 +28,84 @@ from stages.sources import resolve_source
 TENSORFLOW_FORMATS = {"JPEG", "MPO", "PNG", "GIF", "BMP", "WEBP"}
 SYSTEM_FILES = {"thumbs.db", "desktop.ini"}
 DATASET_REPORT = METRICS_DIR / "dataset.json"
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS  # PIL's decompression-bomb threshold, ~89 megapixels
+warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # inspect_image reports it instead
 
 
 def inspect_image(path):
-    """(PIL format name, None) for a decodable image, else (None, reason)."""
-    if path.stat().st_size == 0:
-        return None, "empty file"
+    """(PIL format name, sha256 of the bytes, None) for a usable image, else (None, None, reason)."""
     try:
-        with Image.open(path) as image:
+        data = path.read_bytes()
+    except OSError as error:  # broken symlink, symlink loop, no permission...
+        return None, None, f"cannot read: {error.strerror or error}"
+    if not data:
+        return None, None, "empty file"
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            # The header alone gives the size: refuse before decoding, so memory stays small.
+            if image.width * image.height > MAX_PIXELS:
+                return None, None, (
+                    f"too large: {image.width}x{image.height} pixels, over the {MAX_PIXELS:,}-pixel "
+                    "limit against decompression bombs; downscale it to use it"
+                )
             image.load()
-            return image.format, None
+            image_format = image.format
     except UnidentifiedImageError:
-        return None, "not an image"
+        return None, None, "not an image"
     except Image.DecompressionBombError as error:
-        return None, f"too large to decode safely ({error})"
+        return None, None, f"too large to decode safely ({error})"
     except (OSError, SyntaxError, ValueError) as error:
-        return None, f"cannot decode: {error}"
+        return None, None, f"cannot decode: {error}"
+    return image_format, hashlib.sha256(data).hexdigest(), None
+
+
+def is_hidden(name):
+    return name.startswith(".") or name.lower() in SYSTEM_FILES
 
 
 def list_candidates(class_root):
-    """(class names, [(class, path relative to class_root)], [skipped]) in a stable order."""
-    classes, files, skipped = [], [], []
-    for entry in sorted(Path(class_root).iterdir()):
-        relative = entry.relative_to(class_root).as_posix()
-        if entry.name.startswith(".") or entry.name.lower() in SYSTEM_FILES:
-            continue
-        if not entry.is_dir():
-            skipped.append({"file": relative, "reason": "not inside a class folder"})
-            continue
-        classes.append(entry.name)
-        for folder, subfolders, names in os.walk(entry):
-            subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
-            for name in sorted(names):
-                path = Path(folder, name)
-                if name.startswith(".") or name.lower() in SYSTEM_FILES:
+    """(class names, [(class, path relative to class_root)], [skipped]) in a stable order.
+
+    Symlinked folders are followed, each real folder read once, so a symlink loop ends.
+    """
+    class_root = Path(class_root)
+    classes, files, skipped, seen = [], [], [], set()
+
+    def skip(path, reason):
+        skipped.append({"file": Path(path).relative_to(class_root).as_posix(), "reason": reason})
+
+    for entry in sorted(class_root.iterdir()):
+        if is_hidden(entry.name):
+            skip(entry, "hidden or system file")
+        elif not entry.is_dir():
+            skip(entry, "not inside a class folder")
+        else:
+            classes.append(entry.name)
+            for folder, subfolders, names in os.walk(entry, followlinks=True):
+                if os.path.realpath(folder) in seen:
+                    skip(folder, "folder already read through another path (symlink loop?)")
+                    subfolders[:] = []
                     continue
-                files.append((entry.name, path.relative_to(class_root).as_posix()))
+                seen.add(os.path.realpath(folder))
+                for name in [name for name in subfolders if is_hidden(name)]:
+                    skip(Path(folder, name), "hidden folder")
+                subfolders[:] = sorted(name for name in subfolders if not is_hidden(name))
+                for name in sorted(names):
+                    if is_hidden(name):
+                        skip(Path(folder, name), "hidden or system file")
+                    else:
+                        files.append((entry.name, Path(folder, name).relative_to(class_root).as_posix()))
     return classes, files, skipped
+
+
+def duplicate_groups(files, digests):
+    """Groups (2+) of byte-identical usable files: across classes they are label noise, across
+    splits they leak test images into training."""
+    by_digest = {}
+    for (_, relative), digest in zip(files, digests):
+        if digest:
+            by_digest.setdefault(digest, []).append(relative)
+    return [group for group in by_digest.values() if len(group) > 1]
 
 
 def copy_image(source, target, image_format):
@@ -90,7 +136,7 @@ def fetch(class_root, output_dir):
         )
     counts = dict.fromkeys(classes, 0)
     converted = []
-    for (label, relative), (image_format, reason) in zip(files, checks):
+    for (label, relative), (image_format, _, reason) in zip(files, checks):
         if reason:
             skipped.append({"file": relative, "reason": reason})
             continue
@@ -99,8 +145,6 @@ def fetch(class_root, output_dir):
             converted.append({"file": relative, "format": image_format, "saved_as": written.name})
         counts[label] += 1
     empty = [label for label, count in counts.items() if count == 0]
-    if len(empty) == len(classes):
-        raise UserError(f"no usable images under {class_root} (see {DATASET_REPORT})")
     return {
         "num_classes": len(classes) - len(empty),
         "num_images": sum(counts.values()),
@@ -108,6 +152,7 @@ def fetch(class_root, output_dir):
         "empty_classes": empty,
         "converted": converted,
         "skipped": skipped,
+        "duplicates": duplicate_groups(files, [digest for _, digest, _ in checks]),
     }
 
 
@@ -117,21 +162,25 @@ def main():
     source = text(params, "data.source")
     sha256 = params["data"].get("sha256")
     RAW_DIR.parent.mkdir(parents=True, exist_ok=True)
+    for stale in RAW_DIR.parent.glob(".fetch-*"):  # left behind by a killed fetch
+        shutil.rmtree(stale, ignore_errors=True)
     with tempfile.TemporaryDirectory(dir=RAW_DIR.parent, prefix=".fetch-") as workdir:
         class_root, refused = resolve_source(source, sha256, workdir)
         print(f"fetch: reading classes from {class_root}")
         partial = Path(workdir, "raw")
         report = fetch(class_root, partial)
         report["skipped"] = refused + report["skipped"]
+        write_json(DATASET_REPORT, {"source": source, **report})
+        if not report["num_images"]:
+            raise UserError(f"no usable images under {class_root}: every file was skipped (reasons in {DATASET_REPORT})")
         # Replace data/raw only once it is complete, so an interrupted fetch leaves nothing half-written.
         if RAW_DIR.exists():
             shutil.rmtree(RAW_DIR)
         partial.rename(RAW_DIR)
-    write_json(DATASET_REPORT, {"source": source, **report})
     print(
         f"fetch: {report['num_images']} images in {report['num_classes']} classes; "
-        f"{len(report['skipped'])} files skipped, {len(report['converted'])} converted "
-        f"(details in {DATASET_REPORT})"
+        f"{len(report['skipped'])} files skipped, {len(report['converted'])} converted, "
+        f"{len(report['duplicates'])} groups of identical images (details in {DATASET_REPORT})"
     )
 
 

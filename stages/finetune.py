@@ -24,9 +24,9 @@ from stages.backbones import backbone_settings, build_backbone
 from stages.devices import configure_devices
 from stages.errors import reports_user_errors
 from stages.images import image_dataset
-from stages.layout import METRICS_DIR, MODELS_DIR, SPLIT_DIR, read_classes, read_manifest, write_json
+from stages.layout import METRICS_DIR, MODELS_DIR, SPLIT_DIR, atomic_output, read_classes, read_manifest, write_json
 from stages.lite0 import block_count
-from stages.params import ParamError, load_params, number
+from stages.params import ParamError, flag, load_params, number
 from stages.resume import EpochCheckpoint, load_checkpoint, remove_checkpoint
 
 CHECKPOINT_DIR = Path("data/checkpoints/finetune")
@@ -40,7 +40,7 @@ def finetune_settings(params):
         "lr": number(params, "finetune.lr", above=0),
         "epochs": number(params, "finetune.epochs", minimum=1, integer=True),
         "batch_size": number(params, "finetune.batch_size", minimum=1, integer=True),
-        "augment": bool(params["finetune"].get("augment", False)),
+        "augment": flag(params, "finetune.augment"),
         "seed": number(params, "finetune.seed", minimum=0, integer=True),
     }
 
@@ -169,7 +169,8 @@ def main():
         METRICS_DIR / "finetune" / "time.json",
         {"wall_time_s": round(checkpoint.seconds, 2), "images_per_s": round(images_per_second, 1)},
     )
-    model.save(MODELS_DIR / "finetune.keras")
+    with atomic_output(MODELS_DIR / "finetune.keras") as partial:
+        model.save(partial)
     remove_checkpoint(CHECKPOINT_DIR)
     print(
         f"finetune: best val accuracy {val_accuracy[best]:.4f} at epoch {head_epochs + best}, "

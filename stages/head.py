@@ -14,7 +14,7 @@ import tensorflow as tf
 from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
-from stages.layout import FEATURES_DIR, METRICS_DIR, MODELS_DIR, write_json
+from stages.layout import FEATURES_DIR, METRICS_DIR, MODELS_DIR, atomic_output, write_json
 from stages.params import number
 
 STEPS_PER_EXECUTION = 64
@@ -95,8 +95,8 @@ def train_head(name, schedule, settings):
 
     # Wall time lives apart from metrics.json, which stays byte-identical across reruns.
     write_json(METRICS_DIR / name / "time.json", {"wall_time_s": round(wall_time, 2)})
-    MODELS_DIR.mkdir(parents=True, exist_ok=True)
-    model.save(MODELS_DIR / f"{name}.keras")
+    with atomic_output(MODELS_DIR / f"{name}.keras") as partial:
+        model.save(partial)
     print(
         f"{name}: best val accuracy {val_accuracy[best_epoch]:.4f} at epoch {best_epoch} "
         f"(0-based), final {val_accuracy[-1]:.4f}, {wall_time:.1f} s"

@@ -1,7 +1,10 @@
 """Where the stages read and write (paths relative to the repository root)."""
 
+import contextlib
 import csv
 import json
+import os
+import shutil
 from pathlib import Path
 
 RAW_DIR = Path("data/raw")
@@ -35,11 +38,25 @@ def parse_curve(tsv_text, column):
     return [int(row["step"]) for row in rows], [float(row[column]) for row in rows]
 
 
+@contextlib.contextmanager
+def atomic_output(path):
+    """Yield a temporary sibling of `path` (file or folder) to write; once the block ends without
+    an error, it takes `path`'s place with one rename, so an interrupted stage never leaves a
+    half-written output. The name keeps the suffix (Keras insists on `.keras`)."""
+    path = Path(path)
+    partial = path.with_name(f".partial-{path.name}")
+    shutil.rmtree(partial) if partial.is_dir() else partial.unlink(missing_ok=True)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    yield partial
+    if path.is_dir():  # a folder cannot be swapped in one rename: the gap only ever lacks it
+        shutil.rmtree(path)
+    os.replace(partial, path)
+
+
 def write_json(path, data):
     """Stable, diff-friendly JSON (sorted keys would reorder per-class tables, so no sort)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    with atomic_output(path) as partial:
+        partial.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def write_table(stem, rows):
@@ -49,9 +66,9 @@ def write_table(stem, rows):
     lines += ["| " + " | ".join(str(row[column]) for column in columns) + " |" for row in rows]
     markdown = "\n".join(lines) + "\n"
     stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    stem.with_suffix(".md").write_text(markdown, encoding="utf-8")
-    with open(stem.with_suffix(".csv"), "w", newline="", encoding="utf-8") as file:
+    with atomic_output(stem.with_suffix(".md")) as partial:
+        partial.write_text(markdown, encoding="utf-8")
+    with atomic_output(stem.with_suffix(".csv")) as partial, open(partial, "w", newline="", encoding="utf-8") as file:
         writer = csv.DictWriter(file, columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)

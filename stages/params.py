@@ -21,8 +21,16 @@ class ParamError(UserError):
 
 
 def load_params(path=PARAMS_FILE):
-    with open(path, encoding="utf-8") as file:
-        return yaml.safe_load(file)
+    try:
+        with open(path, encoding="utf-8") as file:
+            params = yaml.safe_load(file)
+    except FileNotFoundError:
+        raise UserError(f"no {path} here: run the stages from the repository root") from None
+    except yaml.YAMLError as error:
+        raise UserError(f"{path} is not valid YAML: {' '.join(str(error).split())}") from None
+    if not isinstance(params, dict):
+        raise UserError(f"{path} must map groups (data, split, model, ...) to their values")
+    return params
 
 
 def lookup(params, key):
@@ -64,6 +72,13 @@ def choice(params, key, options):
     value = lookup(params, key)
     if value not in options:
         raise ParamError(key, value, "one of " + ", ".join(options))
+    return value
+
+
+def flag(params, key):
+    value = lookup(params, key)
+    if not isinstance(value, bool):
+        raise ParamError(key, value, "true or false")
     return value
 
 

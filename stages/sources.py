@@ -119,7 +119,7 @@ def unsafe_member_reason(name):
 
 
 def extract_archive(archive, target):
-    """Extract regular files only; members that would land outside `target` are refused.
+    """Extract regular files only; links, devices and members that would land outside `target` are refused.
 
     Returns the refused members as [{"file": name, "reason": why}].
     """
@@ -141,7 +141,10 @@ def extract_archive(archive, target):
         elif tarfile.is_tarfile(archive):
             with tarfile.open(archive) as tarred:
                 for member in tarred:
+                    if member.isdir():
+                        continue
                     if not member.isfile():
+                        refused.append({"file": member.name, "reason": "not a regular file (link or device)"})
                         continue
                     if reason := unsafe_member_reason(member.name):
                         refused.append({"file": member.name, "reason": reason})

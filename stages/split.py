@@ -12,7 +12,7 @@ import random
 from pathlib import Path
 
 from stages.errors import UserError, reports_user_errors
-from stages.layout import CLASSES_FILE, METRICS_DIR, RAW_DIR, SPLITS, manifest_path, write_json
+from stages.layout import CLASSES_FILE, METRICS_DIR, RAW_DIR, SPLIT_DIR, SPLITS, atomic_output, manifest_path, write_json
 from stages.params import ParamError, load_params, number
 
 SPLIT_REPORT = METRICS_DIR / "split.json"
@@ -77,14 +77,14 @@ def main():
         raise UserError(f"{RAW_DIR} holds no class folders: run `dvc repro fetch` first")
     splits, train_only = stratified_split(found, val, test, seed)
 
-    for name, rows in splits.items():
-        path = manifest_path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", newline="", encoding="utf-8") as file:
-            writer = csv.writer(file, lineterminator="\n")
-            writer.writerow(["path", "label"])
-            writer.writerows(rows)
-    write_json(CLASSES_FILE, sorted(found))
+    with atomic_output(SPLIT_DIR) as partial:
+        partial.mkdir()
+        for name, rows in splits.items():
+            with open(partial / manifest_path(name).name, "w", newline="", encoding="utf-8") as file:
+                writer = csv.writer(file, lineterminator="\n")
+                writer.writerow(["path", "label"])
+                writer.writerows(rows)
+        write_json(partial / CLASSES_FILE.name, sorted(found))
 
     per_class = {
         label: {name: sum(1 for _, row_label in splits[name] if row_label == label) for name in SPLITS}

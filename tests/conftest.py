@@ -8,11 +8,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATASET = REPO_ROOT.parent / "shared" / "datasets" / "caltech101-animals"
 PROJECT_FILES = ("dvc.yaml", "params.yaml", "study.yaml", "stages", ".gitignore")
+# Small enough for CI: Lite0 at 64 px, a few epochs.
+FAST = {
+    "model.backbone": "efficientnet_lite0",
+    "model.image_size": 64,
+    "train.epochs": 4,
+    "train.batch_size": 8,
+    "finetune.epochs": 2,
+    "finetune.unfreeze_blocks": 1,
+    "finetune.batch_size": 8,
+}
 
 
 def write_image(path, size=(40, 30), mode="RGB", image_format=None, seed=0):
@@ -29,26 +40,21 @@ def write_image(path, size=(40, 30), mode="RGB", image_format=None, seed=0):
     return path
 
 
-@pytest.fixture
-def shared_dataset():
+def copy_sample(root, classes=("Leopards", "crab", "okapi"), per_class=8):
+    """A few real photos per class, copied from the shared dataset (which stays read-only)."""
     if not SHARED_DATASET.is_dir():
         pytest.skip(f"the shared dataset is not at {SHARED_DATASET} (see DEVELOPERS.md)")
-    return SHARED_DATASET
+    for label in classes:
+        (root / label).mkdir(parents=True)
+        for image in sorted((SHARED_DATASET / label).iterdir())[:per_class]:
+            shutil.copyfile(image, root / label / image.name)
+    return root
 
 
 @pytest.fixture
-def sample_dataset(shared_dataset, tmp_path):
-    """A few real photos per class, copied from the shared dataset (which stays read-only)."""
-
-    def make(classes=("Leopards", "crab", "okapi"), per_class=8):
-        root = tmp_path / "sample"
-        for label in classes:
-            for image in sorted((shared_dataset / label).iterdir())[:per_class]:
-                (root / label).mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(image, root / label / image.name)
-        return root
-
-    return make
+def sample_dataset(tmp_path):
+    """copy_sample into this test's tmp dir: sample_dataset(classes, per_class) -> its root."""
+    return lambda **options: copy_sample(tmp_path / "sample", **options)
 
 
 def stage_env(**extra):
@@ -75,34 +81,43 @@ def dvc(*args, cwd, check=True, **extra_env):
     return run([sys.executable, "-m", "dvc", *args], cwd, check, **extra_env)
 
 
+def make_project(root, params_overrides=None):
+    """A fresh git + DVC repository at `root` holding a copy of this project's pipeline."""
+    root.mkdir()
+    for name in PROJECT_FILES:
+        source = REPO_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copyfile(source, root / name)
+    if params_overrides:
+        params = yaml.safe_load((root / "params.yaml").read_text())
+        for key, value in params_overrides.items():
+            group, name = key.split(".")
+            params[group][name] = value
+        (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["git", "init", "-q"], root)
+    run(["git", "config", "user.email", "tests@example.com"], root)
+    run(["git", "config", "user.name", "tests"], root)
+    dvc("init", "-q", cwd=root)
+    dvc("config", "core.analytics", "false", cwd=root)
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", "pipeline"], root)
+    return root
+
+
 @pytest.fixture
 def project(tmp_path):
-    """A fresh git + DVC repository holding a copy of this project's pipeline."""
+    """make_project in this test's tmp dir: project(params_overrides) -> its root."""
+    return lambda params_overrides=None: make_project(tmp_path / "project", params_overrides)
 
-    def make(params_overrides=None):
-        root = tmp_path / "project"
-        root.mkdir()
-        for name in PROJECT_FILES:
-            source = REPO_ROOT / name
-            if source.is_dir():
-                shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-            else:
-                shutil.copyfile(source, root / name)
-        if params_overrides:
-            import yaml
 
-            params = yaml.safe_load((root / "params.yaml").read_text())
-            for key, value in params_overrides.items():
-                group, name = key.split(".")
-                params[group][name] = value
-            (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        run(["git", "init", "-q"], root)
-        run(["git", "config", "user.email", "tests@example.com"], root)
-        run(["git", "config", "user.name", "tests"], root)
-        dvc("init", "-q", cwd=root)
-        dvc("config", "core.analytics", "false", cwd=root)
-        run(["git", "add", "-A"], root)
-        run(["git", "commit", "-qm", "pipeline"], root)
-        return root
+@pytest.fixture
+def pipeline(project, sample_dataset):
+    """A project on 8 real photos of each of 3 classes, with the FAST params."""
+    return project({"data.source": str(sample_dataset()), **FAST})
 
-    return make
+
+def ran_stages(output):
+    """The stages `dvc repro` ran, in order, from its output."""
+    return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")]

@@ -7,27 +7,9 @@ import math
 import pytest
 from PIL import Image
 
-from tests.conftest import dvc, run
+from tests.conftest import FAST, dvc, ran_stages, run
 
-FAST = {
-    "model.backbone": "efficientnet_lite0",
-    "model.image_size": 64,
-    "train.epochs": 4,
-    "train.batch_size": 8,
-    "finetune.epochs": 2,
-    "finetune.unfreeze_blocks": 1,
-    "finetune.batch_size": 8,
-}
 ALL_STAGES = ["fetch", "split", "features", "baseline", "train", "lr_range", "finetune", "evaluate", "report"]
-
-
-def ran_stages(output):
-    return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")]
-
-
-@pytest.fixture
-def pipeline(project, sample_dataset):
-    return project({"data.source": str(sample_dataset()), **FAST})
 
 
 def test_split_manifests_are_reproducible_and_repro_is_a_no_op(pipeline):
@@ -122,13 +104,3 @@ def test_repro_then_schedule_experiments_rerun_only_what_depends_on_the_schedule
     first_lr = {point["rev"]: float(point["learning_rate"]) for point in points
                 if point["step"] == "0" and point["filename"].startswith("train/")}
     assert first_lr == pytest.approx({"exp-best": 0.01, "tiny-lr": 1e-05})
-
-
-def test_same_params_same_metrics_byte_for_byte(pipeline):
-    dvc("repro", "train", cwd=pipeline)
-    metrics = pipeline / "metrics" / "train" / "metrics.json"
-    curves = pipeline / "metrics" / "train" / "plots" / "metrics" / "eval" / "accuracy.tsv"
-    first = metrics.read_bytes(), curves.read_bytes()
-    rerun = dvc("repro", "-f", "-s", "train", cwd=pipeline)
-    assert ran_stages(rerun.stdout) == ["train"]
-    assert (metrics.read_bytes(), curves.read_bytes()) == first

@@ -61,6 +61,20 @@ def test_archive_members_outside_the_target_are_refused(tmp_path, make, suffix):
     assert find_class_root(target) == target / "wildlife"
 
 
+def test_links_in_a_tar_archive_are_refused_not_followed(tmp_path):
+    archive = tmp_path / "links.tar.gz"
+    with tarfile.open(archive, "w:gz") as tarred:
+        photo = tarfile.TarInfo("wild/deer/1.jpg")
+        photo.size = len(image_bytes(1))
+        tarred.addfile(photo, io.BytesIO(image_bytes(1)))
+        link = tarfile.TarInfo("wild/fox/passwd.jpg")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tarred.addfile(link)
+    refused = extract_archive(archive, tmp_path / "out")
+    assert refused == [{"file": "wild/fox/passwd.jpg", "reason": "not a regular file (link or device)"}]
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file()) == ["1.jpg"]
+
+
 def test_local_archive_resolves_to_its_class_folders_and_checks_sha256(tmp_path):
     archive = make_zip(tmp_path / "d.zip", {"a/x.jpg": image_bytes(1), "b/y.jpg": image_bytes(2)})
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()

@@ -5,8 +5,7 @@ import sys
 
 from PIL import Image
 
-from tests.conftest import dvc, run
-from tests.test_pipeline import FAST
+from tests.conftest import FAST, dvc, run
 
 TINY_GRID = """
 tiny:

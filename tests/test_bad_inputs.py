@@ -1,0 +1,164 @@
+"""Bad inputs: every odd file a user's folder of images can hold is used, skipped with its reason
+in metrics/dataset.json, or refused with one line that says what to do."""
+
+import json
+import os
+import shutil
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from stages.fetch import MAX_PIXELS, fetch
+from tests.conftest import dvc, run, write_image
+from tests.test_sources import image_bytes, make_zip
+
+KEPT = [
+    "Mäusebussard/сова 1.jpg", "Mäusebussard/鳥.png",
+    "deer/cmyk.jpg", "deer/grey.jpg", "deer/nested/deeper/deepest.png", "deer/ok.jpg", "deer/tiny.png",
+    "fox/alpha.png", "fox/palette.gif", "fox/same_as_deer.jpg", "fox/scan.png", "fox/sixteen_bit.png",
+    "lynx/only.jpg",
+]
+SKIPPED = {
+    ".DS_Store": "hidden or system file",
+    "README.txt": "not inside a class folder",
+    "deer/.ipynb_checkpoints": "hidden folder",
+    "deer/loop": "folder already read through another path (symlink loop?)",
+    "fox/.DS_Store": "hidden or system file",
+    "fox/Thumbs.db": "hidden or system file",
+    "fox/broken_link.jpg": "cannot read: No such file or directory",
+    "fox/self_link.jpg": "cannot read: Too many levels of symbolic links",
+    "fox/empty.jpg": "empty file",
+    "fox/notes.jpg": "not an image",
+    "fox/random.jpg": "not an image",
+    "fox/truncated.jpg": "cannot decode: image file is truncated",
+}
+
+
+def seed_messy_dataset(root):
+    """A class-per-folder dataset with the broken and unusual files users' folders contain."""
+    write_image(root / "deer" / "ok.jpg", seed=1)
+    write_image(root / "deer" / "grey.jpg", mode="L", seed=2)
+    write_image(root / "deer" / "cmyk.jpg", mode="CMYK", seed=3)
+    write_image(root / "deer" / "tiny.png", size=(1, 1), seed=4)
+    write_image(root / "deer" / "nested" / "deeper" / "deepest.png", seed=5)
+    write_image(root / "deer" / ".ipynb_checkpoints" / "ok-checkpoint.jpg", seed=1)
+    (root / "deer" / "loop").symlink_to(root / "deer", target_is_directory=True)
+    write_image(root / "fox" / "alpha.png", mode="RGBA", seed=6)
+    write_image(root / "fox" / "palette.gif", mode="P", seed=7)
+    write_image(root / "fox" / "sixteen_bit.png", mode="I;16", seed=8)
+    write_image(root / "fox" / "scan.tiff", seed=9)
+    shutil.copyfile(root / "deer" / "ok.jpg", root / "fox" / "same_as_deer.jpg")
+    (root / "fox" / "empty.jpg").write_bytes(b"")
+    truncated = write_image(root / "fox" / "truncated.jpg", size=(200, 200), seed=10).read_bytes()
+    (root / "fox" / "truncated.jpg").write_bytes(truncated[: len(truncated) // 2])
+    (root / "fox" / "random.jpg").write_bytes(np.random.default_rng(0).bytes(2000))
+    (root / "fox" / "notes.jpg").write_text("this is text, not a photo")
+    (root / "fox" / "broken_link.jpg").symlink_to(root / "fox" / "gone.jpg")
+    (root / "fox" / "self_link.jpg").symlink_to(root / "fox" / "self_link.jpg")
+    (root / "fox" / ".DS_Store").write_bytes(b"\x00\x01")
+    (root / "fox" / "Thumbs.db").write_bytes(b"\x00\x01")
+    (root / ".DS_Store").write_bytes(b"\x00\x01")
+    (root / "owl").mkdir()
+    write_image(root / "lynx" / "only.jpg", seed=11)
+    write_image(root / "Mäusebussard" / "сова 1.jpg", seed=12)
+    write_image(root / "Mäusebussard" / "鳥.png", seed=13)
+    (root / "README.txt").write_text("stray file next to the class folders")
+    return root
+
+
+def files_under(root):
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+def test_every_odd_file_is_used_or_skipped_with_its_reason(tmp_path):
+    report = fetch(seed_messy_dataset(tmp_path / "source"), tmp_path / "raw")
+
+    assert files_under(tmp_path / "raw") == KEPT
+    assert report["num_images"] == len(KEPT)
+    assert report["images_per_class"] == {"Mäusebussard": 2, "deer": 5, "fox": 5, "lynx": 1}
+    assert report["empty_classes"] == ["owl"]
+    reasons = {item["file"]: item["reason"] for item in report["skipped"]}
+    assert sorted(reasons) == sorted(SKIPPED)
+    assert all(reasons[file].startswith(reason) for file, reason in SKIPPED.items()), reasons
+    assert report["converted"] == [{"file": "fox/scan.tiff", "format": "TIFF", "saved_as": "scan.png"}]
+    assert report["duplicates"] == [["deer/ok.jpg", "fox/same_as_deer.jpg"]]
+    for path in KEPT:  # everything kept becomes an RGB tensor for the features stage
+        image = tf.io.decode_image(tf.io.read_file(str(tmp_path / "raw" / path)), channels=3, expand_animations=False)
+        assert image.shape[-1] == 3 and image.dtype == tf.uint8
+
+
+def test_a_decompression_bomb_is_refused_from_its_header_in_little_memory(tmp_path):
+    side = 10_000
+    assert side * side > MAX_PIXELS
+    Image.new("RGB", (side, side)).save(tmp_path / "huge.png")  # 300 MB decoded, ~300 kB on disk
+    probe = (  # VmHWM: this process's peak memory (ru_maxrss would carry pytest's across exec)
+        "import re, sys; from pathlib import Path; from stages.fetch import inspect_image; "
+        "print(inspect_image(Path(sys.argv[1]))[2]); "
+        "print(int(re.search(r'VmHWM:\\s+(\\d+)', Path('/proc/self/status').read_text()).group(1)) // 1024)"
+    )
+    reason, peak_mib = run([sys.executable, "-c", probe, str(tmp_path / "huge.png")], cwd=os.getcwd()).stdout.splitlines()
+    assert reason.startswith("too large: 10000x10000 pixels, over the 89,478,485-pixel limit")
+    assert int(peak_mib) < 200, "refused before decoding: far less than the 300 MB of pixels"
+
+
+def test_fetch_and_features_stages_run_through_the_messy_folder(tmp_path, project):
+    source = seed_messy_dataset(tmp_path / "source")
+    root = project({"data.source": str(source), "model.backbone": "efficientnet_lite0", "model.image_size": 32})
+    result = dvc("repro", "features", cwd=root)
+    assert "13 images in 4 classes; 12 files skipped, 1 converted, 1 groups of identical images" in result.stdout
+    report = json.loads((root / "metrics" / "dataset.json").read_text(encoding="utf-8"))
+    assert report["source"] == str(source) and len(report["skipped"]) == len(SKIPPED)
+    assert json.loads((root / "metrics" / "split.json").read_text())["train_only_classes"] == ["Mäusebussard", "lynx"]
+    info = json.loads((root / "data" / "features" / "info.json").read_text(encoding="utf-8"))
+    assert info["classes"] == ["Mäusebussard", "deer", "fox", "lynx"] and sum(info["images"].values()) == 13
+    assert not list((root / "data").glob(".fetch-*")), "the temporary work folder is removed"
+
+
+def flat_folder(tmp):
+    return write_image(tmp / "flat" / "a.jpg").parent
+
+
+def folder_without_images(tmp):
+    for label in ("a", "b"):
+        (tmp / "junk" / label).mkdir(parents=True)
+        (tmp / "junk" / label / "x.jpg").write_text("not a photo")
+    return tmp / "junk"
+
+
+def fake_archive(tmp):
+    (tmp / "fake.zip").write_bytes(b"not a zip")
+    return tmp / "fake.zip"
+
+
+@pytest.mark.parametrize(
+    "make_source, message",
+    [
+        (flat_folder, "error: no class folders in"),
+        (folder_without_images, "error: no usable images under"),
+        (fake_archive, "is not a readable zip or tar archive"),
+        (lambda tmp: tmp / "missing", "does not exist: give a folder with one sub-folder per class"),
+    ],
+)
+def test_unusable_sources_are_refused_in_one_line(tmp_path, project, make_source, message):
+    root = project({"data.source": str(make_source(tmp_path))})
+    result = run([sys.executable, "-m", "stages.fetch"], root, check=False)
+    assert result.returncode == 1
+    assert message in result.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in result.stderr
+    assert not (root / "data" / "raw").exists()
+
+
+def test_an_archive_with_escaping_members_is_used_without_them(tmp_path, project):
+    archive = make_zip(
+        tmp_path / "wild.zip",
+        {"wild/deer/1.jpg": image_bytes(1), "wild/fox/2.jpg": image_bytes(2), "../evil.jpg": image_bytes(3), "/abs.jpg": image_bytes(4)},
+    )
+    root = project({"data.source": str(archive)})
+    run([sys.executable, "-m", "stages.fetch"], root)
+    report = json.loads((root / "metrics" / "dataset.json").read_text())
+    assert report["images_per_class"] == {"deer": 1, "fox": 1}
+    assert {item["file"] for item in report["skipped"]} == {"../evil.jpg", "/abs.jpg"}
+    assert not (tmp_path / "evil.jpg").exists() and not (root / "data" / "evil.jpg").exists()
