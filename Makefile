@@ -1,10 +1,11 @@
 # make repro  - set up .venv (pinned) and run the pipeline: dvc repro
 # make test   - set up .venv and run the test suite (what CI runs)
+# make bench  - set up .venv and run the benchmarks (~10 min; writes BENCHMARKS.md)
 PYTHON ?= python3
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup repro test
+.PHONY: setup repro test bench
 
 setup: $(VENV)/installed
 
@@ -18,3 +19,6 @@ repro: setup
 
 test: setup
 	python -m pytest
+
+bench: setup
+	python -m bench.run
