@@ -21,7 +21,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from stages.errors import UserError, reports_user_errors
-from stages.layout import METRICS_DIR, RAW_DIR, write_json
+from stages.layout import METRICS_DIR, RAW_DIR, atomic_output, write_json
 from stages.params import load_params, text
 from stages.sources import resolve_source
 
@@ -162,21 +162,17 @@ def main():
     source = text(params, "data.source")
     sha256 = params["data"].get("sha256")
     RAW_DIR.parent.mkdir(parents=True, exist_ok=True)
-    for stale in RAW_DIR.parent.glob(".fetch-*"):  # left behind by a killed fetch
+    for stale in RAW_DIR.parent.glob(".fetch-*"):  # a killed fetch's downloads and extractions
         shutil.rmtree(stale, ignore_errors=True)
     with tempfile.TemporaryDirectory(dir=RAW_DIR.parent, prefix=".fetch-") as workdir:
         class_root, refused = resolve_source(source, sha256, workdir)
         print(f"fetch: reading classes from {class_root}")
-        partial = Path(workdir, "raw")
-        report = fetch(class_root, partial)
-        report["skipped"] = refused + report["skipped"]
-        write_json(DATASET_REPORT, {"source": source, **report})
-        if not report["num_images"]:
-            raise UserError(f"no usable images under {class_root}: every file was skipped (reasons in {DATASET_REPORT})")
-        # Replace data/raw only once it is complete, so an interrupted fetch leaves nothing half-written.
-        if RAW_DIR.exists():
-            shutil.rmtree(RAW_DIR)
-        partial.rename(RAW_DIR)
+        with atomic_output(RAW_DIR) as partial:
+            report = fetch(class_root, partial)
+            report["skipped"] = refused + report["skipped"]
+            write_json(DATASET_REPORT, {"source": source, **report})
+            if not report["num_images"]:
+                raise UserError(f"no usable images under {class_root}: every file was skipped (reasons in {DATASET_REPORT})")
     print(
         f"fetch: {report['num_images']} images in {report['num_classes']} classes; "
         f"{len(report['skipped'])} files skipped, {len(report['converted'])} converted, "
