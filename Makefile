@@ -1,11 +1,15 @@
-# make repro  - set up .venv (pinned) and run the pipeline: dvc repro
-# make test   - set up .venv and run the test suite (what CI runs)
-# make bench  - set up .venv and run the benchmarks (~10 min; writes BENCHMARKS.md)
+# make repro        - set up .venv (pinned) and run the pipeline on the embedded default: dvc repro
+# make test         - set up .venv and run the test suite (what CI runs)
+# make repro-seeds  - the seeds' exact setup as one experiment: Oregon Wildlife from Kaggle and
+#                     EfficientNet-B0 (needs internet for the data and the weights)
+# make bench        - set up .venv and run the benchmarks (~10 min; writes BENCHMARKS.md)
 PYTHON ?= python3
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+SEEDS_PARAMS := -S data.source=kaggle:virtualdvid/oregon-wildlife -S data.sha256=null \
+                -S model.backbone=efficientnet_b0
 
-.PHONY: setup repro test bench
+.PHONY: setup repro repro-seeds test bench
 
 setup: $(VENV)/installed
 
@@ -16,6 +20,9 @@ $(VENV)/installed: requirements.txt
 
 repro: setup
 	dvc repro
+
+repro-seeds: setup
+	dvc exp run -n seeds-oregon-b0 $(SEEDS_PARAMS)
 
 test: setup
 	python -m pytest

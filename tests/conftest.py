@@ -1,9 +1,10 @@
-"""Shared fixtures: the real shared dataset, small generated images, and DVC projects in tmp dirs."""
+"""Shared fixtures: photos of the embedded dataset, small generated images, DVC projects in tmp dirs."""
 
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,8 @@ import yaml
 from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATASET = REPO_ROOT.parent / "shared" / "datasets" / "caltech101-animals"
-PROJECT_FILES = ("dvc.yaml", "params.yaml", "study.yaml", "stages", ".gitignore")
+EMBEDDED_DATASET = REPO_ROOT / "data" / "caltech101-animals.tar"
+PROJECT_FILES = ("dvc.yaml", "params.yaml", "study.yaml", "stages", ".gitignore", "data/caltech101-animals.tar")
 # Small enough for CI: Lite0 at 64 px, a few epochs.
 FAST = {
     "model.backbone": "efficientnet_lite0",
@@ -41,13 +42,14 @@ def write_image(path, size=(40, 30), mode="RGB", image_format=None, seed=0):
 
 
 def copy_sample(root, classes=("Leopards", "crab", "okapi"), per_class=8):
-    """A few real photos per class, copied from the shared dataset (which stays read-only)."""
-    if not SHARED_DATASET.is_dir():
-        pytest.skip(f"the shared dataset is not at {SHARED_DATASET} (see DEVELOPERS.md)")
-    for label in classes:
-        (root / label).mkdir(parents=True)
-        for image in sorted((SHARED_DATASET / label).iterdir())[:per_class]:
-            shutil.copyfile(image, root / label / image.name)
+    """The first `per_class` real photos of each class, from the embedded dataset's archive."""
+    with tarfile.open(EMBEDDED_DATASET) as archive:
+        members = sorted(archive.getmembers(), key=lambda member: member.name)
+        for label in classes:
+            (root / label).mkdir(parents=True)
+            photos = [member for member in members if member.name.split("/")[1] == label][:per_class]
+            for member in photos:
+                (root / label / Path(member.name).name).write_bytes(archive.extractfile(member).read())
     return root
 
 
@@ -89,7 +91,11 @@ def make_project(root, params_overrides=None):
         if source.is_dir():
             shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, root / name)
+    params_overrides = dict(params_overrides or {})
+    if "data.source" in params_overrides:  # the pinned checksum is the embedded archive's
+        params_overrides.setdefault("data.sha256", None)
     if params_overrides:
         params = yaml.safe_load((root / "params.yaml").read_text())
         for key, value in params_overrides.items():

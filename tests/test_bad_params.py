@@ -1,5 +1,6 @@
 """Bad params: refused before any heavy work, naming the key, the bad value and what is allowed."""
 
+import hashlib
 import sys
 
 import pytest
@@ -15,7 +16,11 @@ def test_committed_params_are_valid_and_headline_command_is_meaningful():
     from stages.split import split_settings
 
     params = load_params(REPO_ROOT / "params.yaml")
-    assert backbone_settings(params) == ("efficientnet_b0", "imagenet", 224)
+    # The default runs offline on a fresh clone: the embedded archive, checked, and Lite0.
+    assert params["data"]["source"] == "data/caltech101-animals.tar"
+    archive = (REPO_ROOT / params["data"]["source"]).read_bytes()
+    assert hashlib.sha256(archive).hexdigest() == params["data"]["sha256"]
+    assert backbone_settings(params) == ("efficientnet_lite0", "imagenet", 224)
     # `dvc exp run -S schedule.k=0.3` alone must give the seeds' best: exp, 0.01, k=0.3.
     name, values = schedule_settings(params)
     assert name == "exp" and values["initial_lr"] == 0.01

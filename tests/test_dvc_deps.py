@@ -1,0 +1,77 @@
+"""dvc.yaml's code deps follow the imports: a stage depends on every project module it runs.
+
+If a module a stage imports (directly or through another project module) is missing from its
+deps, editing that module would leave `dvc repro` calling the stage's stale outputs up to date.
+"""
+
+import ast
+import re
+
+import pytest
+import yaml
+
+from tests.conftest import REPO_ROOT
+
+STAGES = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+
+
+def module_file(name):
+    """The repository file of a dotted module name, or None if it is not part of the project."""
+    path = REPO_ROOT.joinpath(*name.split("."))
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def imported_modules(path):
+    """Dotted names that a module imports (`from a.b import c` gives a.b and a.b.c)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def code_closure(module):
+    """Every project file the module runs: itself, its project imports, theirs, and the
+    packages' __init__.py files that Python runs on the way."""
+    files, pending = set(), [module]
+    while pending:
+        name = pending.pop()
+        parts = name.split(".")
+        for depth in range(1, len(parts) + 1):
+            path = module_file(".".join(parts[:depth]))
+            if path is not None and path not in files:
+                files.add(path)
+                pending.extend(imported_modules(path))
+    return {path.relative_to(REPO_ROOT).as_posix() for path in files}
+
+
+def stage_module(stage):
+    match = re.fullmatch(r"python -m ([\w.]+)", stage["cmd"])
+    assert match, f"expected `python -m <module>`, got {stage['cmd']!r}"
+    return match.group(1)
+
+
+def code_deps(stage):
+    deps = {dep if isinstance(dep, str) else next(iter(dep)) for dep in stage.get("deps", [])}
+    return {dep for dep in deps if dep.endswith(".py")}
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_each_stage_depends_on_exactly_the_code_it_runs(name):
+    stage = STAGES[name]
+    needed, listed = code_closure(stage_module(stage)), code_deps(stage)
+    assert not needed - listed, f"stage {name}: add to its deps in dvc.yaml: {sorted(needed - listed)}"
+    assert not listed - needed, f"stage {name}: its deps list code it never runs: {sorted(listed - needed)}"
+
+
+def test_the_closure_follows_imports_through_other_project_modules():
+    closure = code_closure("stages.evaluate")
+    # evaluate imports backbones, which imports lite0: the second step must be found too.
+    assert {"stages/evaluate.py", "stages/backbones.py", "stages/lite0.py", "stages/__init__.py"} <= closure
+    assert not any(path.startswith(("tests/", "bench/")) for path in closure)
