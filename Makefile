@@ -1,5 +1,8 @@
 # make repro        - set up .venv (pinned) and run the pipeline on the embedded default: dvc repro
 # make test         - set up .venv and run the test suite (what CI runs)
+# make test-fast    - the unit tests only (no DVC pipelines, no training on images): < 2 min
+# make lint         - ruff (pyflakes, pycodestyle, isort, bugbear; settings in pyproject.toml)
+# make study        - the whole schedule study of study.yaml's GRID (default seed003)
 # make repro-seeds  - the seeds' exact setup as one experiment: Oregon Wildlife from Kaggle and
 #                     EfficientNet-B0 (needs internet for the data and the weights)
 # make bench        - set up .venv and run the benchmarks (~10 min; writes BENCHMARKS.md)
@@ -9,7 +12,8 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 SEEDS_PARAMS := -S data.source=kaggle:virtualdvid/oregon-wildlife -S data.sha256=null \
                 -S model.backbone=efficientnet_b0
 
-.PHONY: setup repro repro-seeds test bench
+.PHONY: setup repro repro-seeds test test-fast lint study bench
+GRID ?= seed003
 
 setup: $(VENV)/installed
 
@@ -26,6 +30,15 @@ repro-seeds: setup
 
 test: setup
 	python -m pytest
+
+test-fast: setup
+	python -m pytest -m "not slow"
+
+lint: setup
+	ruff check .
+
+study: setup
+	python -m lrstudy.study --grid $(GRID)
 
 bench: setup
 	python -m bench.run

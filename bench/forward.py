@@ -11,6 +11,7 @@ Weights do not change the arithmetic, so EfficientNet-B0 runs with random weight
 """
 
 import argparse
+import functools
 import json
 import time
 
@@ -18,11 +19,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from stages.backbones import build_backbone
+from lrstudy.backbones import build_backbone
 
 
 def multiply_accumulates(model):
-    """Multiply-accumulates of one forward pass of one image through Conv2D, depthwise and Dense layers."""
+    """Multiply-accumulates of one image's forward pass (Conv2D, depthwise and Dense layers)."""
     total = 0
     for layer in model.layers:
         if isinstance(layer, keras.layers.DepthwiseConv2D):
@@ -39,7 +40,10 @@ def multiply_accumulates(model):
 
 def images_per_second(forward, batch_size, image_size, min_images, min_seconds):
     """Steady-state throughput: one untimed batch, then batches until both minimums are met."""
-    batch = tf.constant(np.random.default_rng(0).uniform(0, 255, (batch_size, image_size, image_size, 3)), tf.float32)
+    batch = tf.constant(
+        np.random.default_rng(0).uniform(0, 255, (batch_size, image_size, image_size, 3)),
+        tf.float32,
+    )
     forward(batch).numpy()
     images, started = 0, time.perf_counter()
     while images < min_images or time.perf_counter() - started < min_seconds:
@@ -55,7 +59,9 @@ def main():
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--xla", action="store_true", help="compile the forward pass with XLA")
     parser.add_argument("--threads", type=int, help="intra-op threads (inter-op: 1)")
-    parser.add_argument("--precision", default="float32", help="a Keras dtype policy, e.g. mixed_bfloat16")
+    parser.add_argument(
+        "--precision", default="float32", help="a Keras dtype policy, e.g. mixed_bfloat16"
+    )
     parser.add_argument("--min-images", type=int, default=64)
     parser.add_argument("--min-seconds", type=float, default=3.0)
     args = parser.parse_args()
@@ -68,9 +74,11 @@ def main():
         weights = "imagenet" if backbone == "efficientnet_lite0" else None
         model = build_backbone(backbone, weights, args.image_size)
         macs = multiply_accumulates(model)
-        forward = tf.function(lambda x: model(x, training=False), jit_compile=args.xla)
+        forward = tf.function(functools.partial(model, training=False), jit_compile=args.xla)
         for batch_size in args.batch_sizes:
-            rate = images_per_second(forward, batch_size, args.image_size, args.min_images, args.min_seconds)
+            rate = images_per_second(
+                forward, batch_size, args.image_size, args.min_images, args.min_seconds
+            )
             print(
                 json.dumps(
                     {

@@ -1,9 +1,9 @@
 """Stage `baseline`: the seeds' section 1, the head trained with a fixed learning rate."""
 
-from stages.errors import reports_user_errors
-from stages.head import train_head, training_settings
-from stages.params import load_params, number
-from stages.schedules import make_schedule
+from lrstudy.errors import reports_user_errors
+from lrstudy.head import train_head, training_settings
+from lrstudy.params import load_params, number
+from lrstudy.schedules import make_schedule
 
 
 @reports_user_errors

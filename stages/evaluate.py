@@ -7,81 +7,24 @@
 """
 
 import keras
-import matplotlib.pyplot as plt
 import numpy as np
-from dvclive import Live
-from PIL import Image
-from sklearn.metrics import ConfusionMatrixDisplay, precision_recall_fscore_support
 
-from stages.backbones import backbone_settings
-from stages.errors import reports_user_errors
-from stages.head import load_features
-from stages.images import image_dataset
-from stages.layout import METRICS_DIR, MODELS_DIR, PLOTS_DIR, RAW_DIR, read_classes, read_manifest, write_table
-from stages.params import load_params, number
-
-EVALUATE_DIR = METRICS_DIR / "evaluate"
-GRID_SIZE = 4
-
-
-def evaluation_scores(probabilities, labels):
-    loss = keras.losses.sparse_categorical_crossentropy(labels, probabilities)
-    return {
-        "test_accuracy": round(float(np.mean(np.argmax(probabilities, axis=1) == labels)), 6),
-        "test_loss": round(float(np.mean(loss)), 6),
-    }
-
-
-def per_class_rows(labels, predicted, classes):
-    precision, recall, f1, support = precision_recall_fscore_support(
-        labels, predicted, labels=range(len(classes)), zero_division=0
-    )
-    return [
-        {"class": name, "precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4), "support": int(s)}
-        for name, p, r, f, s in zip(classes, precision, recall, f1, support)
-    ]
-
-
-def worst_mistakes(probabilities, labels, count):
-    """Indices of misclassified samples, most confident wrong prediction first."""
-    predicted = np.argmax(probabilities, axis=1)
-    wrong = np.flatnonzero(predicted != labels)
-    confidence = probabilities[wrong, predicted[wrong]]
-    return wrong[np.argsort(-confidence, kind="stable")][:count]
-
-
-def plot_mistakes(indices, paths, probabilities, labels, classes, path):
-    figure, axes = plt.subplots(GRID_SIZE, GRID_SIZE, figsize=(12, 13))
-    for axis in axes.flat:
-        axis.axis("off")
-    for axis, index in zip(axes.flat, indices):
-        with Image.open(RAW_DIR / paths[index]) as image:
-            axis.imshow(image.convert("RGB"))
-        predicted = int(np.argmax(probabilities[index]))
-        axis.set_title(
-            f"true: {classes[labels[index]]}\npredicted: {classes[predicted]} "
-            f"({probabilities[index, predicted]:.0%})",
-            fontsize=9,
-        )
-    if len(indices) == 0:
-        axes.flat[0].text(0, 0.5, "no misclassified test images")
-    figure.suptitle("Fine-tuned model: most confident mistakes on the test split")
-    figure.tight_layout()
-    figure.savefig(path, dpi=80, metadata={"Software": None})
-    plt.close(figure)
-
-
-def plot_confusion_matrix(labels, predicted, classes, path):
-    size = max(6, len(classes) * 0.45)
-    figure, axis = plt.subplots(figsize=(size, size))
-    ConfusionMatrixDisplay.from_predictions(
-        labels, predicted, labels=range(len(classes)), display_labels=classes,
-        xticks_rotation="vertical", colorbar=False, ax=axis,
-    )
-    axis.set_title("Fine-tuned model, test split")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100, metadata={"Software": None})
-    plt.close(figure)
+from lrstudy.backbones import backbone_settings
+from lrstudy.errors import reports_user_errors
+from lrstudy.evaluation import (
+    EVALUATE_DIR,
+    GRID_SIZE,
+    evaluation_scores,
+    log_test_results,
+    per_class_rows,
+    plot_confusion_matrix,
+    plot_mistakes,
+    worst_mistakes,
+)
+from lrstudy.head import load_features
+from lrstudy.images import image_dataset
+from lrstudy.layout import MODELS_DIR, PLOTS_DIR, read_classes, read_manifest, write_table
+from lrstudy.params import load_params, number
 
 
 @reports_user_errors
@@ -102,21 +45,16 @@ def main():
     scores["finetune"] = evaluation_scores(probabilities, labels)
     predicted = np.argmax(probabilities, axis=1)
 
-    with Live(str(EVALUATE_DIR), save_dvc_exp=False, dvcyaml=False) as live:
-        live.summary.update(scores)
-        live.log_sklearn_plot(
-            "confusion_matrix", [classes[i] for i in labels], [classes[i] for i in predicted],
-            name="confusion_matrix.json", title="Fine-tuned model, test split",
-        )
-
+    log_test_results(scores, labels, predicted, classes)
     write_table(EVALUATE_DIR / "per_class", per_class_rows(labels, predicted, classes))
-
-    PLOTS_DIR.mkdir(exist_ok=True)
     plot_confusion_matrix(labels, predicted, classes, PLOTS_DIR / "confusion_matrix.png")
     mistakes = worst_mistakes(probabilities, labels, GRID_SIZE * GRID_SIZE)
     plot_mistakes(mistakes, paths, probabilities, labels, classes, PLOTS_DIR / "misclassified.png")
     for name, score in scores.items():
-        print(f"evaluate: {name}: test accuracy {score['test_accuracy']:.4f}, loss {score['test_loss']:.4f}")
+        print(
+            f"evaluate: {name}: test accuracy {score['test_accuracy']:.4f}, "
+            f"loss {score['test_loss']:.4f}"
+        )
 
 
 if __name__ == "__main__":

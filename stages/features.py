@@ -14,12 +14,20 @@ import time
 
 import numpy as np
 
-from stages.backbones import backbone_settings, build_backbone
-from stages.devices import configure_devices
-from stages.errors import reports_user_errors
-from stages.images import image_dataset
-from stages.layout import FEATURES_DIR, METRICS_DIR, SPLITS, atomic_output, read_classes, read_manifest, write_json
-from stages.params import load_params, number
+from lrstudy.backbones import backbone_settings, build_backbone
+from lrstudy.devices import configure_devices
+from lrstudy.errors import reports_user_errors
+from lrstudy.images import image_dataset
+from lrstudy.layout import (
+    FEATURES_DIR,
+    METRICS_DIR,
+    SPLITS,
+    atomic_output,
+    read_classes,
+    read_split,
+    write_json,
+)
+from lrstudy.params import load_params, number
 
 
 @reports_user_errors
@@ -35,14 +43,16 @@ def main():
     with atomic_output(FEATURES_DIR) as partial:
         partial.mkdir()
         for split in SPLITS:
-            paths, labels = read_manifest(split)
-            print(f"features: {split}: {len(paths)} images through {backbone_name} at {image_size} px")
+            paths, labels = read_split(split, classes)
+            print(
+                f"features: {split}: {len(paths)} images through {backbone_name} at {image_size} px"
+            )
             if paths:
                 features = backbone.predict(image_dataset(paths, image_size, batch_size), verbose=1)
             else:
                 features = np.zeros((0, backbone.output_shape[-1]), np.float32)
             np.save(partial / f"{split}_features.npy", features.astype(np.float32))
-            np.save(partial / f"{split}_labels.npy", np.array([classes.index(l) for l in labels], np.int32))
+            np.save(partial / f"{split}_labels.npy", np.array(labels, np.int32))
             counts[split] = len(paths)
         write_json(
             partial / "info.json",

@@ -1,72 +1,19 @@
-"""Stage `split`: a stratified, seeded train/val/test split of data/raw, written as manifests.
+"""Stage `split`: stratified, seeded train/val/test manifests of data/raw (images are not copied).
 
-Each class is shuffled with its own seed derived from `split.seed` and the class name, so
-adding a class leaves the other classes' splits as they were. A class too small to give at
-least one image to every split is kept in train only, and named in metrics/split.json.
-Images are not copied: data/split/{train,val,test}.csv list `path,label` relative to data/raw.
+lrstudy/splitting.py says how classes are split, and what happens to the smallest.
 """
 
-import csv
-import math
-import random
-from pathlib import Path
-
-from stages.errors import UserError, reports_user_errors
-from stages.layout import CLASSES_FILE, METRICS_DIR, RAW_DIR, SPLIT_DIR, SPLITS, atomic_output, manifest_path, write_json
-from stages.params import ParamError, load_params, number
-
-SPLIT_REPORT = METRICS_DIR / "split.json"
-
-
-def split_settings(params):
-    val = number(params, "split.val", minimum=0, maximum=1)
-    test = number(params, "split.test", minimum=0, maximum=1)
-    if val + test >= 1:
-        raise ParamError("split.val + split.test", val + test, "< 1, so that train keeps images")
-    seed = number(params, "split.seed", minimum=0, integer=True)
-    return val, test, seed
-
-
-def split_counts(size, val, test):
-    """(train, val, test) sizes of a class; None if it cannot give an image to every split."""
-    wanted = [fraction > 0 for fraction in (val, test)]
-    if size < 1 + sum(wanted):
-        return None
-    n_val, n_test = (
-        max(int(w), math.floor(size * fraction + 0.5)) for w, fraction in zip(wanted, (val, test))
-    )
-    while size - n_val - n_test < 1:  # rounding up both may leave train empty
-        if n_val >= n_test:
-            n_val -= 1
-        else:
-            n_test -= 1
-    return size - n_val - n_test, n_val, n_test
-
-
-def stratified_split(files_by_class, val, test, seed):
-    """({split: [(path, label)]}, [classes kept in train only]) for {label: [paths]}."""
-    splits = {name: [] for name in SPLITS}
-    train_only = []
-    for label in sorted(files_by_class):
-        paths = sorted(files_by_class[label])
-        random.Random(f"{seed}/{label}").shuffle(paths)
-        counts = split_counts(len(paths), val, test)
-        if counts is None:
-            train_only.append(label)
-            counts = (len(paths), 0, 0)
-        start = 0
-        for name, count in zip(SPLITS, counts):
-            splits[name] += [(path, label) for path in sorted(paths[start : start + count])]
-            start += count
-    return splits, train_only
-
-
-def files_by_class(raw_dir):
-    return {
-        folder.name: [path.relative_to(raw_dir).as_posix() for path in folder.rglob("*") if path.is_file()]
-        for folder in sorted(Path(raw_dir).iterdir())
-        if folder.is_dir()
-    }
+from lrstudy.errors import UserError, reports_user_errors
+from lrstudy.layout import RAW_DIR, SPLIT_DIR, atomic_output, write_json
+from lrstudy.params import load_params
+from lrstudy.splitting import (
+    SPLIT_REPORT,
+    files_by_class,
+    split_report,
+    split_settings,
+    stratified_split,
+    write_manifests,
+)
 
 
 @reports_user_errors
@@ -75,29 +22,13 @@ def main():
     found = files_by_class(RAW_DIR)
     if not found:
         raise UserError(f"{RAW_DIR} holds no class folders: run `dvc repro fetch` first")
+    classes = sorted(found)
     splits, train_only = stratified_split(found, val, test, seed)
 
     with atomic_output(SPLIT_DIR) as partial:
         partial.mkdir()
-        for name, rows in splits.items():
-            with open(partial / manifest_path(name).name, "w", newline="", encoding="utf-8") as file:
-                writer = csv.writer(file, lineterminator="\n")
-                writer.writerow(["path", "label"])
-                writer.writerows(rows)
-        write_json(partial / CLASSES_FILE.name, sorted(found))
-
-    per_class = {
-        label: {name: sum(1 for _, row_label in splits[name] if row_label == label) for name in SPLITS}
-        for label in sorted(found)
-    }
-    write_json(
-        SPLIT_REPORT,
-        {
-            "images": {name: len(rows) for name, rows in splits.items()},
-            "train_only_classes": train_only,
-            "images_per_class": per_class,
-        },
-    )
+        write_manifests(partial, splits, classes)
+    write_json(SPLIT_REPORT, split_report(splits, classes, train_only))
     if train_only:
         print(f"split: too few images to split, kept in train only: {', '.join(train_only)}")
     print("split: " + ", ".join(f"{name} {len(rows)}" for name, rows in splits.items()))

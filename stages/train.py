@@ -4,10 +4,10 @@ This is the stage each `dvc exp run -S schedule....` variant reruns; nothing ups
 depends on `schedule.*`, so experiments reuse the cached features.
 """
 
-from stages.errors import reports_user_errors
-from stages.head import train_head, training_settings
-from stages.params import load_params
-from stages.schedules import ignored_params, make_schedule, schedule_settings
+from lrstudy.errors import reports_user_errors
+from lrstudy.head import train_head, training_settings
+from lrstudy.params import load_params
+from lrstudy.schedules import describe, ignored_params, make_schedule, schedule_settings
 
 
 @reports_user_errors
@@ -15,8 +15,7 @@ def main():
     params = load_params()
     name, values = schedule_settings(params)
     settings = training_settings(params)
-    described = ", ".join(f"{key}={value}" for key, value in values.items())
-    print(f"train: schedule {name} ({described})")
+    print(f"train: schedule {describe(name, values)}")
     if unused := ignored_params(params):
         print(f"train: schedule {name} ignores schedule.{', schedule.'.join(unused)}")
     train_head("train", make_schedule(name, values), settings)

@@ -1,7 +1,6 @@
-"""Shared fixtures: photos of the embedded dataset, small generated images, DVC projects in tmp dirs."""
+"""Fixtures: photos of the embedded dataset, small generated images, DVC projects in tmp dirs."""
 
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -9,12 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from PIL import Image
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from lrstudy.sandbox import REPO_ROOT, make_project
+
 EMBEDDED_DATASET = REPO_ROOT / "data" / "caltech101-animals.tar"
-PROJECT_FILES = ("dvc.yaml", "params.yaml", "study.yaml", "stages", ".gitignore", "data/caltech101-animals.tar")
 # Small enough for CI: Lite0 at 64 px, a few epochs.
 FAST = {
     "model.backbone": "efficientnet_lite0",
@@ -47,9 +45,13 @@ def copy_sample(root, classes=("Leopards", "crab", "okapi"), per_class=8):
         members = sorted(archive.getmembers(), key=lambda member: member.name)
         for label in classes:
             (root / label).mkdir(parents=True)
-            photos = [member for member in members if member.name.split("/")[1] == label][:per_class]
+            photos = [member for member in members if member.name.split("/")[1] == label][
+                :per_class
+            ]
             for member in photos:
-                (root / label / Path(member.name).name).write_bytes(archive.extractfile(member).read())
+                (root / label / Path(member.name).name).write_bytes(
+                    archive.extractfile(member).read()
+                )
     return root
 
 
@@ -74,42 +76,14 @@ def run(command, cwd, check=True, **extra_env):
     )
     if check and result.returncode != 0:
         raise AssertionError(
-            f"{command} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+            f"{command} failed ({result.returncode}):\n"
+            f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
         )
     return result
 
 
 def dvc(*args, cwd, check=True, **extra_env):
     return run([sys.executable, "-m", "dvc", *args], cwd, check, **extra_env)
-
-
-def make_project(root, params_overrides=None):
-    """A fresh git + DVC repository at `root` holding a copy of this project's pipeline."""
-    root.mkdir()
-    for name in PROJECT_FILES:
-        source = REPO_ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, root / name)
-    params_overrides = dict(params_overrides or {})
-    if "data.source" in params_overrides:  # the pinned checksum is the embedded archive's
-        params_overrides.setdefault("data.sha256", None)
-    if params_overrides:
-        params = yaml.safe_load((root / "params.yaml").read_text())
-        for key, value in params_overrides.items():
-            group, name = key.split(".")
-            params[group][name] = value
-        (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run(["git", "init", "-q"], root)
-    run(["git", "config", "user.email", "tests@example.com"], root)
-    run(["git", "config", "user.name", "tests"], root)
-    dvc("init", "-q", cwd=root)
-    dvc("config", "core.analytics", "false", cwd=root)
-    run(["git", "add", "-A"], root)
-    run(["git", "commit", "-qm", "pipeline"], root)
-    return root
 
 
 @pytest.fixture

@@ -1,4 +1,6 @@
+import pickle
 import sys
+from collections import OrderedDict
 
 import keras
 import numpy as np
@@ -6,9 +8,17 @@ import pytest
 import tensorflow as tf
 from skimage import data
 
-from stages.backbones import build_backbone
-from stages.lite0 import efficientnet_lite0, packaged_weights_path, read_legacy_torch_state_dict
-from tests.conftest import REPO_ROOT, run
+from lrstudy.backbones import BACKBONES, build_backbone
+from lrstudy.finetuning import block_names, finetune_settings
+from lrstudy.lite0 import (
+    LEGACY_MAGIC,
+    WeightsFileError,
+    efficientnet_lite0,
+    packaged_weights_path,
+    read_legacy_torch_state_dict,
+)
+from lrstudy.params import ParamError
+from tests.conftest import FAST, REPO_ROOT, dvc, run
 
 TABBY, TIGER_CAT, EGYPTIAN_CAT, ESPRESSO = 281, 282, 285, 967
 
@@ -28,7 +38,9 @@ def lite0_classifier():
     return efficientnet_lite0(include_top=True)
 
 
-@pytest.mark.parametrize("photo, expected", [("chelsea", {TABBY, TIGER_CAT, EGYPTIAN_CAT}), ("coffee", {ESPRESSO})])
+@pytest.mark.parametrize(
+    "photo, expected", [("chelsea", {TABBY, TIGER_CAT, EGYPTIAN_CAT}), ("coffee", {ESPRESSO})]
+)
 def test_lite0_port_recognises_real_photos(lite0_classifier, photo, expected):
     pixels = tf.image.resize(getattr(data, photo)()[None].astype("float32"), (224, 224))
     logits = lite0_classifier(pixels, training=False).numpy()[0]
@@ -43,23 +55,113 @@ def test_lite0_feature_extractor_gives_pooled_features_at_any_supported_size():
 
 
 def test_b0_loads_a_local_weights_file(tmp_path):
-    reference = keras.applications.EfficientNetB0(include_top=False, weights=None, input_shape=(64, 64, 3), pooling="avg")
+    reference = keras.applications.EfficientNetB0(
+        include_top=False, weights=None, input_shape=(64, 64, 3), pooling="avg"
+    )
     weights_file = tmp_path / "efficientnetb0_notop.weights.h5"
     reference.save_weights(weights_file)
     loaded = build_backbone("efficientnet_b0", str(weights_file), 64)
     pixels = np.random.default_rng(0).uniform(0, 255, (1, 64, 64, 3)).astype(np.float32)
-    np.testing.assert_allclose(loaded.predict(pixels, verbose=0), reference.predict(pixels, verbose=0), rtol=1e-5)
+    np.testing.assert_allclose(
+        loaded.predict(pixels, verbose=0), reference.predict(pixels, verbose=0), rtol=1e-5
+    )
 
 
 def test_b0_offline_without_weights_names_both_ways_out():
     # A proxy on a closed local port makes this machine offline for the download, internet or not.
     result = run(
-        [sys.executable, "-c", "from stages.backbones import build_backbone as b; "
-         "from stages.errors import reports_user_errors as r; r(b)('efficientnet_b0', 'imagenet', 64)"],
-        REPO_ROOT, check=False,
-        HTTPS_PROXY="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9", NO_PROXY="", no_proxy="",
+        [
+            sys.executable,
+            "-c",
+            "from lrstudy.backbones import build_backbone as b; "
+            "from lrstudy.errors import reports_user_errors as r; "
+            "r(b)('efficientnet_b0', 'imagenet', 64)",
+        ],
+        REPO_ROOT,
+        check=False,
+        HTTPS_PROXY="http://127.0.0.1:9",
+        https_proxy="http://127.0.0.1:9",
+        NO_PROXY="",
+        no_proxy="",
         KERAS_HOME=str(REPO_ROOT / ".pytest_cache" / "no-keras-cache"),
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     message = result.stderr.strip().splitlines()[-1]
     assert "model.weights" in message and "model.backbone=efficientnet_lite0" in message
+
+
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_each_registry_entry_builds_pooled_features_with_its_declared_blocks(name):
+    entry = BACKBONES[name]
+    # weights None: random for B0 (its download is out of reach here), the packaged file for Lite0.
+    model = entry.build(None, (64, 64, 3), "avg")
+    assert model.output_shape == (None, 1280)
+    assert len(block_names(model, entry.block_pattern)) == entry.block_count
+    assert entry.preprocessing and entry.weights_source
+
+
+def test_unfreeze_blocks_is_bounded_by_the_chosen_backbones_block_count():
+    params = {
+        "finetune": {
+            "unfreeze_blocks": 17,
+            "lr": 1e-5,
+            "epochs": 1,
+            "batch_size": 8,
+            "augment": False,
+            "seed": 0,
+        }
+    }
+    for name, entry in BACKBONES.items():
+        with pytest.raises(ParamError, match=f"expected an integer >= 0 <= {entry.block_count}"):
+            finetune_settings(params, name)
+        params["finetune"]["unfreeze_blocks"] = entry.block_count
+        assert finetune_settings(params, name)["unfreeze_blocks"] == entry.block_count
+        params["finetune"]["unfreeze_blocks"] = 17
+
+
+class CreatesAFile:
+    """Unpickled by Python's default unpickler, this object opens (creates) `path`."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def crafted_weights(path, marker, position):
+    """A legacy torch file whose pickle number `position` (0..4) would create `marker`."""
+    pickles = [LEGACY_MAGIC, 1001, {"little_endian": True}, OrderedDict(), []]
+    pickles[position] = CreatesAFile(marker)
+    path.write_bytes(b"".join(pickle.dumps(item, protocol=2) for item in pickles))
+    return path
+
+
+def test_a_crafted_pickle_is_really_code_for_the_default_unpickler(tmp_path):
+    pickle.loads(pickle.dumps(CreatesAFile(tmp_path / "ran")))
+    assert (tmp_path / "ran").exists()
+
+
+@pytest.mark.parametrize("position", range(5))
+def test_the_weights_reader_runs_no_code_from_any_of_the_five_pickles(tmp_path, position):
+    marker = tmp_path / "ran"
+    weights = crafted_weights(tmp_path / "crafted.pth", marker, position)
+    with pytest.raises(WeightsFileError, match="refused"):
+        read_legacy_torch_state_dict(weights)
+    assert not marker.exists()
+
+
+def test_a_stage_given_crafted_weights_ends_with_one_error_line_and_runs_nothing(
+    tmp_path, project, sample_dataset
+):
+    marker = tmp_path / "ran"
+    weights = crafted_weights(tmp_path / "crafted.pth", marker, 0)
+    root = project(
+        {"data.source": str(sample_dataset(per_class=3)), **FAST, "model.weights": str(weights)}
+    )
+    dvc("repro", "split", cwd=root)
+    result = run([sys.executable, "-m", "stages.features"], root, check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith("error: model.weights: ") and "refused" in message
+    assert not marker.exists() and not (root / "data" / "features").exists()

@@ -11,14 +11,23 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from stages.fetch import MAX_PIXELS, fetch
+from lrstudy.dataset import MAX_PIXELS, fetch
 from tests.conftest import dvc, run, write_image
 from tests.test_sources import image_bytes, make_zip
 
 KEPT = [
-    "Mäusebussard/сова 1.jpg", "Mäusebussard/鳥.png",
-    "deer/cmyk.jpg", "deer/grey.jpg", "deer/nested/deeper/deepest.png", "deer/ok.jpg", "deer/tiny.png",
-    "fox/alpha.png", "fox/palette.gif", "fox/same_as_deer.jpg", "fox/scan.png", "fox/sixteen_bit.png",
+    "Mäusebussard/сова 1.jpg",
+    "Mäusebussard/鳥.png",
+    "deer/cmyk.jpg",
+    "deer/grey.jpg",
+    "deer/nested/deeper/deepest.png",
+    "deer/ok.jpg",
+    "deer/tiny.png",
+    "fox/alpha.png",
+    "fox/palette.gif",
+    "fox/same_as_deer.jpg",
+    "fox/scan.png",
+    "fox/sixteen_bit.png",
     "lynx/only.jpg",
 ]
 SKIPPED = {
@@ -83,10 +92,14 @@ def test_every_odd_file_is_used_or_skipped_with_its_reason(tmp_path):
     reasons = {item["file"]: item["reason"] for item in report["skipped"]}
     assert sorted(reasons) == sorted(SKIPPED)
     assert all(reasons[file].startswith(reason) for file, reason in SKIPPED.items()), reasons
-    assert report["converted"] == [{"file": "fox/scan.tiff", "format": "TIFF", "saved_as": "scan.png"}]
+    assert report["converted"] == [
+        {"file": "fox/scan.tiff", "format": "TIFF", "saved_as": "scan.png"}
+    ]
     assert report["duplicates"] == [["deer/ok.jpg", "fox/same_as_deer.jpg"]]
     for path in KEPT:  # everything kept becomes an RGB tensor for the features stage
-        image = tf.io.decode_image(tf.io.read_file(str(tmp_path / "raw" / path)), channels=3, expand_animations=False)
+        image = tf.io.decode_image(
+            tf.io.read_file(str(tmp_path / "raw" / path)), channels=3, expand_animations=False
+        )
         assert image.shape[-1] == 3 and image.dtype == tf.uint8
 
 
@@ -95,25 +108,39 @@ def test_a_decompression_bomb_is_refused_from_its_header_in_little_memory(tmp_pa
     assert side * side > MAX_PIXELS
     Image.new("RGB", (side, side)).save(tmp_path / "huge.png")  # 300 MB decoded, ~300 kB on disk
     probe = (  # VmHWM: this process's peak memory (ru_maxrss would carry pytest's across exec)
-        "import re, sys; from pathlib import Path; from stages.fetch import inspect_image; "
+        "import re, sys; from pathlib import Path; from lrstudy.dataset import inspect_image; "
         "print(inspect_image(Path(sys.argv[1]))[2]); "
-        "print(int(re.search(r'VmHWM:\\s+(\\d+)', Path('/proc/self/status').read_text()).group(1)) // 1024)"
+        "status = Path('/proc/self/status').read_text(); "
+        "print(int(re.search(r'VmHWM:\\s+(\\d+)', status).group(1)) // 1024)"
     )
-    reason, peak_mib = run([sys.executable, "-c", probe, str(tmp_path / "huge.png")], cwd=os.getcwd()).stdout.splitlines()
+    reason, peak_mib = run(
+        [sys.executable, "-c", probe, str(tmp_path / "huge.png")], cwd=os.getcwd()
+    ).stdout.splitlines()
     assert reason.startswith("too large: 10000x10000 pixels, over the 89,478,485-pixel limit")
     assert int(peak_mib) < 200, "refused before decoding: far less than the 300 MB of pixels"
 
 
 def test_fetch_and_features_stages_run_through_the_messy_folder(tmp_path, project):
     source = seed_messy_dataset(tmp_path / "source")
-    root = project({"data.source": str(source), "model.backbone": "efficientnet_lite0", "model.image_size": 32})
+    root = project(
+        {"data.source": str(source), "model.backbone": "efficientnet_lite0", "model.image_size": 32}
+    )
     result = dvc("repro", "features", cwd=root)
-    assert "13 images in 4 classes; 12 files skipped, 1 converted, 1 groups of identical images" in result.stdout
+    assert (
+        "13 images in 4 classes; 12 files skipped, 1 converted, 1 groups of identical images"
+        in result.stdout
+    )
     report = json.loads((root / "metrics" / "dataset.json").read_text(encoding="utf-8"))
     assert report["source"] == str(source) and len(report["skipped"]) == len(SKIPPED)
-    assert json.loads((root / "metrics" / "split.json").read_text())["train_only_classes"] == ["Mäusebussard", "lynx"]
+    assert json.loads((root / "metrics" / "split.json").read_text())["train_only_classes"] == [
+        "Mäusebussard",
+        "lynx",
+    ]
     info = json.loads((root / "data" / "features" / "info.json").read_text(encoding="utf-8"))
-    assert info["classes"] == ["Mäusebussard", "deer", "fox", "lynx"] and sum(info["images"].values()) == 13
+    assert (
+        info["classes"] == ["Mäusebussard", "deer", "fox", "lynx"]
+        and sum(info["images"].values()) == 13
+    )
     assert not list((root / "data").glob(".fetch-*")), "the temporary work folder is removed"
 
 
@@ -139,7 +166,10 @@ def fake_archive(tmp):
         (flat_folder, "error: no class folders in"),
         (folder_without_images, "error: no usable images under"),
         (fake_archive, "is not a readable zip or tar archive"),
-        (lambda tmp: tmp / "missing", "does not exist: give a folder with one sub-folder per class"),
+        (
+            lambda tmp: tmp / "missing",
+            "does not exist: give a folder with one sub-folder per class",
+        ),
     ],
 )
 def test_unusable_sources_are_refused_in_one_line(tmp_path, project, make_source, message):
@@ -154,7 +184,12 @@ def test_unusable_sources_are_refused_in_one_line(tmp_path, project, make_source
 def test_an_archive_with_escaping_members_is_used_without_them(tmp_path, project):
     archive = make_zip(
         tmp_path / "wild.zip",
-        {"wild/deer/1.jpg": image_bytes(1), "wild/fox/2.jpg": image_bytes(2), "../evil.jpg": image_bytes(3), "/abs.jpg": image_bytes(4)},
+        {
+            "wild/deer/1.jpg": image_bytes(1),
+            "wild/fox/2.jpg": image_bytes(2),
+            "../evil.jpg": image_bytes(3),
+            "/abs.jpg": image_bytes(4),
+        },
     )
     root = project({"data.source": str(archive)})
     run([sys.executable, "-m", "stages.fetch"], root)

@@ -5,15 +5,15 @@ import sys
 
 import pytest
 
-from stages.errors import UserError
-from stages.params import ParamError, choice, flag, load_params, lookup, number, text
-from stages.backbones import backbone_settings
+from lrstudy.backbones import backbone_settings
+from lrstudy.errors import UserError
+from lrstudy.params import ParamError, choice, flag, load_params, lookup, number, text
 from tests.conftest import REPO_ROOT, run
 
 
 def test_committed_params_are_valid_and_headline_command_is_meaningful():
-    from stages.schedules import schedule_settings
-    from stages.split import split_settings
+    from lrstudy.schedules import schedule_settings
+    from lrstudy.splitting import split_settings
 
     params = load_params(REPO_ROOT / "params.yaml")
     # The default runs offline on a fresh clone: the embedded archive, checked, and Lite0.
@@ -49,11 +49,17 @@ def test_missing_keys_and_choices_are_named():
     with pytest.raises(UserError, match=r"params.yaml: model.backbone is missing"):
         lookup({"model": {}}, "model.backbone")
     with pytest.raises(ParamError, match="one of efficientnet_b0, efficientnet_lite0"):
-        backbone_settings({"model": {"backbone": "resnet50", "weights": "imagenet", "image_size": 224}})
+        backbone_settings(
+            {"model": {"backbone": "resnet50", "weights": "imagenet", "image_size": 224}}
+        )
     with pytest.raises(ParamError, match=r"model.image_size = 16 .* >= 32"):
-        backbone_settings({"model": {"backbone": "efficientnet_lite0", "weights": "imagenet", "image_size": 16}})
+        backbone_settings(
+            {"model": {"backbone": "efficientnet_lite0", "weights": "imagenet", "image_size": 16}}
+        )
     with pytest.raises(UserError, match="neither 'imagenet' nor an existing file"):
-        backbone_settings({"model": {"backbone": "efficientnet_b0", "weights": "/no/such.h5", "image_size": 224}})
+        backbone_settings(
+            {"model": {"backbone": "efficientnet_b0", "weights": "/no/such.h5", "image_size": 224}}
+        )
     with pytest.raises(ParamError, match="non-empty string"):
         text({"data": {"source": ""}}, "data.source")
     assert choice({"a": {"b": "x"}}, "a.b", ("x", "y")) == "x"
@@ -61,7 +67,9 @@ def test_missing_keys_and_choices_are_named():
 
 def test_flags_must_be_booleans():
     assert flag({"finetune": {"augment": False}}, "finetune.augment") is False
-    with pytest.raises(ParamError, match=r"finetune.augment = 'no' is not allowed; expected true or false"):
+    with pytest.raises(
+        ParamError, match=r"finetune.augment = 'no' is not allowed; expected true or false"
+    ):
         flag({"finetune": {"augment": "no"}}, "finetune.augment")
 
 
@@ -81,22 +89,79 @@ def test_unreadable_params_files_are_named(tmp_path):
 @pytest.mark.parametrize(
     "stage, overrides, expected",
     [
-        ("train", {"schedule.name": "cosine"}, "schedule.name = 'cosine' is not allowed; expected one of fixed, exp, step"),
-        ("train", {"schedule.initial_lr": 0}, "schedule.initial_lr = 0 is not allowed; expected a number > 0"),
-        ("train", {"schedule.initial_lr": -0.1}, "schedule.initial_lr = -0.1 is not allowed; expected a number > 0"),
+        (
+            "train",
+            {"schedule.name": "cosine"},
+            "schedule.name = 'cosine' is not allowed; expected one of fixed, exp, step",
+        ),
+        (
+            "train",
+            {"schedule.initial_lr": 0},
+            "schedule.initial_lr = 0 is not allowed; expected a number > 0",
+        ),
+        (
+            "train",
+            {"schedule.initial_lr": -0.1},
+            "schedule.initial_lr = -0.1 is not allowed; expected a number > 0",
+        ),
         ("train", {"schedule.k": -0.3}, "schedule.k = -0.3 is not allowed; expected a number >= 0"),
-        ("train", {"schedule.k": "fast"}, "schedule.k = 'fast' is not allowed; expected a number >= 0"),
-        ("train", {"schedule.name": "step", "schedule.epochs_drop": 0}, "schedule.epochs_drop = 0 is not allowed; expected a number > 0"),
-        ("train", {"schedule.name": "step", "schedule.drop": 1.5}, "schedule.drop = 1.5 is not allowed; expected a number > 0 <= 1"),
-        ("train", {"schedule.name": "step", "schedule.drop": 0}, "schedule.drop = 0 is not allowed; expected a number > 0 <= 1"),
-        ("train", {"train.epochs": "ten"}, "train.epochs = 'ten' is not allowed; expected an integer >= 1"),
+        (
+            "train",
+            {"schedule.k": "fast"},
+            "schedule.k = 'fast' is not allowed; expected a number >= 0",
+        ),
+        (
+            "train",
+            {"schedule.name": "step", "schedule.epochs_drop": 0},
+            "schedule.epochs_drop = 0 is not allowed; expected a number > 0",
+        ),
+        (
+            "train",
+            {"schedule.name": "step", "schedule.drop": 1.5},
+            "schedule.drop = 1.5 is not allowed; expected a number > 0 <= 1",
+        ),
+        (
+            "train",
+            {"schedule.name": "step", "schedule.drop": 0},
+            "schedule.drop = 0 is not allowed; expected a number > 0 <= 1",
+        ),
+        (
+            "train",
+            {"train.epochs": "ten"},
+            "train.epochs = 'ten' is not allowed; expected an integer >= 1",
+        ),
         ("baseline", {"baseline.lr": 0}, "baseline.lr = 0 is not allowed; expected a number > 0"),
-        ("split", {"split.val": 0.6, "split.test": 0.5}, "split.val + split.test = 1.1 is not allowed; expected < 1, so that train keeps images"),
-        ("features", {"model.backbone": "resnet50"}, "model.backbone = 'resnet50' is not allowed; expected one of efficientnet_b0, efficientnet_lite0"),
-        ("features", {"model.image_size": 16}, "model.image_size = 16 is not allowed; expected an integer >= 32"),
-        ("finetune", {"finetune.lr": -1e-05}, "finetune.lr = -1e-05 is not allowed; expected a number > 0"),
-        ("finetune", {"finetune.augment": "yes"}, "finetune.augment = 'yes' is not allowed; expected true or false"),
-        ("lr_range", {"lr_range.max_lr": 1e-08}, "lr_range.max_lr = 1e-08 is not allowed; expected a number > 1e-07"),
+        (
+            "split",
+            {"split.val": 0.6, "split.test": 0.5},
+            "split.val + split.test = 1.1 is not allowed; expected < 1, so that train keeps images",
+        ),
+        (
+            "features",
+            {"model.backbone": "resnet50"},
+            "model.backbone = 'resnet50' is not allowed; "
+            "expected one of efficientnet_b0, efficientnet_lite0",
+        ),
+        (
+            "features",
+            {"model.image_size": 16},
+            "model.image_size = 16 is not allowed; expected an integer >= 32",
+        ),
+        (
+            "finetune",
+            {"finetune.lr": -1e-05},
+            "finetune.lr = -1e-05 is not allowed; expected a number > 0",
+        ),
+        (
+            "finetune",
+            {"finetune.augment": "yes"},
+            "finetune.augment = 'yes' is not allowed; expected true or false",
+        ),
+        (
+            "lr_range",
+            {"lr_range.max_lr": 1e-08},
+            "lr_range.max_lr = 1e-08 is not allowed; expected a number > 1e-07",
+        ),
     ],
 )
 def test_stages_refuse_bad_params_in_one_line_before_any_work(project, stage, overrides, expected):
@@ -105,4 +170,5 @@ def test_stages_refuse_bad_params_in_one_line_before_any_work(project, stage, ov
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stderr.strip().splitlines()[-1] == f"error: params.yaml: {expected}"
     assert "Traceback" not in result.stderr
-    assert not (root / "data").exists() and not (root / "metrics").exists()
+    assert [path.name for path in (root / "data").iterdir()] == ["caltech101-animals.tar"]
+    assert not (root / "metrics").exists()

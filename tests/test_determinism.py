@@ -8,7 +8,14 @@ import numpy as np
 from tests.conftest import dvc, ran_stages
 
 # Everything split, features, baseline and train write, but for their wall times (time.json).
-DETERMINISTIC = ["data/split", "data/features", "metrics/dataset.json", "metrics/split.json", "metrics/baseline", "metrics/train"]
+DETERMINISTIC = [
+    "data/split",
+    "data/features",
+    "metrics/dataset.json",
+    "metrics/split.json",
+    "metrics/baseline",
+    "metrics/train",
+]
 
 
 def snapshot(root):
@@ -22,12 +29,19 @@ def snapshot(root):
 def test_a_forced_rerun_of_every_stage_gives_byte_identical_outputs(pipeline, tmp_path):
     dvc("repro", "baseline", "train", cwd=pipeline)
     first = snapshot(pipeline)
-    assert {"data/features/train_features.npy", "metrics/train/metrics.json",
-            "metrics/baseline/plots/metrics/eval/accuracy.tsv", "data/split/train.csv"} <= first.keys()
+    assert {
+        "data/features/train_features.npy",
+        "metrics/train/metrics.json",
+        "metrics/baseline/plots/metrics/eval/accuracy.tsv",
+        "data/split/train.csv",
+    } <= first.keys()
     shutil.copy(pipeline / "data" / "models" / "train.keras", tmp_path / "first.keras")
 
     rerun = dvc("repro", "--force", "baseline", "train", cwd=pipeline)
     assert ran_stages(rerun.stdout) == ["fetch", "split", "features", "baseline", "train"]
     assert snapshot(pipeline) == first
-    weights = [keras.models.load_model(path).get_weights() for path in (tmp_path / "first.keras", pipeline / "data" / "models" / "train.keras")]
-    assert all(np.array_equal(a, b) for a, b in zip(*weights))
+    weights = [
+        keras.models.load_model(path).get_weights()
+        for path in (tmp_path / "first.keras", pipeline / "data" / "models" / "train.keras")
+    ]
+    assert all(np.array_equal(a, b) for a, b in zip(*weights, strict=True))

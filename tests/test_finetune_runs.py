@@ -5,7 +5,6 @@ import sys
 
 from tests.conftest import FAST, dvc, run
 
-
 TWO_CPU_REPLICAS = """
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]

@@ -19,8 +19,13 @@ CHECKPOINT_STATE = "data/checkpoints/finetune/state.json"
 def start(root, *dvc_args, output=subprocess.PIPE):
     """`dvc ...` as a user starts it in a terminal: its own process group, output unbuffered."""
     return subprocess.Popen(
-        [sys.executable, "-m", "dvc", *dvc_args], cwd=root, env=stage_env(PYTHONUNBUFFERED="1"),
-        stdout=output, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        [sys.executable, "-m", "dvc", *dvc_args],
+        cwd=root,
+        env=stage_env(PYTHONUNBUFFERED="1"),
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
 
 
@@ -43,23 +48,39 @@ def interrupt_at(runner, marker, signum, timeout=300):
 def stage_outputs(root, stage):
     """The files of `stage` whose bytes an uninterrupted run fixes."""
     folders = {"fetch": ["data/raw"], "features": ["data/features"], "train": []}[stage]
-    files = {"fetch": ["metrics/dataset.json"], "features": [], "train": ["metrics/train/metrics.json"]}[stage]
-    paths = [path for folder in folders for path in sorted((root / folder).rglob("*")) if path.is_file()]
-    return {path.relative_to(root).as_posix(): path.read_bytes() for path in paths + [root / f for f in files] if path.exists()}
+    files = {
+        "fetch": ["metrics/dataset.json"],
+        "features": [],
+        "train": ["metrics/train/metrics.json"],
+    }[stage]
+    paths = [
+        path for folder in folders for path in sorted((root / folder).rglob("*")) if path.is_file()
+    ]
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in paths + [root / f for f in files]
+        if path.exists()
+    }
 
 
 @pytest.fixture(scope="module")
 def shared_project(tmp_path_factory):
     """One project for the whole module: each test interrupts a rerun of a stage it finished."""
     tmp = tmp_path_factory.mktemp("interruption")
-    sample = copy_sample(tmp / "sample", classes=("Leopards", "crab", "okapi", "kangaroo"), per_class=12)
+    sample = copy_sample(
+        tmp / "sample", classes=("Leopards", "crab", "okapi", "kangaroo"), per_class=12
+    )
     return make_project(tmp / "project", {"data.source": str(sample), **FAST, "train.epochs": 300})
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
 @pytest.mark.parametrize(
     "stage, marker",
-    [("fetch", "fetch: reading classes from"), ("features", "features: train:"), ("train", "Epoch 3/")],
+    [
+        ("fetch", "fetch: reading classes from"),
+        ("features", "features: train:"),
+        ("train", "Epoch 3/"),
+    ],
 )
 def test_an_interrupted_stage_reruns_to_the_same_outputs(shared_project, stage, marker, signum):
     dvc("repro", stage, cwd=shared_project)
@@ -80,20 +101,33 @@ def test_an_interrupted_stage_reruns_to_the_same_outputs(shared_project, stage, 
     dvc("repro", stage, cwd=shared_project)
     assert stage_outputs(shared_project, stage) == finished
     assert "up to date" in dvc("status", stage, cwd=shared_project).stdout
-    assert not list((shared_project / "data").glob(".fetch-*")) + list((shared_project / "data").glob(".partial-*"))
+    assert not list((shared_project / "data").glob(".fetch-*")) + list(
+        (shared_project / "data").glob(".partial-*")
+    )
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
 def test_an_interrupted_finetune_resumes_from_its_last_epoch(project, sample_dataset, signum):
-    root = project({"data.source": str(sample_dataset()), **FAST, "finetune.epochs": 4, "finetune.batch_size": 4})
+    root = project(
+        {
+            "data.source": str(sample_dataset()),
+            **FAST,
+            "finetune.epochs": 4,
+            "finetune.batch_size": 4,
+        }
+    )
     dvc("repro", "train", cwd=root)
 
     log = root.parent / "finetune.log"
-    runner = start(root, "repro", "finetune", output=log.open("w"))  # a file: nothing blocks on a full pipe
+    runner = start(
+        root, "repro", "finetune", output=log.open("w")
+    )  # a file: nothing blocks on a full pipe
     deadline = time.monotonic() + 300
     state = root / CHECKPOINT_STATE
     while not (state.exists() and json.loads(state.read_text())["history"]):
-        assert runner.poll() is None and time.monotonic() < deadline, "finetune ended before a checkpoint"
+        assert runner.poll() is None and time.monotonic() < deadline, (
+            "finetune ended before a checkpoint"
+        )
         time.sleep(0.2)
     os.killpg(runner.pid, signum)  # mid-way through the next epoch
     runner.wait()
@@ -108,8 +142,10 @@ def test_an_interrupted_finetune_resumes_from_its_last_epoch(project, sample_dat
     assert f"resuming after epoch {len(kept) - 1} of 4" in resumed.stdout
     logs = root / "metrics" / "finetune"
     curve = (logs / "plots" / "metrics" / "eval" / "accuracy.tsv").read_text().splitlines()
-    assert [line.split("\t")[0] for line in curve] == ["step", "4", "5", "6", "7"]  # no gap, no repeat
-    for line, epoch in zip(curve[1:], kept):  # the epochs done before the kill are kept as they were
+    steps = [line.split("\t")[0] for line in curve]
+    assert steps == ["step", "4", "5", "6", "7"]  # no gap, no repeat
+    # The epochs done before the kill are kept as they were.
+    for line, epoch in zip(curve[1 : 1 + len(kept)], kept, strict=True):
         assert float(line.split("\t")[1]) == epoch["val_accuracy"]
     assert json.loads((logs / "metrics.json").read_text())["step"] == 7
     assert (root / "data" / "models" / "finetune.keras").is_file()

@@ -9,12 +9,25 @@ from PIL import Image
 
 from tests.conftest import FAST, dvc, ran_stages, run
 
-ALL_STAGES = ["fetch", "split", "features", "baseline", "train", "lr_range", "finetune", "evaluate", "report"]
+ALL_STAGES = [
+    "fetch",
+    "split",
+    "features",
+    "baseline",
+    "train",
+    "lr_range",
+    "finetune",
+    "evaluate",
+    "report",
+]
 
 
 def test_split_manifests_are_reproducible_and_repro_is_a_no_op(pipeline):
     dvc("repro", "split", cwd=pipeline)
-    manifests = {split: (pipeline / "data" / "split" / f"{split}.csv").read_bytes() for split in ("train", "val", "test")}
+    manifests = {
+        split: (pipeline / "data" / "split" / f"{split}.csv").read_bytes()
+        for split in ("train", "val", "test")
+    }
     rows = list(csv.DictReader(manifests["train"].decode().splitlines()))
     assert {row["label"] for row in rows} == {"Leopards", "crab", "okapi"}
     assert all((pipeline / "data" / "raw" / row["path"]).is_file() for row in rows)
@@ -34,20 +47,37 @@ def test_repro_then_schedule_experiments_rerun_only_what_depends_on_the_schedule
     first = dvc("repro", cwd=pipeline)
     assert ran_stages(first.stdout) == ALL_STAGES
     features = json.loads((pipeline / "data" / "features" / "info.json").read_text())
-    assert features["feature_dim"] == 1280 and features["images"] == {"train": 18, "val": 3, "test": 3}
+    assert features["feature_dim"] == 1280 and features["images"] == {
+        "train": 18,
+        "val": 3,
+        "test": 3,
+    }
 
     metrics = json.loads((pipeline / "metrics" / "train" / "metrics.json").read_text())
     assert metrics["step"] == FAST["train.epochs"] - 1
-    assert 0 <= metrics["best_val_accuracy"] <= 1 and 0 <= metrics["best_epoch"] < FAST["train.epochs"]
-    learning_rates = (pipeline / "metrics" / "train" / "plots" / "metrics" / "train" / "learning_rate.tsv").read_text()
-    assert learning_rates.splitlines()[:3] == ["step\tlearning_rate", "0\t0.009999999776482582", "1\t0.009048374369740486"]
+    assert (
+        0 <= metrics["best_val_accuracy"] <= 1 and 0 <= metrics["best_epoch"] < FAST["train.epochs"]
+    )
+    learning_rates = (
+        pipeline / "metrics" / "train" / "plots" / "metrics" / "train" / "learning_rate.tsv"
+    ).read_text()
+    assert learning_rates.splitlines()[:3] == [
+        "step\tlearning_rate",
+        "0\t0.009999999776482582",
+        "1\t0.009048374369740486",
+    ]
     assert "wall_time_s" in json.loads((pipeline / "metrics" / "train" / "time.json").read_text())
     assert (pipeline / "data" / "models" / "train.keras").is_file()
 
     # Fine-tuning continues the head's epochs: steps 4 and 5 after the head's 0..3.
-    finetune_curve = (pipeline / "metrics" / "finetune" / "plots" / "metrics" / "eval" / "accuracy.tsv").read_text()
+    finetune_curve = (
+        pipeline / "metrics" / "finetune" / "plots" / "metrics" / "eval" / "accuracy.tsv"
+    ).read_text()
     assert [line.split("\t")[0] for line in finetune_curve.splitlines()] == ["step", "4", "5"]
-    assert json.loads((pipeline / "metrics" / "finetune" / "time.json").read_text())["images_per_s"] > 0
+    assert (
+        json.loads((pipeline / "metrics" / "finetune" / "time.json").read_text())["images_per_s"]
+        > 0
+    )
     test_scores = json.loads((pipeline / "metrics" / "evaluate" / "metrics.json").read_text())
     assert set(test_scores) == {"baseline", "train", "finetune"}
     assert all(0 <= scores["test_accuracy"] <= 1 for scores in test_scores.values())
@@ -56,51 +86,92 @@ def test_repro_then_schedule_experiments_rerun_only_what_depends_on_the_schedule
 
     suggestion = json.loads((pipeline / "metrics" / "lr_range.json").read_text())
     assert 1e-7 <= suggestion["suggested_lr"] <= 10 and suggestion["steps"] >= 10
-    for figure in ("accuracy", "loss", "learning_rate", "confusion_matrix", "misclassified", "lr_range"):
+    for figure in (
+        "accuracy",
+        "loss",
+        "learning_rate",
+        "confusion_matrix",
+        "misclassified",
+        "lr_range",
+    ):
         with Image.open(pipeline / "plots" / f"{figure}.png") as image:
             assert image.format == "PNG" and min(image.size) >= 400
     table = (pipeline / "metrics" / "table.md").read_text().splitlines()
     assert table[0].startswith("| model | learning rate | final val accuracy")
     assert [row.split(" | ")[:2] for row in table[2:]] == [
-        ["| baseline", "fixed 0.001"], ["| train", "exp: initial_lr 0.01, k 0.1"],
+        ["| baseline", "fixed 0.001"],
+        ["| train", "exp: initial_lr 0.01, k 0.1"],
         ["| finetune", "fixed 1e-05, top 1 blocks unfrozen"],
     ]
     rendered = json.loads(dvc("plots", "show", "--json", cwd=pipeline).stdout)["data"]
-    confusion = rendered["Confusion matrix (fine-tuned, test split)"][0]["content"]["data"]["values"]
-    assert len(confusion) == 3 and {point["actual"] for point in confusion} <= {"Leopards", "crab", "okapi"}
+    confusion = rendered["Confusion matrix (fine-tuned, test split)"][0]["content"]["data"][
+        "values"
+    ]
+    assert len(confusion) == 3 and {point["actual"] for point in confusion} <= {
+        "Leopards",
+        "crab",
+        "okapi",
+    }
 
     run(["git", "add", "-A"], pipeline)
     run(["git", "commit", "-qm", "first run"], pipeline)
     baseline_metrics = (pipeline / "metrics" / "baseline" / "metrics.json").read_bytes()
 
     # The seeds' best exp-decay setting, as the user types it; 1e-05 comes back as a string.
-    exp = dvc("exp", "run", "-n", "exp-best", "-S", "schedule.name=exp", "-S", "schedule.initial_lr=0.01",
-              "-S", "schedule.k=0.3", cwd=pipeline)
+    exp = dvc(
+        "exp",
+        "run",
+        "-n",
+        "exp-best",
+        "-S",
+        "schedule.name=exp",
+        "-S",
+        "schedule.initial_lr=0.01",
+        "-S",
+        "schedule.k=0.3",
+        cwd=pipeline,
+    )
     assert ran_stages(exp.stdout) == ["train", "finetune", "evaluate", "report"]
     # Naming the stage stops there: the cheap way to compare schedules.
-    tiny = dvc("exp", "run", "-n", "tiny-lr", "-S", "schedule.initial_lr=1e-05", "train", cwd=pipeline)
+    tiny = dvc(
+        "exp", "run", "-n", "tiny-lr", "-S", "schedule.initial_lr=1e-05", "train", cwd=pipeline
+    )
     assert ran_stages(tiny.stdout) == ["train"]
     assert "initial_lr: 1e-05" in (pipeline / "params.yaml").read_text()
 
     shown = json.loads(dvc("exp", "show", "--json", cwd=pipeline).stdout)
     experiments = {
         exp["name"]: exp["revs"][0]["data"]
-        for commit in shown for exp in (commit.get("experiments") or []) if exp.get("name")
+        for commit in shown
+        for exp in (commit.get("experiments") or [])
+        if exp.get("name")
     }
     assert set(experiments) == {"exp-best", "tiny-lr"}
     best = experiments["exp-best"]
     assert best["params"]["params.yaml"]["data"]["schedule"]["k"] == 0.3
     assert "best_val_accuracy" in best["metrics"]["metrics/train/metrics.json"]["data"]
-    lr_log = experiments["tiny-lr"]["metrics"]["metrics/train/metrics.json"]["data"]["train"]["learning_rate"]
+    lr_log = experiments["tiny-lr"]["metrics"]["metrics/train/metrics.json"]["data"]["train"][
+        "learning_rate"
+    ]
     # dvc exp run leaves the workspace at exp-best's params, so tiny-lr ran with k=0.3 too.
     assert lr_log == pytest.approx(1e-05 * math.exp(-0.3 * 3), rel=1e-6)
     # The baseline does not depend on schedule.*: the same bytes in every experiment.
     assert (pipeline / "metrics" / "baseline" / "metrics.json").read_bytes() == baseline_metrics
 
-    plots = json.loads(dvc("plots", "diff", "exp-best", "tiny-lr", "--json", cwd=pipeline).stdout)["data"]
-    assert set(plots) == {"Accuracy", "Loss", "Learning rate", "Confusion matrix (fine-tuned, test split)"}
+    plots = json.loads(dvc("plots", "diff", "exp-best", "tiny-lr", "--json", cwd=pipeline).stdout)[
+        "data"
+    ]
+    assert set(plots) == {
+        "Accuracy",
+        "Loss",
+        "Learning rate",
+        "Confusion matrix (fine-tuned, test split)",
+    }
     points = plots["Learning rate"][0]["content"]["data"]["values"]
     assert {point["rev"] for point in points} == {"exp-best", "tiny-lr"}
-    first_lr = {point["rev"]: float(point["learning_rate"]) for point in points
-                if point["step"] == "0" and point["filename"].startswith("train/")}
+    first_lr = {
+        point["rev"]: float(point["learning_rate"])
+        for point in points
+        if point["step"] == "0" and point["filename"].startswith("train/")
+    }
     assert first_lr == pytest.approx({"exp-best": 0.01, "tiny-lr": 1e-05})

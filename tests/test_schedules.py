@@ -4,8 +4,15 @@ import keras
 import numpy as np
 import pytest
 
-from stages.params import ParamError
-from stages.schedules import exponential, fixed, ignored_params, make_schedule, schedule_settings, step
+from lrstudy.params import ParamError
+from lrstudy.schedules import (
+    exponential,
+    fixed,
+    ignored_params,
+    make_schedule,
+    schedule_settings,
+    step,
+)
 
 
 def schedule_params(**values):
@@ -31,7 +38,14 @@ def test_step_keeps_the_seeds_one_plus_epoch_off_by_one():
     assert lrs[9:19] == [0.05] * 10
     assert lrs[19:] == [0.025, 0.025]
     # epochs_drop=3: floor((1 + 2) / 3) = 1 already at epoch 2.
-    assert [step(epoch, 0.01, 0.5, 3) for epoch in range(6)] == [0.01, 0.01, 0.005, 0.005, 0.005, 0.0025]
+    assert [step(epoch, 0.01, 0.5, 3) for epoch in range(6)] == [
+        0.01,
+        0.01,
+        0.005,
+        0.005,
+        0.005,
+        0.0025,
+    ]
 
 
 def test_dvc_style_small_floats_written_as_strings_are_read_as_numbers():
@@ -74,7 +88,10 @@ def test_keras_applies_the_schedule_each_epoch():
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="softmax")])
     model.compile(optimizer=keras.optimizers.Adam(), loss="sparse_categorical_crossentropy")
     history = model.fit(
-        np.zeros((4, 2)), np.zeros(4), epochs=3, verbose=0,
+        np.zeros((4, 2)),
+        np.zeros(4),
+        epochs=3,
+        verbose=0,
         callbacks=[keras.callbacks.LearningRateScheduler(schedule)],
     )
     expected = [0.01 * math.exp(-0.3 * epoch) for epoch in range(3)]

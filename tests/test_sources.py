@@ -13,8 +13,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from stages.errors import UserError
-from stages.sources import extract_archive, find_class_root, resolve_source
+from lrstudy.errors import UserError
+from lrstudy.sources import extract_archive, find_class_root, resolve_source
 from tests.conftest import REPO_ROOT, run
 
 
@@ -55,10 +55,16 @@ def test_archive_members_outside_the_target_are_refused(tmp_path, make, suffix):
     target = tmp_path / "work" / "out"
     refused = extract_archive(archive, target)
     assert {item["file"] for item in refused} == {
-        "../escaped.jpg", "wildlife/../../also_escaped.jpg", "/etc/absolute.jpg",
+        "../escaped.jpg",
+        "wildlife/../../also_escaped.jpg",
+        "/etc/absolute.jpg",
     }
     written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
-    assert written == [f"data.{suffix}", "work/out/wildlife/deer/1.jpg", "work/out/wildlife/fox/2.jpg"]
+    assert written == [
+        f"data.{suffix}",
+        "work/out/wildlife/deer/1.jpg",
+        "work/out/wildlife/fox/2.jpg",
+    ]
     assert find_class_root(target) == target / "wildlife"
 
 
@@ -72,7 +78,9 @@ def test_links_in_a_tar_archive_are_refused_not_followed(tmp_path):
         link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
         tarred.addfile(link)
     refused = extract_archive(archive, tmp_path / "out")
-    assert refused == [{"file": "wild/fox/passwd.jpg", "reason": "not a regular file (link or device)"}]
+    assert refused == [
+        {"file": "wild/fox/passwd.jpg", "reason": "not a regular file (link or device)"}
+    ]
     assert sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file()) == ["1.jpg"]
 
 
@@ -100,7 +108,10 @@ def test_a_file_that_is_not_an_archive_is_refused_clearly(tmp_path):
 def test_url_source_downloads_from_a_local_server(tmp_path):
     served = tmp_path / "served"
     served.mkdir()
-    archive = make_tar(served / "animals.tar.gz", {"animals/a/1.jpg": image_bytes(1), "animals/b/2.jpg": image_bytes(2)})
+    archive = make_tar(
+        served / "animals.tar.gz",
+        {"animals/a/1.jpg": image_bytes(1), "animals/b/2.jpg": image_bytes(2)},
+    )
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()
     handler = partial(http.server.SimpleHTTPRequestHandler, directory=served)
     handler.log_message = lambda *args: None
@@ -130,13 +141,20 @@ def test_the_seeds_setup_offline_fails_fast_with_the_local_copy_command(project)
     started = time.monotonic()
     # A proxy on a closed local port makes this machine offline for the stage, internet or not.
     result = run(
-        [sys.executable, "-m", *command, "fetch"], root, check=False,
-        HTTPS_PROXY="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9", NO_PROXY="", no_proxy="",
+        [sys.executable, "-m", *command, "fetch"],
+        root,
+        check=False,
+        HTTPS_PROXY="http://127.0.0.1:9",
+        https_proxy="http://127.0.0.1:9",
+        NO_PROXY="",
+        no_proxy="",
     )
     assert time.monotonic() - started < 60
     assert result.returncode != 0
     assert "Traceback" not in result.stdout + result.stderr
-    assert "error: cannot reach Kaggle to download kaggle:virtualdvid/oregon-wildlife" in result.stderr
+    assert (
+        "error: cannot reach Kaggle to download kaggle:virtualdvid/oregon-wildlife" in result.stderr
+    )
     assert "dvc exp run -S data.source=" in result.stderr
     # `-S data.sha256=null` reached the stage as no checksum, and the backbone as B0.
     params = yaml.safe_load((root / "params.yaml").read_text())

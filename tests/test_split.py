@@ -2,12 +2,14 @@ from collections import Counter
 
 import pytest
 
-from stages.params import ParamError
-from stages.split import split_counts, split_settings, stratified_split
+from lrstudy.params import ParamError
+from lrstudy.splitting import split_counts, split_settings, stratified_split
 
 
 def dataset(sizes):
-    return {label: [f"{label}/image_{i:04d}.jpg" for i in range(size)] for label, size in sizes.items()}
+    return {
+        label: [f"{label}/image_{i:04d}.jpg" for i in range(size)] for label, size in sizes.items()
+    }
 
 
 def test_counts_round_per_class_and_never_empty_a_split():
@@ -44,7 +46,9 @@ def test_adding_a_class_leaves_the_other_classes_split_unchanged():
 
 
 def test_classes_too_small_to_split_stay_in_train_and_are_named():
-    splits, train_only = stratified_split(dataset({"big": 20, "tiny": 2, "single": 1}), 0.15, 0.15, 0)
+    splits, train_only = stratified_split(
+        dataset({"big": 20, "tiny": 2, "single": 1}), 0.15, 0.15, 0
+    )
     assert train_only == ["single", "tiny"]
     assert Counter(label for _, label in splits["train"])["tiny"] == 2
     assert all(label == "big" for name in ("val", "test") for _, label in splits[name])

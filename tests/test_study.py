@@ -24,15 +24,21 @@ def test_study_queues_the_grid_picks_the_best_and_fine_tunes_it(project, sample_
     (root / "study.yaml").write_text(TINY_GRID)
     run(["git", "commit", "-qam", "tiny grid"], root)
 
-    first = run([sys.executable, "-m", "stages.study", "--grid", "tiny", "--jobs", "2"], root)
+    first = run([sys.executable, "-m", "lrstudy.study", "--grid", "tiny", "--jobs", "2"], root)
     assert "3 variants in tiny, 0 already run" in first.stdout
-    best = next(line for line in first.stdout.splitlines() if line.startswith("study: best variant"))
+    best = next(
+        line for line in first.stdout.splitlines() if line.startswith("study: best variant")
+    )
     best_variant = best.split()[3].rstrip(":")
     assert best_variant in VARIANTS
 
     shown = json.loads(dvc("exp", "show", "--json", cwd=root).stdout)
-    experiments = {exp["name"]: exp["revs"][0]["data"] for commit in shown
-                   for exp in (commit.get("experiments") or []) if exp.get("name")}
+    experiments = {
+        exp["name"]: exp["revs"][0]["data"]
+        for commit in shown
+        for exp in (commit.get("experiments") or [])
+        if exp.get("name")
+    }
     assert set(experiments) == VARIANTS | {f"{best_variant}-finetuned"}
     assert experiments["exp-lr0.01-k0.3"]["params"]["params.yaml"]["data"]["schedule"]["k"] == 0.3
     finetuned = experiments[f"{best_variant}-finetuned"]["metrics"]
@@ -47,7 +53,9 @@ def test_study_queues_the_grid_picks_the_best_and_fine_tunes_it(project, sample_
     assert (root / "plots" / "study-tiny" / "best_accuracy.png").is_file()
 
     figures = {path.name: path.read_bytes() for path in (root / "plots" / "study-tiny").iterdir()}
-    again = run([sys.executable, "-m", "stages.study", "--grid", "tiny"], root)
+    again = run([sys.executable, "-m", "lrstudy.study", "--grid", "tiny"], root)
     assert "3 variants in tiny, 3 already run" in again.stdout
     assert "Running stage" not in again.stdout  # nothing is trained again
-    assert {path.name: path.read_bytes() for path in (root / "plots" / "study-tiny").iterdir()} == figures
+    assert {
+        path.name: path.read_bytes() for path in (root / "plots" / "study-tiny").iterdir()
+    } == figures

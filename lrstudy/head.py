@@ -11,11 +11,11 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
-from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
-from stages.layout import FEATURES_DIR, METRICS_DIR, MODELS_DIR, atomic_output, write_json
-from stages.params import number
+from lrstudy.layout import FEATURES_DIR, METRICS_DIR, MODELS_DIR, atomic_output, write_json
+from lrstudy.params import number
+from lrstudy.tracking import open_live
 
 STEPS_PER_EXECUTION = 64
 
@@ -55,6 +55,17 @@ def build_head(feature_dim, num_classes, dropout):
     return keras.Model(inputs, outputs, name="head")
 
 
+def compile_classifier(model, learning_rate, metrics=("accuracy",), **options):
+    """The seeds' training setup: Adam at `learning_rate`, cross-entropy on class indices."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=list(metrics),
+        **options,
+    )
+    return model
+
+
 def seed_everything(seed):
     """Same seed, same data, same params -> the same weights and metrics on CPU."""
     keras.utils.set_random_seed(seed)
@@ -62,23 +73,18 @@ def seed_everything(seed):
 
 
 def train_head(name, schedule, settings):
-    """Fit a head with `schedule(epoch, lr)`; log to metrics/<name>/, save data/models/<name>.keras."""
+    """Fit a head with `schedule(epoch, lr)`; log to metrics/<name>/, save models/<name>.keras."""
     seed_everything(settings["seed"])
     x_train, y_train = load_features("train")
     train = feature_batches(x_train, y_train, settings["batch_size"], shuffle_seed=settings["seed"])
     validation = feature_batches(*load_features("val"), settings["batch_size"])
     model = build_head(x_train.shape[1], class_count(), settings["dropout"])
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=schedule(0, None)),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-        # A head step takes microseconds; running many per graph call removes the per-step
-        # Python overhead that otherwise dominates (bench/: ~5x faster epochs, same results).
-        steps_per_execution=STEPS_PER_EXECUTION,
-    )
+    # A head step takes microseconds; running many per graph call removes the per-step
+    # Python overhead that otherwise dominates (bench/: ~5x faster epochs, same results).
+    compile_classifier(model, schedule(0, None), steps_per_execution=STEPS_PER_EXECUTION)
 
     started = time.perf_counter()
-    with Live(str(METRICS_DIR / name), save_dvc_exp=False, dvcyaml=False) as live:
+    with open_live(METRICS_DIR / name) as live:
         history = model.fit(
             train,
             epochs=settings["epochs"],

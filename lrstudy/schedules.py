@@ -12,7 +12,7 @@ halves at epoch 9); every later drop comes epochs_drop epochs after the previous
 import functools
 import math
 
-from stages.params import choice, number
+from lrstudy.params import choice, number
 
 SCHEDULES = ("fixed", "exp", "step")
 USED_PARAMS = {
@@ -54,6 +54,11 @@ def ignored_params(params):
     """`schedule.*` keys present in params that the chosen schedule does not use."""
     name = params["schedule"]["name"]
     return sorted(set(params["schedule"]) - {"name"} - set(USED_PARAMS[name]))
+
+
+def describe(name, values):
+    """`exp: initial_lr 0.01, k 0.3`, for logs, tables and figure legends."""
+    return f"{name}: " + ", ".join(f"{key} {value:g}" for key, value in values.items())
 
 
 def make_schedule(name, values):

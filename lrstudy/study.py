@@ -1,6 +1,6 @@
 """The whole study in one command: a grid of schedules as `dvc exp` variants, the best fine-tuned.
 
-    python -m stages.study --grid seed003 [--jobs 2]
+    python -m lrstudy.study --grid seed003 [--jobs 2]
 
 1. Brings the shared stages up to date (`dvc repro baseline`: fetch, split, features), then
    queues each variant of the grid in study.yaml that has no experiment yet:
@@ -18,26 +18,29 @@ Re-running it with nothing changed trains nothing: existing experiments are reus
 """
 
 import argparse
+import functools
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import dvc.api
-import matplotlib.pyplot as plt
 import yaml
 from tqdm import tqdm
 
-from stages.errors import UserError, reports_user_errors
-from stages.layout import METRICS_DIR, PLOTS_DIR, parse_curve, write_table
-from stages.params import load_params
-from stages.schedules import SCHEDULES, schedule_settings
+from lrstudy.errors import UserError, reports_user_errors
+from lrstudy.figures import plot_curves
+from lrstudy.layout import METRICS_DIR, PLOTS_DIR, write_table
+from lrstudy.params import load_params
+from lrstudy.schedules import SCHEDULES, schedule_settings
+from lrstudy.tracking import read_curve
 
 GRIDS_FILE = Path("study.yaml")
 SHORT_NAMES = {"initial_lr": "lr", "k": "k", "drop": "drop", "epochs_drop": "every"}
 REFERENCE = "fixed-lr0.001"  # the seeds' best fixed rate, which every decay is compared with
 TRAIN_METRICS = "metrics/train/metrics.json"
 FINISHED = ("Success", "Failed")
+EPOCH_LABEL = "epoch (0-based)"
 
 
 def variant_name(family, values):
@@ -101,8 +104,16 @@ def run_queue(names, jobs):
             time.sleep(5)
     for name, state in states.items():
         if state == "Failed":
-            print(f"study: variant {name} failed; its log:\n" + run_dvc("queue", "logs", name, capture=True))
+            print(
+                f"study: variant {name} failed; its log:\n"
+                + run_dvc("queue", "logs", name, capture=True)
+            )
     return [name for name, state in states.items() if state == "Success"]
+
+
+def train_metric(row, key):
+    """One of `train`'s metrics in a row of `dvc exp show`."""
+    return row[f"{TRAIN_METRICS}:{key}"]
 
 
 def experiment_rows(names):
@@ -110,56 +121,67 @@ def experiment_rows(names):
     rows = []
     for row in dvc.api.exp_show(repo="."):
         if row.get("Experiment") in names:
-            metric = lambda key: row[f"{TRAIN_METRICS}:{key}"]  # noqa: E731
-            rows.append({
-                "variant": row["Experiment"],
-                "final val accuracy": round(metric("eval.accuracy"), 4),
-                "best val accuracy": round(metric("best_val_accuracy"), 4),
-                "best epoch": int(metric("best_epoch")),
-                "final val loss": round(metric("eval.loss"), 4),
-                "wall time (s)": row["metrics/train/time.json:wall_time_s"],
-            })
+            metric = functools.partial(train_metric, row)
+            rows.append(
+                {
+                    "variant": row["Experiment"],
+                    "final val accuracy": round(metric("eval.accuracy"), 4),
+                    "best val accuracy": round(metric("best_val_accuracy"), 4),
+                    "best epoch": int(metric("best_epoch")),
+                    "final val loss": round(metric("eval.loss"), 4),
+                    "wall time (s)": row["metrics/train/time.json:wall_time_s"],
+                }
+            )
     return sorted(rows, key=lambda row: (-row["final val accuracy"], row["final val loss"]))
-
-
-def read_curve(experiment, path, column):
-    return parse_curve(dvc.api.read(path, repo=".", rev=experiment), column)
-
-
-def plot_curves(curves, ylabel, title, path, log_scale=False):
-    """curves: [(label, epochs, values, style)]."""
-    figure, axes = plt.subplots(figsize=(9, 5.5))
-    for label, epochs, values, style in curves:
-        axes.plot(epochs, values, style, label=label)
-    axes.set(xlabel="epoch (0-based)", ylabel=ylabel, title=title)
-    if log_scale:
-        axes.set_yscale("log")
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize="small", ncol=2)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100, metadata={"Software": None})
-    plt.close(figure)
 
 
 def render_comparison(grid, rows, finetuned):
     """Per-family curves of every finished variant, and the best of each family compared."""
     out = PLOTS_DIR / f"study-{grid}"
-    out.mkdir(parents=True, exist_ok=True)
-    families = {family: [row for row in rows if row["variant"].startswith(f"{family}-")] for family in SCHEDULES}
+    families = {
+        family: [row for row in rows if row["variant"].startswith(f"{family}-")]
+        for family in SCHEDULES
+    }
     compared = [pick_best(members)["variant"] for members in families.values() if members]
     if REFERENCE in {row["variant"] for row in rows} and REFERENCE not in compared:
         compared.append(REFERENCE)
-    for metric, ylabel, log_scale in (("accuracy", "validation accuracy", False), ("loss", "validation loss", True)):
-        tsv = f"metrics/train/plots/metrics/eval/{metric}.tsv"
+    solid, dashed_black = {"linestyle": "-"}, {"linestyle": "--", "color": "k"}
+    for metric, ylabel, log_scale in (
+        ("accuracy", "validation accuracy", False),
+        ("loss", "validation loss", True),
+    ):
         for family, members in families.items():
             if members:
-                curves = [(row["variant"], *read_curve(row["variant"], tsv, metric), "-") for row in members]
-                plot_curves(curves, ylabel, f"{grid}: {family} schedules", out / f"{family}_{metric}.png", log_scale)
-        curves = [(name, *read_curve(name, tsv, metric), "-") for name in compared]
-        finetune_tsv = f"metrics/finetune/plots/metrics/eval/{metric}.tsv"
-        curves.append((finetuned, *read_curve(finetuned, finetune_tsv, metric), "k--"))
-        plot_curves(curves, ylabel, f"{grid}: best of each family, fixed 0.001, the best fine-tuned",
-                    out / f"best_{metric}.png", log_scale)
+                curves = [
+                    (
+                        row["variant"],
+                        *read_curve("train", "eval", metric, rev=row["variant"]),
+                        solid,
+                    )
+                    for row in members
+                ]
+                plot_curves(
+                    curves,
+                    EPOCH_LABEL,
+                    ylabel,
+                    f"{grid}: {family} schedules",
+                    out / f"{family}_{metric}.png",
+                    log_scale,
+                )
+        curves = [
+            (name, *read_curve("train", "eval", metric, rev=name), solid) for name in compared
+        ]
+        curves.append(
+            (finetuned, *read_curve("finetune", "eval", metric, rev=finetuned), dashed_black)
+        )
+        plot_curves(
+            curves,
+            EPOCH_LABEL,
+            ylabel,
+            f"{grid}: best of each family, fixed 0.001, the best fine-tuned",
+            out / f"best_{metric}.png",
+            log_scale,
+        )
     return out
 
 
@@ -176,12 +198,16 @@ def main(argv=None):
     print("study: bringing fetch, split, features and baseline up to date")
     run_dvc("repro", "baseline")
     # Queued experiments see only what git tracks: without dvc.lock each would recompute features.
-    if subprocess.run(["git", "ls-files", "--error-unmatch", "dvc.lock"], capture_output=True).returncode:
+    if subprocess.run(
+        ["git", "ls-files", "--error-unmatch", "dvc.lock"], capture_output=True
+    ).returncode:
         print("study: staging dvc.lock (git add) so that queued variants reuse the cached stages")
         subprocess.run(["git", "add", "dvc.lock"], check=True)
     existing = {row.get("Experiment") for row in dvc.api.exp_show(repo=".")}
     to_run = [(name, family, values) for name, family, values in variants if name not in existing]
-    print(f"study: {len(variants)} variants in {args.grid}, {len(variants) - len(to_run)} already run")
+    print(
+        f"study: {len(variants)} variants in {args.grid}, {len(variants) - len(to_run)} already run"
+    )
     for name, family, values in to_run:
         run_dvc("exp", "run", "--queue", "-n", name, *set_params(family, values), "train")
     if to_run:
@@ -191,10 +217,14 @@ def main(argv=None):
     if not rows:
         raise UserError(f"no variant of {args.grid} finished; see the logs above")
     best = pick_best(rows)
-    print(f"study: best variant {best['variant']}: final val accuracy {best['final val accuracy']}, "
-          f"final val loss {best['final val loss']} (highest accuracy, ties to the lower loss)")
+    print(
+        f"study: best variant {best['variant']}: final val accuracy {best['final val accuracy']}, "
+        f"final val loss {best['final val loss']} (highest accuracy, ties to the lower loss)"
+    )
     finetuned = f"{best['variant']}-finetuned"
-    if finetuned not in existing:  # the run-cache restores the variant's `train` instead of rerunning it
+    if (
+        finetuned not in existing
+    ):  # the run-cache restores the variant's `train` instead of rerunning it
         _, family, values = next(variant for variant in variants if variant[0] == best["variant"])
         run_dvc("exp", "run", "-n", finetuned, *set_params(family, values))
     out = render_comparison(args.grid, rows, finetuned)

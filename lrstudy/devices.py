@@ -11,7 +11,7 @@ slower on CPUs); off keeps float32 everywhere.
 import keras
 import tensorflow as tf
 
-from stages.params import choice
+from lrstudy.params import choice
 
 STRATEGIES = ("auto", "mirrored", "default")
 MIXED_PRECISION = ("auto", "off")

@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-from stages.layout import RAW_DIR
+from lrstudy.layout import RAW_DIR
 
 
 def load_image(path, image_size):
@@ -32,7 +32,9 @@ def image_dataset(paths, image_size, batch_size, labels=None, shuffle_seed=None,
         return (pixels, *target) if target else pixels
 
     files = [str(RAW_DIR / path) for path in paths]
-    dataset = tf.data.Dataset.from_tensor_slices((files, *targets)).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = tf.data.Dataset.from_tensor_slices((files, *targets)).map(
+        decode, num_parallel_calls=tf.data.AUTOTUNE
+    )
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(paths), seed=shuffle_seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

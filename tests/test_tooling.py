@@ -1,0 +1,24 @@
+"""The tree stays lint-clean and the test markers strict, in CI too (which runs `make test`)."""
+
+import subprocess
+import sys
+import tomllib
+
+from tests.conftest import REPO_ROOT
+
+
+def test_ruff_finds_nothing_in_the_whole_tree():
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "."],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_markers_are_registered_and_strict():
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    settings = pyproject["tool"]["pytest"]["ini_options"]
+    assert "--strict-markers" in settings["addopts"].split()
+    assert any(marker.startswith("slow:") for marker in settings["markers"])
