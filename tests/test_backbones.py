@@ -151,6 +151,7 @@ def test_the_weights_reader_runs_no_code_from_any_of_the_five_pickles(tmp_path, 
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_a_stage_given_crafted_weights_ends_with_one_error_line_and_runs_nothing(
     tmp_path, project, sample_dataset
 ):

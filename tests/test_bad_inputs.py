@@ -120,6 +120,7 @@ def test_a_decompression_bomb_is_refused_from_its_header_in_little_memory(tmp_pa
     assert int(peak_mib) < 200, "refused before decoding: far less than the 300 MB of pixels"
 
 
+@pytest.mark.slow
 def test_fetch_and_features_stages_run_through_the_messy_folder(tmp_path, project):
     source = seed_messy_dataset(tmp_path / "source")
     root = project(

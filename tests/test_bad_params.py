@@ -85,7 +85,8 @@ def test_unreadable_params_files_are_named(tmp_path):
 
 
 # Each stage runs in a project with no data at all: it can only fail on its params, before
-# reading any image, feature or model.
+# reading any image, feature or model. A second or more each, so slow.
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "stage, overrides, expected",
     [

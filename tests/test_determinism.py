@@ -4,8 +4,11 @@ import shutil
 
 import keras
 import numpy as np
+import pytest
 
 from tests.conftest import dvc, ran_stages
+
+pytestmark = pytest.mark.slow  # real DVC pipelines: minutes
 
 # Everything split, features, baseline and train write, but for their wall times (time.json).
 DETERMINISTIC = [

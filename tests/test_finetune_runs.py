@@ -3,7 +3,11 @@
 import json
 import sys
 
+import pytest
+
 from tests.conftest import FAST, dvc, run
+
+pytestmark = pytest.mark.slow  # real DVC pipelines: minutes
 
 TWO_CPU_REPLICAS = """
 import tensorflow as tf

@@ -13,6 +13,8 @@ import pytest
 
 from tests.conftest import FAST, copy_sample, dvc, make_project, stage_env
 
+pytestmark = pytest.mark.slow  # real DVC pipelines: minutes
+
 CHECKPOINT_STATE = "data/checkpoints/finetune/state.json"
 
 

@@ -9,6 +9,8 @@ from PIL import Image
 
 from tests.conftest import FAST, dvc, ran_stages, run
 
+pytestmark = pytest.mark.slow  # real DVC pipelines: minutes
+
 ALL_STAGES = [
     "fetch",
     "split",

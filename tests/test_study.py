@@ -3,9 +3,12 @@
 import json
 import sys
 
+import pytest
 from PIL import Image
 
 from tests.conftest import FAST, dvc, run
+
+pytestmark = pytest.mark.slow  # real DVC pipelines: minutes
 
 TINY_GRID = """
 tiny:
