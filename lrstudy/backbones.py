@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Callable
 
 import keras
+import numpy as np
 
 from lrstudy import lite0
 from lrstudy.errors import UserError
+from lrstudy.images import image_dataset
 from lrstudy.params import choice, number, text
 
 MIN_IMAGE_SIZE = 32  # five stride-2 stages: smaller inputs leave no spatial extent
@@ -84,3 +86,11 @@ def backbone_settings(params):
 def build_backbone(name, weights, image_size, pooling="avg"):
     """The named backbone with ImageNet weights (or those of the file `weights`)."""
     return BACKBONES[name].build(weights, (image_size, image_size, 3), pooling)
+
+
+def pooled_features(backbone, paths, image_size, batch_size):
+    """The backbone's pooled output for each image (paths relative to data/raw), float32."""
+    if not paths:
+        return np.zeros((0, backbone.output_shape[-1]), np.float32)
+    dataset = image_dataset(paths, image_size, batch_size)
+    return backbone.predict(dataset, verbose=1).astype(np.float32)

@@ -14,10 +14,9 @@ import time
 
 import numpy as np
 
-from lrstudy.backbones import backbone_settings, build_backbone
+from lrstudy.backbones import backbone_settings, build_backbone, pooled_features
 from lrstudy.devices import configure_devices
 from lrstudy.errors import reports_user_errors
-from lrstudy.images import image_dataset
 from lrstudy.layout import (
     FEATURES_DIR,
     METRICS_DIR,
@@ -47,11 +46,8 @@ def main():
             print(
                 f"features: {split}: {len(paths)} images through {backbone_name} at {image_size} px"
             )
-            if paths:
-                features = backbone.predict(image_dataset(paths, image_size, batch_size), verbose=1)
-            else:
-                features = np.zeros((0, backbone.output_shape[-1]), np.float32)
-            np.save(partial / f"{split}_features.npy", features.astype(np.float32))
+            features = pooled_features(backbone, paths, image_size, batch_size)
+            np.save(partial / f"{split}_features.npy", features)
             np.save(partial / f"{split}_labels.npy", np.array(labels, np.int32))
             counts[split] = len(paths)
         write_json(

@@ -11,17 +11,7 @@ from tests.conftest import FAST, dvc, ran_stages, run
 
 pytestmark = pytest.mark.slow  # real DVC pipelines: minutes
 
-ALL_STAGES = [
-    "fetch",
-    "split",
-    "features",
-    "baseline",
-    "train",
-    "lr_range",
-    "finetune",
-    "evaluate",
-    "report",
-]
+ALL_STAGES = "fetch split features baseline train lr_range finetune evaluate report".split()
 
 
 def test_split_manifests_are_reproducible_and_repro_is_a_no_op(pipeline):
