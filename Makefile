@@ -1,4 +1,4 @@
-# make repro        - set up .venv (pinned) and run the pipeline on the embedded default: dvc repro
+# make repro        - set up .venv (pinned) and the offline plot pages, then run the pipeline: dvc repro
 # make test         - set up .venv and run the test suite (what CI runs)
 # make test-fast    - the unit tests only (no DVC pipelines, no training on images): < 2 min
 # make lint         - ruff (pyflakes, pycodestyle, isort, bugbear; settings in pyproject.toml)
@@ -15,12 +15,16 @@ SEEDS_PARAMS := -S data.source=kaggle:virtualdvid/oregon-wildlife -S data.sha256
 .PHONY: setup repro repro-seeds test test-fast lint study bench
 GRID ?= seed003
 
-setup: $(VENV)/installed
+setup: $(VENV)/installed .dvc/plots-offline.html
 
 $(VENV)/installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet -r requirements.txt
 	touch $@
+
+# `dvc plots show/diff` pages that draw without internet (undo: python -m lrstudy.offline_plots --remove)
+.dvc/plots-offline.html: $(VENV)/installed
+	python -m lrstudy.offline_plots
 
 repro: setup
 	dvc repro

@@ -1,0 +1,81 @@
+"""`dvc plots diff` pages that draw without internet, checked in a real headless Chromium."""
+
+import re
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lrstudy.browser import find_chromium, rendered_dom, screenshot
+from lrstudy.export_plots import file_stem
+from lrstudy.offline_plots import page_template
+from tests.conftest import dvc, run
+
+PLOT_TITLES = {"Accuracy", "Loss", "Learning rate", "Confusion matrix (fine-tuned, test split)"}
+
+
+def drawn_fraction(png):
+    """The share of pixels that are not (near) white."""
+    with Image.open(png) as image:
+        pixels = np.asarray(image.convert("L"))
+    return float(np.mean(pixels < 245))
+
+
+def plots_without_marks(page, dom):
+    """Plot divs of DVC's page in which Vega drew no marks (an SVG or canvas of class `marks`
+    with paths in it) once the scripts ran."""
+    ids = re.findall(r'<div id = "([^"]+)"', page.read_text(encoding="utf-8"))
+    starts = [dom.index(f'id="{plot_id}"') for plot_id in ids]
+    ends = starts[1:] + [len(dom)]
+    return [
+        plot_id
+        for plot_id, start, end in zip(ids, starts, ends, strict=True)
+        if not re.search(r'<(svg|canvas)[^>]*class="marks".*<path', dom[start:end], re.S)
+    ]
+
+
+def test_the_template_inlines_the_libraries_and_keeps_dvcs_placeholders():
+    page = page_template("window.vegaEmbed = 1; var s = '</script>';")
+    assert "{plot_divs}" in page and "{refresh_tag}" in page
+    assert "{scripts}" not in page  # DVC's CDN <script> tags go there
+    assert "<\\/script>';" in page and page.count("</script>") == 1
+    assert (
+        file_stem("Confusion matrix (fine-tuned, test split)")
+        == "confusion_matrix_fine_tuned_test_split"
+    )
+
+
+@pytest.mark.slow
+def test_plots_diff_draws_every_plot_offline_in_chromium(pipeline, tmp_path):
+    dvc("repro", cwd=pipeline)
+    run(["git", "add", "-A"], pipeline)
+    run(["git", "commit", "-qm", "first run"], pipeline)
+    dvc("exp", "run", "-n", "faster", "-S", "schedule.k=0.3", "train", cwd=pipeline)
+
+    run([sys.executable, "-m", "lrstudy.offline_plots"], pipeline)
+    dvc("plots", "diff", "HEAD", "faster", "-o", "offline", cwd=pipeline)
+    page = pipeline / "offline" / "index.html"
+    assert "<script src=" not in page.read_text(encoding="utf-8")
+
+    # The static export needs no browser: one picture per plot, every one drawn.
+    run([sys.executable, "-m", "lrstudy.export_plots", "HEAD", "faster", "-o", "static"], pipeline)
+    exported = sorted((pipeline / "static").iterdir())
+    assert [path.name for path in exported] == sorted(f"{file_stem(t)}.png" for t in PLOT_TITLES)
+    for path in exported:
+        assert drawn_fraction(path) > 0.02, path.name
+
+    if find_chromium() is None:
+        pytest.skip(
+            "no Chromium on PATH: install it (Debian: apt-get install chromium) to check "
+            "the page in a browser; CI does (.ci/run)"
+        )
+    assert plots_without_marks(page, rendered_dom(page)) == []
+    assert drawn_fraction(screenshot(page, tmp_path / "offline.png")) > 0.03
+
+    # The control: DVC's default page loads Vega from a CDN, so offline it stays blank.
+    run([sys.executable, "-m", "lrstudy.offline_plots", "--remove"], pipeline)
+    dvc("plots", "diff", "HEAD", "faster", "-o", "default", cwd=pipeline)
+    default_page = pipeline / "default" / "index.html"
+    assert "cdn.jsdelivr.net" in default_page.read_text(encoding="utf-8")
+    assert drawn_fraction(screenshot(default_page, tmp_path / "default.png")) < 0.001
