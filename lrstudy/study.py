@@ -31,32 +31,28 @@ from tqdm import tqdm
 from lrstudy.errors import UserError, reports_user_errors
 from lrstudy.figures import plot_curves
 from lrstudy.layout import METRICS_DIR, PLOTS_DIR, write_table
-from lrstudy.params import load_params
-from lrstudy.schedules import SCHEDULES, schedule_settings
+from lrstudy.params import choice, load_params, number
+from lrstudy.schedules import SCHEDULES, check_values, variant_name
 from lrstudy.tracking import read_curve
 
 GRIDS_FILE = Path("study.yaml")
-SHORT_NAMES = {"initial_lr": "lr", "k": "k", "drop": "drop", "epochs_drop": "every"}
 REFERENCE = "fixed-lr0.001"  # the seeds' best fixed rate, which every decay is compared with
 TRAIN_METRICS = "metrics/train/metrics.json"
 FINISHED = ("Success", "Failed")
 EPOCH_LABEL = "epoch (0-based)"
 
 
-def variant_name(family, values):
-    """exp-lr0.01-k0.3, step-lr0.1-drop0.5-every10, fixed-lr0.001."""
-    return "-".join([family] + [f"{SHORT_NAMES[key]}{value:g}" for key, value in values.items()])
-
-
-def load_grid(grid, path=GRIDS_FILE):
-    """[(name, family, {schedule key: value})] of a grid, each checked like schedule.* params."""
+def load_grid(grid, epochs, path=GRIDS_FILE):
+    """[(name, family, {schedule key: value})] of a grid, each checked like schedule.* params
+    for a run of `epochs` epochs."""
     grids = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     if grid not in grids:
         raise UserError(f"{path} has no grid {grid!r}; it has {', '.join(grids)}")
     variants = []
     for family, settings in grids[grid].items():
+        name = choice({"schedule": {"name": family}}, "schedule.name", tuple(SCHEDULES))
         for values in settings:
-            name, checked = schedule_settings({"schedule": {"name": family, **values}})
+            checked = check_values(name, values, epochs)
             variants.append((variant_name(name, checked), name, checked))
     return variants
 
@@ -191,8 +187,8 @@ def main(argv=None):
     parser.add_argument("--grid", default="seed003", help="a top-level key of study.yaml")
     parser.add_argument("--jobs", type=int, default=1, help="variants run at the same time")
     args = parser.parse_args(argv)
-    variants = load_grid(args.grid)
-    load_params()  # the workspace must be a valid project before anything is queued
+    epochs = number(load_params(), "train.epochs", minimum=1, integer=True)
+    variants = load_grid(args.grid, epochs)
     names = [name for name, _, _ in variants]
 
     print("study: bringing fetch, split, features and baseline up to date")

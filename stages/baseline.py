@@ -12,7 +12,8 @@ def main():
     lr = number(params, "baseline.lr", above=0)
     settings = training_settings(params)
     print(f"baseline: fixed learning rate {lr}")
-    train_head("baseline", make_schedule("fixed", {"initial_lr": lr}), settings)
+    schedule = make_schedule("fixed", {"initial_lr": lr}, settings["epochs"])
+    train_head("baseline", schedule, settings)
 
 
 if __name__ == "__main__":

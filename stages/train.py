@@ -18,7 +18,7 @@ def main():
     print(f"train: schedule {describe(name, values)}")
     if unused := ignored_params(params):
         print(f"train: schedule {name} ignores schedule.{', schedule.'.join(unused)}")
-    train_head("train", make_schedule(name, values), settings)
+    train_head("train", make_schedule(name, values, settings["epochs"]), settings)
 
 
 if __name__ == "__main__":

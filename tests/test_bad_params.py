@@ -92,8 +92,9 @@ def test_unreadable_params_files_are_named(tmp_path):
     [
         (
             "train",
-            {"schedule.name": "cosine"},
-            "schedule.name = 'cosine' is not allowed; expected one of fixed, exp, step",
+            {"schedule.name": "cosine_restarts"},
+            "schedule.name = 'cosine_restarts' is not allowed; "
+            "expected one of fixed, exp, step, cosine, onecycle",
         ),
         (
             "train",

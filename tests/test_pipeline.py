@@ -7,6 +7,7 @@ import math
 import pytest
 from PIL import Image
 
+from lrstudy.tracking import parse_curve
 from tests.conftest import FAST, dvc, ran_stages, run
 
 pytestmark = pytest.mark.slow  # real DVC pipelines: minutes
@@ -147,6 +148,26 @@ def test_repro_then_schedule_experiments_rerun_only_what_depends_on_the_schedule
     ]
     # dvc exp run leaves the workspace at exp-best's params, so tiny-lr ran with k=0.3 too.
     assert lr_log == pytest.approx(1e-05 * math.exp(-0.3 * 3), rel=1e-6)
+    # A modern schedule from the registry; its warmup must fit in FAST's 4 epochs.
+    cosine = dvc(
+        "exp",
+        "run",
+        "-n",
+        "cosine",
+        "-S",
+        "schedule.name=cosine",
+        "-S",
+        "schedule.initial_lr=0.01",
+        "-S",
+        "schedule.warmup_epochs=2",
+        "train",
+        cwd=pipeline,
+    )
+    assert ran_stages(cosine.stdout) == ["train"]
+    curve = pipeline / "metrics" / "train" / "plots" / "metrics" / "train" / "learning_rate.tsv"
+    _, rates = parse_curve(curve.read_text(), "learning_rate")
+    # 0.01 * 1/2, 0.01, then 0.01 * (1 + cos(pi * f)) / 2 with f = 0 and 1/2
+    assert rates == pytest.approx([0.005, 0.01, 0.01, 0.005], rel=1e-6)
     # The baseline does not depend on schedule.*: the same bytes in every experiment.
     assert (pipeline / "metrics" / "baseline" / "metrics.json").read_bytes() == baseline_metrics
 

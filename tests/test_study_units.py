@@ -4,18 +4,19 @@ import pytest
 from lrstudy.errors import UserError
 from lrstudy.lr_range import smooth, suggest_lr
 from lrstudy.params import ParamError
-from lrstudy.study import load_grid, pick_best, set_params, variant_name
+from lrstudy.schedules import variant_name
+from lrstudy.study import load_grid, pick_best, set_params
 from tests.conftest import REPO_ROOT
 
 
 def test_seed_grids_have_the_seeds_variants():
-    seed003 = load_grid("seed003", REPO_ROOT / "study.yaml")
+    seed003 = load_grid("seed003", 50, REPO_ROOT / "study.yaml")
     assert len(seed003) == 18
     names = [name for name, _, _ in seed003]
     assert names[:4] == ["fixed-lr0.1", "fixed-lr0.01", "fixed-lr0.001", "fixed-lr0.0001"]
     assert "exp-lr0.01-k0.3" in names and "step-lr0.1-drop0.5-every10" in names
     assert len(set(names)) == 18
-    seed000 = load_grid("seed000", REPO_ROOT / "study.yaml")
+    seed000 = load_grid("seed000", 50, REPO_ROOT / "study.yaml")
     assert [name for name, _, _ in seed000] == [
         "fixed-lr1e-08",
         "fixed-lr1e-09",
@@ -46,9 +47,9 @@ def test_grids_are_checked_like_params(tmp_path):
     grids = tmp_path / "study.yaml"
     grids.write_text("bad:\n  exp:\n    - {initial_lr: 0.01, k: -1}\n")
     with pytest.raises(ParamError, match="schedule.k = -1"):
-        load_grid("bad", grids)
+        load_grid("bad", 50, grids)
     with pytest.raises(UserError, match="no grid 'missing'; it has bad"):
-        load_grid("missing", grids)
+        load_grid("missing", 50, grids)
 
 
 def test_best_is_highest_accuracy_then_lowest_loss():
