@@ -20,6 +20,7 @@ from lrstudy.finetuning import (
     fit_logged,
     new_finetune_model,
 )
+from lrstudy.head import seed_everything
 from lrstudy.layout import MODELS_DIR, atomic_output, read_classes, read_split, write_json
 from lrstudy.params import load_params, number
 from lrstudy.resume import EpochCheckpoint, load_checkpoint, remove_checkpoint
@@ -34,7 +35,7 @@ def main():
     classes = read_classes()
     train_split, val_split = read_split("train", classes), read_split("val", classes)
 
-    keras.utils.set_random_seed(settings["seed"])
+    seed_everything(settings["seed"])
     strategy = configure_devices(params)
     check_batch_splits_evenly(settings["batch_size"], strategy.num_replicas_in_sync)
     run_fingerprint = fingerprint(params)

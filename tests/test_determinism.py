@@ -1,4 +1,5 @@
-"""Determinism: the same params and data give byte-identical outputs on CPU, stage after stage."""
+"""Determinism: the same params and data give byte-identical outputs on CPU, stage after stage
+(fine-tuning too: its augmentation and training run with TensorFlow's op determinism)."""
 
 import shutil
 
@@ -10,7 +11,7 @@ from tests.conftest import dvc, ran_stages
 
 pytestmark = pytest.mark.slow  # real DVC pipelines: minutes
 
-# Everything split, features, baseline and train write, but for their wall times (time.json).
+# Everything split, features, baseline, train and finetune write, but for their wall times.
 DETERMINISTIC = [
     "data/split",
     "data/features",
@@ -18,7 +19,9 @@ DETERMINISTIC = [
     "metrics/split.json",
     "metrics/baseline",
     "metrics/train",
+    "metrics/finetune",
 ]
+MODELS = ("train.keras", "finetune.keras")
 
 
 def snapshot(root):
@@ -30,21 +33,25 @@ def snapshot(root):
 
 
 def test_a_forced_rerun_of_every_stage_gives_byte_identical_outputs(pipeline, tmp_path):
-    dvc("repro", "baseline", "train", cwd=pipeline)
+    dvc("repro", "baseline", "finetune", cwd=pipeline)
     first = snapshot(pipeline)
     assert {
         "data/features/train_features.npy",
         "metrics/train/metrics.json",
         "metrics/baseline/plots/metrics/eval/accuracy.tsv",
         "data/split/train.csv",
+        "metrics/finetune/plots/metrics/eval/accuracy.tsv",
     } <= first.keys()
-    shutil.copy(pipeline / "data" / "models" / "train.keras", tmp_path / "first.keras")
+    for model in MODELS:
+        shutil.copy(pipeline / "data" / "models" / model, tmp_path / model)
 
-    rerun = dvc("repro", "--force", "baseline", "train", cwd=pipeline)
-    assert ran_stages(rerun.stdout) == ["fetch", "split", "features", "baseline", "train"]
+    rerun = dvc("repro", "--force", "baseline", "finetune", cwd=pipeline)
+    stages = ["fetch", "split", "features", "baseline", "train", "finetune"]
+    assert ran_stages(rerun.stdout) == stages
     assert snapshot(pipeline) == first
-    weights = [
-        keras.models.load_model(path).get_weights()
-        for path in (tmp_path / "first.keras", pipeline / "data" / "models" / "train.keras")
-    ]
-    assert all(np.array_equal(a, b) for a, b in zip(*weights, strict=True))
+    for model in MODELS:  # the .keras zip holds timestamps: compare the weights
+        weights = [
+            keras.models.load_model(path).get_weights()
+            for path in (tmp_path / model, pipeline / "data" / "models" / model)
+        ]
+        assert all(np.array_equal(a, b) for a, b in zip(*weights, strict=True)), model
