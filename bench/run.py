@@ -171,9 +171,8 @@ def measure_seeds_epoch(backbone, train_split, val_split, num_classes):
     seeds_model = compile_classifier(build_finetune_model(backbone, head), 1e-3)
     train = image_dataset(train_split[0], 224, BATCH, labels=train_split[1], shuffle_seed=42)
     validation = image_dataset(val_split[0], 224, BATCH, labels=val_split[1])
-    seeds_model.fit(
-        train.take(1), validation_data=validation.take(1), verbose=0
-    )  # traces both steps
+    # Trace both steps first.
+    seeds_model.fit(train.take(1), validation_data=validation.take(1), verbose=0)
     timer = EpochTimer()
     seeds_model.fit(train, validation_data=validation, epochs=1, verbose=0, callbacks=[timer])
     return round(timer.seconds[0], 2)

@@ -141,9 +141,8 @@ def fit_logged(model, train, validation, checkpoint, epochs, first_step):
     with open_live(FINETUNE_DIR) as live:
         live.step = first_step
         logger = DVCLiveCallback(live=live)
-        for epoch, logs in enumerate(
-            checkpoint.history
-        ):  # a resumed run first rewrites the epochs it keeps
+        # A resumed run first rewrites the epochs it keeps.
+        for epoch, logs in enumerate(checkpoint.history):
             logger.on_epoch_end(epoch, logs)
         model.fit(
             train,

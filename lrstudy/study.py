@@ -218,9 +218,8 @@ def main(argv=None):
         f"final val loss {best['final val loss']} (highest accuracy, ties to the lower loss)"
     )
     finetuned = f"{best['variant']}-finetuned"
-    if (
-        finetuned not in existing
-    ):  # the run-cache restores the variant's `train` instead of rerunning it
+    # The run-cache restores the variant's `train` instead of rerunning it.
+    if finetuned not in existing:
         _, family, values = next(variant for variant in variants if variant[0] == best["variant"])
         run_dvc("exp", "run", "-n", finetuned, *set_params(family, values))
     out = render_comparison(args.grid, rows, finetuned)

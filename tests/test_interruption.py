@@ -121,9 +121,8 @@ def test_an_interrupted_finetune_resumes_from_its_last_epoch(project, sample_dat
     dvc("repro", "train", cwd=root)
 
     log = root.parent / "finetune.log"
-    runner = start(
-        root, "repro", "finetune", output=log.open("w")
-    )  # a file: nothing blocks on a full pipe
+    # Output to a file: nothing blocks on a full pipe.
+    runner = start(root, "repro", "finetune", output=log.open("w"))
     deadline = time.monotonic() + 300
     state = root / CHECKPOINT_STATE
     while not (state.exists() and json.loads(state.read_text())["history"]):
