@@ -2,7 +2,7 @@
 # make test         - set up .venv and run the test suite (what CI runs)
 # make test-fast    - the unit tests only (no DVC pipelines, no training on images): < 2 min
 # make lint         - ruff (pyflakes, pycodestyle, isort, bugbear; settings in pyproject.toml)
-# make study        - the whole schedule study of study.yaml's GRID (default seed003)
+# make study        - the whole schedule study of study.yaml's GRID (default seed003), into README.md
 # make repro-seeds  - the seeds' exact setup as one experiment: Oregon Wildlife from Kaggle and
 #                     EfficientNet-B0 (needs internet for the data and the weights)
 # make bench        - set up .venv and run the benchmarks (~10 min; writes BENCHMARKS.md)
@@ -42,7 +42,7 @@ lint: setup
 	ruff check .
 
 study: setup
-	python -m lrstudy.study --grid $(GRID)
+	python -m lrstudy.study --grid $(GRID) --readme README.md
 
 bench: setup
 	python -m bench.run

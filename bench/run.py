@@ -39,7 +39,7 @@ from lrstudy.head import (
     load_features,
 )
 from lrstudy.images import image_dataset
-from lrstudy.layout import MODELS_DIR, read_classes, read_split
+from lrstudy.layout import MODELS_DIR, read_classes, read_split, replace_marked_block
 from lrstudy.sandbox import REPO_ROOT, make_project
 
 DEFAULT_DATASET = REPO_ROOT / "data" / "caltech101-animals.tar"  # the embedded default
@@ -55,7 +55,6 @@ TUNING_TRIALS = {
     "XLA (jit_compile)": (["--xla"], {}),
     "mixed_bfloat16": (["--precision", "mixed_bfloat16"], {}),
 }
-MARKER_START, MARKER_END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
 def run(command, cwd, env=None):
@@ -451,12 +450,7 @@ def main():
         json.dumps(results, indent=2) + "\n", encoding="utf-8"
     )
     (RESULTS_DIR / "results.md").write_text(table, encoding="utf-8")
-    benchmarks = REPO_ROOT / "BENCHMARKS.md"
-    text = benchmarks.read_text(encoding="utf-8")
-    before, rest = text.split(MARKER_START)
-    benchmarks.write_text(
-        before + MARKER_START + "\n" + table + rest[rest.index(MARKER_END) :], encoding="utf-8"
-    )
+    replace_marked_block(REPO_ROOT / "BENCHMARKS.md", "bench", table)
     print(table)
 
 

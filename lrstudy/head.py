@@ -11,13 +11,16 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
-from dvclive.keras import DVCLiveCallback
+from tqdm import tqdm
 
 from lrstudy.layout import FEATURES_DIR, METRICS_DIR, MODELS_DIR, atomic_output, write_json
 from lrstudy.params import number
+from lrstudy.statistics import curve_band, mean_std, per_seed_results, summarize
 from lrstudy.tracking import open_live
 
 STEPS_PER_EXECUTION = 64
+HISTORY_KEYS = ("accuracy", "loss", "val_accuracy", "val_loss", "learning_rate")
+HISTORY_DIGITS = 7  # significant: float32 precision, and repeats.json stays small
 
 
 def training_settings(params):
@@ -26,6 +29,7 @@ def training_settings(params):
         "batch_size": number(params, "train.batch_size", minimum=1, integer=True),
         "dropout": number(params, "train.dropout", minimum=0, maximum=0.99),
         "seed": number(params, "train.seed", minimum=0, integer=True),
+        "repeats": number(params, "train.repeats", minimum=1, maximum=100, integer=True),
     }
 
 
@@ -72,38 +76,78 @@ def seed_everything(seed):
     tf.config.experimental.enable_op_determinism()
 
 
-def train_head(name, schedule, settings):
-    """Fit a head with `schedule(epoch, lr)`; log to metrics/<name>/, save models/<name>.keras."""
-    seed_everything(settings["seed"])
-    x_train, y_train = load_features("train")
-    train = feature_batches(x_train, y_train, settings["batch_size"], shuffle_seed=settings["seed"])
-    validation = feature_batches(*load_features("val"), settings["batch_size"])
-    model = build_head(x_train.shape[1], class_count(), settings["dropout"])
+def repeat_seeds(settings):
+    """The seeds of the repeats: train.seed, train.seed + 1, ... (train.repeats of them)."""
+    return [settings["seed"] + repeat for repeat in range(settings["repeats"])]
+
+
+def fit_head(schedule, settings, seed, train_features, validation):
+    """One head trained from `seed` (its initial weights and batch order); (model, history)."""
+    keras.backend.clear_session()
+    seed_everything(seed)
+    features, labels = train_features
+    train = feature_batches(features, labels, settings["batch_size"], shuffle_seed=seed)
+    model = build_head(features.shape[1], class_count(), settings["dropout"])
     # A head step takes microseconds; running many per graph call removes the per-step
     # Python overhead that otherwise dominates (bench/: ~5x faster epochs, same results).
     compile_classifier(model, schedule(0, None), steps_per_execution=STEPS_PER_EXECUTION)
+    history = model.fit(
+        train,
+        epochs=settings["epochs"],
+        validation_data=validation,
+        verbose=0,
+        shuffle=False,  # `train` reshuffles itself, in the seed's order
+        callbacks=[keras.callbacks.LearningRateScheduler(schedule)],
+    )
+    return model, history.history
 
+
+def log_repeats(directory, seeds, history):
+    """dvclive logs of the repeats in `directory`: per-epoch mean curves (and their standard
+    deviation over seeds, `<metric>_std`) for `dvc plots`, and in metrics.json the mean,
+    standard deviation and 95 % interval of the final and best validation accuracy and loss.
+    repeats.json keeps every seed's curves, from which the study tests its differences."""
+    means = {key: curve_band(runs) for key, runs in history.items()}
+    with open_live(directory) as live:
+        for epoch in range(len(means["loss"][0])):
+            for key, (mean, std) in means.items():
+                split, metric = ("eval", key[4:]) if key.startswith("val_") else ("train", key)
+                live.log_metric(f"{split}/{metric}", mean[epoch])
+                if metric != "learning_rate":
+                    live.log_metric(f"{split}/{metric}_std", std[epoch])
+            live.next_step()
+        live.summary["repeats"] = len(seeds)
+        for key, values in per_seed_results(history).items():
+            live.summary[key] = summarize(values)
+        live.summary["best_epoch_of_mean"] = int(np.argmax(means["val_accuracy"][0]))
+    write_json(directory / "repeats.json", {"seeds": seeds, "history": history})
+    return live.summary
+
+
+def train_head(name, schedule, settings):
+    """Fit the head once per seed with `schedule(epoch, lr)`; log the repeats to metrics/<name>/
+    and save the first seed's model as models/<name>.keras (the one `finetune` continues)."""
+    train_features = load_features("train")
+    validation = feature_batches(*load_features("val"), settings["batch_size"])
+    seeds = repeat_seeds(settings)
+    runs = []
     started = time.perf_counter()
-    with open_live(METRICS_DIR / name) as live:
-        history = model.fit(
-            train,
-            epochs=settings["epochs"],
-            validation_data=validation,
-            verbose=2,
-            # The scheduler comes first: it adds `learning_rate` to the logs dvclive records.
-            callbacks=[keras.callbacks.LearningRateScheduler(schedule), DVCLiveCallback(live=live)],
-        )
-        val_accuracy = history.history["val_accuracy"]
-        best_epoch = int(np.argmax(val_accuracy))
-        live.summary["best_val_accuracy"] = val_accuracy[best_epoch]
-        live.summary["best_epoch"] = best_epoch
+    for seed in tqdm(seeds, desc=f"{name}: seeds", unit="seed"):
+        model, history = fit_head(schedule, settings, seed, train_features, validation)
+        runs.append(history)
+        if seed == seeds[0]:
+            with atomic_output(MODELS_DIR / f"{name}.keras") as partial:
+                model.save(partial)
     wall_time = time.perf_counter() - started
 
+    history = {
+        key: [[float(f"{value:.{HISTORY_DIGITS}g}") for value in run[key]] for run in runs]
+        for key in HISTORY_KEYS
+    }
+    summary = log_repeats(METRICS_DIR / name, seeds, history)
     # Wall time lives apart from metrics.json, which stays byte-identical across reruns.
     write_json(METRICS_DIR / name / "time.json", {"wall_time_s": round(wall_time, 2)})
-    with atomic_output(MODELS_DIR / f"{name}.keras") as partial:
-        model.save(partial)
     print(
-        f"{name}: best val accuracy {val_accuracy[best_epoch]:.4f} at epoch {best_epoch} "
-        f"(0-based), final {val_accuracy[-1]:.4f}, {wall_time:.1f} s"
+        f"{name}: final val accuracy {mean_std(summary['final_val_accuracy'])} over "
+        f"{len(seeds)} seeds, best {mean_std(summary['best_val_accuracy'])}, {wall_time:.1f} s"
     )

@@ -7,6 +7,8 @@ import os
 import shutil
 from pathlib import Path
 
+from lrstudy.errors import UserError
+
 RAW_DIR = Path("data/raw")
 SPLIT_DIR = Path("data/split")
 CLASSES_FILE = SPLIT_DIR / "classes.json"
@@ -59,12 +61,25 @@ def write_json(path, data):
         partial.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def write_table(stem, rows):
-    """rows (dicts with the same keys) as stem.md and stem.csv; returns the markdown."""
+def replace_marked_block(path, marker, text):
+    """Put `text` between the lines `<!-- marker:start -->` and `<!-- marker:end -->` of a file
+    (a README's generated section); refuses a file without them."""
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    content = Path(path).read_text(encoding="utf-8")
+    if start not in content or end not in content:
+        raise UserError(f"{path} has no `{start}` ... `{end}` block to update")
+    before, rest = content.split(start, 1)
+    with atomic_output(path) as partial:
+        partial.write_text(before + start + "\n" + text + rest[rest.index(end) :], encoding="utf-8")
+
+
+def write_table(stem, rows, notes=()):
+    """rows (dicts with the same keys) as stem.md and stem.csv, the markdown followed by `notes`
+    (paragraphs); returns the markdown."""
     columns = list(rows[0])
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(str(row[column]) for column in columns) + " |" for row in rows]
-    markdown = "\n".join(lines) + "\n"
+    markdown = "\n\n".join(["\n".join(lines), *notes]) + "\n"
     stem = Path(stem)
     with atomic_output(stem.with_suffix(".md")) as partial:
         partial.write_text(markdown, encoding="utf-8")

@@ -1,7 +1,10 @@
 """The seeds' hand-drawn figures and a metrics table, from the dvclive logs (stage `report`).
 
-Figures: train dashed, validation solid, one colour per model; the fine-tuning epochs continue
-the head's. All outputs are tracked by git, so every commit and experiment carries its own.
+Figures: train dashed, validation solid, one colour per model, the heads' mean over seeds with a
+band of ± one standard deviation; the fine-tuning epochs continue the head's. The table ends with
+the verdicts: the scheduled head against the baseline (paired over seeds), and fine-tuning against
+the head it started from (McNemar). All outputs are tracked by git, so every commit and
+experiment carries its own.
 """
 
 import json
@@ -11,10 +14,22 @@ import matplotlib.pyplot as plt
 from lrstudy.figures import plot_curves
 from lrstudy.layout import METRICS_DIR
 from lrstudy.schedules import describe, schedule_settings
-from lrstudy.tracking import read_curve
+from lrstudy.statistics import (
+    comparison_verdict,
+    interval,
+    loss_mean_std,
+    mcnemar_verdict,
+    mean_std,
+    paired_test,
+    per_seed_results,
+    percent,
+    summarize,
+)
+from lrstudy.tracking import curve_path, read_curve
 
 EPOCH_LABEL = "epoch (0-based; fine-tuning continues the head's epochs)"
 SPLIT_LABELS = {"train": " train", "eval": " val"}
+SPREAD_TITLE = "heads: mean over their seeds, band ± 1 standard deviation; fine-tuning: one run"
 
 
 def learning_rates(params):
@@ -28,8 +43,11 @@ def learning_rates(params):
     }
 
 
-def plot_metric(policies, metric, ylabel, path, log_scale=False, splits=("train", "eval")):
-    """Every model's per-epoch `metric`, one colour per model."""
+def plot_metric(
+    policies, metric, ylabel, path, log_scale=False, splits=("train", "eval"), title=None
+):
+    """Every model's per-epoch `metric`, one colour per model, with the band of its spread over
+    seeds where it has one."""
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     curves = []
     for colour, (model, policy) in zip(colours, policies.items(), strict=False):
@@ -37,29 +55,72 @@ def plot_metric(policies, metric, ylabel, path, log_scale=False, splits=("train"
             dashed = split == "train" and len(splits) > 1
             suffix = SPLIT_LABELS[split] if len(splits) > 1 else ""
             style = {"color": colour, "linestyle": "--" if dashed else "-"}
-            curves.append((f"{model} ({policy}){suffix}", *read_curve(model, split, metric), style))
-    plot_curves(curves, EPOCH_LABEL, ylabel, None, path, log_scale)
+            spread = None
+            if curve_path(model, split, f"{metric}_std").exists():
+                spread = read_curve(model, split, f"{metric}_std")[1]
+            label = f"{model} ({policy}){suffix}"
+            curves.append((label, *read_curve(model, split, metric), style, spread))
+    plot_curves(curves, EPOCH_LABEL, ylabel, title, path, log_scale)
 
 
 def read_json(path):
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def repeated_summary(summary):
+    """The final and best validation figures of a model: over its seeds (the heads) or of its
+    single run (fine-tuning)."""
+    if "repeats" in summary:
+        return summary["repeats"], {
+            key: summary[key]
+            for key in ("final_val_accuracy", "best_val_accuracy", "final_val_loss")
+        }
+    single = {"std": None, "ci95_low": None, "ci95_high": None}
+    return 1, {
+        "final_val_accuracy": {"mean": summary["eval"]["accuracy"], **single},
+        "best_val_accuracy": {"mean": summary["best_val_accuracy"], **single},
+        "final_val_loss": {"mean": summary["eval"]["loss"], **single},
+    }
+
+
 def table_rows(policies):
     test = read_json(METRICS_DIR / "evaluate" / "metrics.json")
     rows = []
     for model, policy in policies.items():
-        summary = read_json(METRICS_DIR / model / "metrics.json")
+        seeds, figures = repeated_summary(read_json(METRICS_DIR / model / "metrics.json"))
         rows.append(
             {
                 "model": model,
                 "learning rate": policy,
-                "final val accuracy": round(summary["eval"]["accuracy"], 4),
-                "best val accuracy": round(summary["best_val_accuracy"], 4),
-                "best epoch": summary["best_epoch"],
-                "final val loss": round(summary["eval"]["loss"], 4),
-                "test accuracy": round(test[model]["test_accuracy"], 4),
+                "seeds": seeds,
+                "final val accuracy": mean_std(figures["final_val_accuracy"]),
+                "its 95 % interval": interval(figures["final_val_accuracy"]),
+                "best val accuracy": mean_std(figures["best_val_accuracy"]),
+                "final val loss": loss_mean_std(figures["final_val_loss"]),
+                "test accuracy (first seed)": percent(test[model]["test_accuracy"]),
                 "wall time (s)": read_json(METRICS_DIR / model / "time.json")["wall_time_s"],
             }
         )
     return rows
+
+
+def verdicts(policies):
+    """The scheduled head against the baseline, paired over their seeds, and fine-tuning against
+    the head it started from, image by image on the test split."""
+    finals = {
+        model: per_seed_results(read_json(METRICS_DIR / model / "repeats.json")["history"])[
+            "final_val_accuracy"
+        ]
+        for model in ("train", "baseline")
+    }
+    names = {model: f"{model} ({policies[model]})" for model in finals}
+    schedule = comparison_verdict(
+        names["train"],
+        summarize(finals["train"]),
+        names["baseline"],
+        summarize(finals["baseline"]),
+        paired_test(finals["train"], finals["baseline"]),
+        seeds=len(finals["train"]),
+    )
+    fine_tuning = read_json(METRICS_DIR / "evaluate" / "metrics.json")["finetune_vs_train"]
+    return [schedule, mcnemar_verdict(fine_tuning, fine_tuning["test_images"])]

@@ -1,6 +1,7 @@
 """Stage `evaluate`: the three models on the held-out test split, and where the best one errs.
 
-- metrics/evaluate/metrics.json: test accuracy and loss of baseline, scheduled head, fine-tuned;
+- metrics/evaluate/metrics.json: test accuracy and loss of baseline, scheduled head, fine-tuned,
+  and McNemar's exact test of the fine-tuned model against the head it started from;
 - the fine-tuned model's confusion matrix, as dvclive data for `dvc plots` and as
   plots/confusion_matrix.png, its per-class precision/recall/F1 (metrics/evaluate/per_class.*),
   and plots/misclassified.png, the test images it got most confidently wrong.
@@ -25,6 +26,7 @@ from lrstudy.head import load_features
 from lrstudy.images import image_dataset
 from lrstudy.layout import MODELS_DIR, PLOTS_DIR, read_classes, read_manifest, write_table
 from lrstudy.params import load_params, number
+from lrstudy.statistics import mcnemar_exact, mcnemar_verdict
 
 
 @reports_user_errors
@@ -35,26 +37,34 @@ def main():
     classes = read_classes()
     features, labels = load_features("test")
 
-    scores = {}
+    scores, head_predictions = {}, {}
     for name in ("baseline", "train"):
         head = keras.models.load_model(MODELS_DIR / f"{name}.keras")
-        scores[name] = evaluation_scores(head.predict(features, verbose=0), labels)
+        head_probabilities = head.predict(features, verbose=0)
+        scores[name] = evaluation_scores(head_probabilities, labels)
+        head_predictions[name] = np.argmax(head_probabilities, axis=1)
     paths, _ = read_manifest("test")
     finetuned = keras.models.load_model(MODELS_DIR / "finetune.keras")
     probabilities = finetuned.predict(image_dataset(paths, image_size, batch_size), verbose=1)
     scores["finetune"] = evaluation_scores(probabilities, labels)
     predicted = np.argmax(probabilities, axis=1)
+    # Did fine-tuning change anything? The head it started from against it, image by image.
+    scores["finetune_vs_train"] = {
+        "test_images": len(labels),
+        **mcnemar_exact(head_predictions["train"] == labels, predicted == labels),
+    }
 
     log_test_results(scores, labels, predicted, classes)
     write_table(EVALUATE_DIR / "per_class", per_class_rows(labels, predicted, classes))
     plot_confusion_matrix(labels, predicted, classes, PLOTS_DIR / "confusion_matrix.png")
     mistakes = worst_mistakes(probabilities, labels, GRID_SIZE * GRID_SIZE)
     plot_mistakes(mistakes, paths, probabilities, labels, classes, PLOTS_DIR / "misclassified.png")
-    for name, score in scores.items():
+    for name in ("baseline", "train", "finetune"):
         print(
-            f"evaluate: {name}: test accuracy {score['test_accuracy']:.4f}, "
-            f"loss {score['test_loss']:.4f}"
+            f"evaluate: {name}: test accuracy {scores[name]['test_accuracy']:.4f}, "
+            f"loss {scores[name]['test_loss']:.4f}"
         )
+    print(f"evaluate: {mcnemar_verdict(scores['finetune_vs_train'], len(labels))}")
 
 
 if __name__ == "__main__":

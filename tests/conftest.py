@@ -19,6 +19,7 @@ FAST = {
     "model.image_size": 64,
     "train.epochs": 4,
     "train.batch_size": 8,
+    "train.repeats": 3,
     "finetune.epochs": 2,
     "finetune.unfreeze_blocks": 1,
     "finetune.batch_size": 8,

@@ -46,19 +46,24 @@ def test_repro_then_schedule_experiments_rerun_only_what_depends_on_the_schedule
         "test": 3,
     }
 
+    # Three seeds (FAST's train.repeats): their curves, and the summaries over them.
+    repeats = json.loads((pipeline / "metrics" / "train" / "repeats.json").read_text())
+    assert repeats["seeds"] == [42, 43, 44]
+    finals = [run[-1] for run in repeats["history"]["val_accuracy"]]
+    assert len(finals) == 3 and all(len(run) == 4 for run in repeats["history"]["val_loss"])
     metrics = json.loads((pipeline / "metrics" / "train" / "metrics.json").read_text())
-    assert metrics["step"] == FAST["train.epochs"] - 1
-    assert (
-        0 <= metrics["best_val_accuracy"] <= 1 and 0 <= metrics["best_epoch"] < FAST["train.epochs"]
-    )
+    assert metrics["step"] == FAST["train.epochs"] - 1 and metrics["repeats"] == 3
+    summary = metrics["final_val_accuracy"]
+    assert summary["mean"] == pytest.approx(sum(finals) / 3, rel=1e-5)
+    assert summary["ci95_low"] <= summary["mean"] <= summary["ci95_high"]
+    assert metrics["eval"]["accuracy"] == pytest.approx(summary["mean"], rel=1e-5)
+    assert 0 <= metrics["best_epoch_of_mean"] < FAST["train.epochs"]
     learning_rates = (
         pipeline / "metrics" / "train" / "plots" / "metrics" / "train" / "learning_rate.tsv"
     ).read_text()
-    assert learning_rates.splitlines()[:3] == [
-        "step\tlearning_rate",
-        "0\t0.009999999776482582",
-        "1\t0.009048374369740486",
-    ]
+    assert learning_rates.splitlines()[:3] == ["step\tlearning_rate", "0\t0.01", "1\t0.009048374"]
+    spread = pipeline / "metrics" / "train" / "plots" / "metrics" / "eval" / "accuracy_std.tsv"
+    assert len(spread.read_text().splitlines()) == 1 + FAST["train.epochs"]
     assert "wall_time_s" in json.loads((pipeline / "metrics" / "train" / "time.json").read_text())
     assert (pipeline / "data" / "models" / "train.keras").is_file()
 
@@ -72,8 +77,11 @@ def test_repro_then_schedule_experiments_rerun_only_what_depends_on_the_schedule
         > 0
     )
     test_scores = json.loads((pipeline / "metrics" / "evaluate" / "metrics.json").read_text())
-    assert set(test_scores) == {"baseline", "train", "finetune"}
-    assert all(0 <= scores["test_accuracy"] <= 1 for scores in test_scores.values())
+    models = ("baseline", "train", "finetune")
+    assert all(0 <= test_scores[model]["test_accuracy"] <= 1 for model in models)
+    mcnemar = test_scores["finetune_vs_train"]
+    assert mcnemar["test_images"] == 3 and 0 < mcnemar["p_value"] <= 1
+    assert mcnemar["only_reference_correct"] + mcnemar["only_other_correct"] <= 3
     per_class = (pipeline / "metrics" / "evaluate" / "per_class.csv").read_text().splitlines()
     assert per_class[0] == "class,precision,recall,f1,support" and len(per_class) == 4
 
@@ -89,13 +97,18 @@ def test_repro_then_schedule_experiments_rerun_only_what_depends_on_the_schedule
     ):
         with Image.open(pipeline / "plots" / f"{figure}.png") as image:
             assert image.format == "PNG" and min(image.size) >= 400
-    table = (pipeline / "metrics" / "table.md").read_text().splitlines()
-    assert table[0].startswith("| model | learning rate | final val accuracy")
-    assert [row.split(" | ")[:2] for row in table[2:]] == [
-        ["| baseline", "fixed 0.001"],
-        ["| train", "exp: initial_lr 0.01, k 0.1"],
-        ["| finetune", "fixed 1e-05, top 1 blocks unfrozen"],
+    table = (pipeline / "metrics" / "table.md").read_text().split("\n\n")
+    rows = table[0].splitlines()
+    assert rows[0].startswith("| model | learning rate | seeds | final val accuracy")
+    assert [row.split(" | ")[:3] for row in rows[2:]] == [
+        ["| baseline", "fixed 0.001", "3"],
+        ["| train", "exp: initial_lr 0.01, k 0.1", "3"],
+        ["| finetune", "fixed 1e-05, top 1 blocks unfrozen", "1"],
     ]
+    # The verdicts, written from the tests' numbers.
+    assert table[1].startswith("train (exp: initial_lr 0.01, k 0.1) against baseline (fixed 0.001)")
+    assert "paired over 3 seeds" in table[1] and "significant at 0.05" in table[1]
+    assert "McNemar's exact test p = " in table[2] and "on the 3 test images" in table[2]
     rendered = json.loads(dvc("plots", "show", "--json", cwd=pipeline).stdout)["data"]
     confusion = rendered["Confusion matrix (fine-tuned, test split)"][0]["content"]["data"][
         "values"

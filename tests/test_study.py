@@ -13,21 +13,26 @@ pytestmark = pytest.mark.slow  # real DVC pipelines: minutes
 TINY_GRID = """
 tiny:
   fixed:
-    - {initial_lr: 0.01}
+    - {initial_lr: 0.001}
   exp:
     - {initial_lr: 0.01, k: 0.3}
   step:
     - {initial_lr: 0.01, drop: 0.5, epochs_drop: 2}
 """
-VARIANTS = {"fixed-lr0.01", "exp-lr0.01-k0.3", "step-lr0.01-drop0.5-every2"}
+VARIANTS = {"fixed-lr0.001", "exp-lr0.01-k0.3", "step-lr0.01-drop0.5-every2"}
 
 
 def test_study_queues_the_grid_picks_the_best_and_fine_tunes_it(project, sample_dataset):
     root = project({"data.source": str(sample_dataset()), **FAST, "finetune.epochs": 1})
     (root / "study.yaml").write_text(TINY_GRID)
-    run(["git", "commit", "-qam", "tiny grid"], root)
+    (root / "STUDY.md").write_text(
+        "# Results\n<!-- study-tiny:start -->\nold\n<!-- study-tiny:end -->\n"
+    )
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", "tiny grid"], root)
 
-    first = run([sys.executable, "-m", "lrstudy.study", "--grid", "tiny", "--jobs", "2"], root)
+    study = [sys.executable, "-m", "lrstudy.study", "--grid", "tiny", "--readme", "STUDY.md"]
+    first = run([*study, "--jobs", "2"], root)
     assert "3 variants in tiny, 0 already run" in first.stdout
     best = next(
         line for line in first.stdout.splitlines() if line.startswith("study: best variant")
@@ -47,16 +52,29 @@ def test_study_queues_the_grid_picks_the_best_and_fine_tunes_it(project, sample_
     finetuned = experiments[f"{best_variant}-finetuned"]["metrics"]
     assert "finetune" in finetuned["metrics/evaluate/metrics.json"]["data"]
 
-    table = (root / "metrics" / "study-tiny.md").read_text().splitlines()
-    assert len(table) == 2 + 3 and table[2].startswith(f"| {best_variant} |")
+    rows, *verdicts = (root / "metrics" / "study-tiny.md").read_text().split("\n\n")
+    rows = rows.splitlines()
+    assert len(rows) == 2 + 3 and rows[2].startswith(f"| {best_variant} | 3 | ")
+    reference = next(row for row in rows if row.startswith("| fixed-lr0.001 |"))
+    assert reference.split(" | ")[-4:-1] == ["", "", ""]  # not tested against itself
+    # The verdicts: the best against fixed 0.001 (or the reference itself being best),
+    # how many variants differ after Benjamini-Hochberg, and McNemar for fine-tuning.
+    if best_variant != "fixed-lr0.001":
+        assert verdicts[0].startswith(f"{best_variant} against fixed-lr0.001, paired over 3 seeds")
+    assert verdicts[1].startswith("After Benjamini-Hochberg over the 2 comparisons")
+    assert f"{best_variant}-finetuned: Fine-tuned model against the head" in verdicts[2]
+    assert "McNemar's exact test p = " in verdicts[2]
+    readme = (root / "STUDY.md").read_text()
+    assert "old" not in readme and verdicts[2].strip() in readme
     for family in ("fixed", "exp", "step"):
         for metric in ("accuracy", "loss"):
             with Image.open(root / "plots" / "study-tiny" / f"{family}_{metric}.png") as image:
                 assert image.format == "PNG"
     assert (root / "plots" / "study-tiny" / "best_accuracy.png").is_file()
+    assert (root / "plots" / "study-tiny" / "final_accuracy.png").is_file()
 
     figures = {path.name: path.read_bytes() for path in (root / "plots" / "study-tiny").iterdir()}
-    again = run([sys.executable, "-m", "lrstudy.study", "--grid", "tiny"], root)
+    again = run(study, root)
     assert "3 variants in tiny, 3 already run" in again.stdout
     assert "Running stage" not in again.stdout  # nothing is trained again
     assert {

@@ -5,7 +5,8 @@ from lrstudy.errors import UserError
 from lrstudy.lr_range import smooth, suggest_lr
 from lrstudy.params import ParamError
 from lrstudy.schedules import variant_name
-from lrstudy.study import load_grid, pick_best, set_params
+from lrstudy.statistics import compare_with_reference, summarize
+from lrstudy.study import REFERENCE, load_grid, rank, set_params, study_rows, study_verdict
 from tests.conftest import REPO_ROOT
 
 
@@ -52,13 +53,41 @@ def test_grids_are_checked_like_params(tmp_path):
         load_grid("missing", 50, grids)
 
 
-def test_best_is_highest_accuracy_then_lowest_loss():
-    rows = [
-        {"variant": "a", "final val accuracy": 0.88, "final val loss": 0.30},
-        {"variant": "b", "final val accuracy": 0.89, "final val loss": 0.40},
-        {"variant": "c", "final val accuracy": 0.89, "final val loss": 0.26},
-    ]
-    assert pick_best(rows)["variant"] == "c"
+def summaries_of(finals, losses):
+    return {
+        name: {
+            "final_val_accuracy": summarize(finals[name]),
+            "best_val_accuracy": summarize(finals[name]),
+            "final_val_loss": summarize(losses[name]),
+        }
+        for name in finals
+    }
+
+
+def test_best_is_highest_mean_accuracy_then_lowest_mean_loss():
+    summaries = summaries_of(
+        {"a": [0.88, 0.88], "b": [0.89, 0.89], "c": [0.88, 0.90]},
+        {"a": [0.3, 0.3], "b": [0.4, 0.4], "c": [0.2, 0.32]},
+    )
+    assert rank(summaries) == ["c", "b", "a"]
+
+
+def test_study_table_and_verdict_come_from_the_paired_tests():
+    finals = {REFERENCE: [0.95] * 10, "exp-lr0.01-k0.3": [0.96] * 10, "fixed-lr0.1": [0.95] * 10}
+    losses = {name: [0.2] * 10 for name in finals}
+    summaries = summaries_of(finals, losses)
+    tests = compare_with_reference(finals, REFERENCE)
+    rows = study_rows(summaries, tests, {REFERENCE: 7.5}, dict.fromkeys(finals, 10))
+    assert [row["variant"] for row in rows] == ["exp-lr0.01-k0.3", REFERENCE, "fixed-lr0.1"]
+    assert rows[0]["final val accuracy"] == "96.00 ± 0.00 %"
+    assert rows[0][f"vs {REFERENCE} (points)"] == "+1.00"
+    assert rows[0]["p"] == "0.00195" and rows[0]["p (BH)"] == "0.00391"
+    assert rows[1]["p"] == "" and rows[1]["wall time (s)"] == 7.5
+    verdict = study_verdict("exp-lr0.01-k0.3", summaries, tests, 10)
+    assert "0.00391 after Benjamini-Hochberg over 2 comparisons" in verdict
+    assert verdict.endswith("exp-lr0.01-k0.3 is better.")
+    assert "no schedule of this grid does better" in study_verdict(REFERENCE, summaries, tests, 10)
+    assert "no test" in study_verdict("a", summaries_of({"a": [0.9]}, {"a": [0.1]}), {}, 1)
 
 
 def test_lr_range_suggestion_is_where_the_loss_falls_fastest():

@@ -1,0 +1,139 @@
+"""The study's statistics against values computed by hand."""
+
+import math
+
+import pytest
+
+from lrstudy.statistics import (
+    adjust_p_values,
+    compare_with_reference,
+    comparison_verdict,
+    curve_band,
+    interval,
+    mcnemar_exact,
+    mcnemar_verdict,
+    mean_std,
+    paired_test,
+    per_seed_results,
+    summarize,
+)
+
+
+def test_summary_mean_sample_std_and_t_interval():
+    summary = summarize([1, 2, 3, 4])
+    # std = sqrt(((1.5² + 0.5²) * 2) / 3); half width = t(0.975, df=3) * std / sqrt(4)
+    std = math.sqrt(5 / 3)
+    half = 3.182446305 * std / 2
+    assert summary["mean"] == 2.5
+    assert summary["std"] == pytest.approx(std, rel=1e-5)
+    assert summary["ci95_low"] == pytest.approx(2.5 - half, rel=1e-5)
+    assert summary["ci95_high"] == pytest.approx(2.5 + half, rel=1e-5)
+    assert summarize([0.5]) == {"mean": 0.5, "std": None, "ci95_low": None, "ci95_high": None}
+    assert summarize([0.9, 0.9, 0.9]) == {
+        "mean": 0.9,
+        "std": 0.0,
+        "ci95_low": 0.9,
+        "ci95_high": 0.9,
+    }
+
+
+def test_per_seed_results_and_bands():
+    history = {
+        "val_accuracy": [[0.5, 0.8, 0.7], [0.6, 0.6, 0.9]],
+        "val_loss": [[1.0, 0.4, 0.6], [0.9, 0.8, 0.5]],
+    }
+    assert per_seed_results(history) == {
+        "final_val_accuracy": [0.7, 0.9],
+        "best_val_accuracy": [0.8, 0.9],
+        "final_val_loss": [0.6, 0.5],
+        "best_val_loss": [0.4, 0.5],
+    }
+    mean, std = curve_band([[1.0, 2.0], [3.0, 2.0]])
+    assert mean == [2.0, 2.0] and std == pytest.approx([math.sqrt(2), 0.0])
+    assert curve_band([[1.0, 2.0]]) == ([1.0, 2.0], [0.0, 0.0])
+
+
+def test_paired_sign_flip_test_is_exact():
+    # Ten pairs, all +1: only the all-plus and all-minus of the 2^10 sign patterns are as extreme.
+    assert paired_test([1.0] * 10, [0.0] * 10)["p_value"] == pytest.approx(2 / 1024, rel=1e-5)
+    # +1, +1, +1, -1: |sum| >= 2 in 10 of the 16 patterns (sum ±4: 2, sum ±2: 8).
+    result = paired_test([1, 1, 1, 0], [0, 0, 0, 1])
+    assert result == {"mean_difference": 0.5, "p_value": pytest.approx(10 / 16, rel=1e-5)}
+    assert paired_test([0.95, 0.96], [0.95, 0.96]) == {"mean_difference": 0.0, "p_value": 1.0}
+    with pytest.raises(ValueError, match="one reference value per value"):
+        paired_test([1, 2, 3], [1, 2])
+
+
+def test_benjamini_hochberg_by_hand():
+    # Sorted 0.01, 0.03, 0.04, 0.5 times 4/rank: 0.04, 0.06, 0.0533, 0.5; then the running
+    # minimum from the largest down.
+    assert adjust_p_values([0.01, 0.04, 0.03, 0.5]) == pytest.approx(
+        [0.04, 0.16 / 3, 0.16 / 3, 0.5]
+    )
+    assert adjust_p_values([]) == []
+
+
+def test_comparisons_with_the_reference():
+    finals = {"ref": [0.5] * 10, "better": [0.6] * 10, "same": [0.5] * 10}
+    tests = compare_with_reference(finals, "ref")
+    assert set(tests) == {"better", "same"}
+    assert tests["better"]["p_value"] == pytest.approx(2 / 1024, rel=1e-5)
+    assert tests["better"]["p_adjusted"] == pytest.approx(
+        4 / 1024, rel=1e-5
+    )  # 2 comparisons, rank 1
+    assert tests["same"] == {"mean_difference": 0.0, "p_value": 1.0, "p_adjusted": 1.0}
+
+
+def test_mcnemar_exact_counts_the_discordant_images():
+    before = [True] * 4 + [False] * 6 + [True] * 10
+    after = [True] * 4 + [True] * 6 + [True] * 10
+    # 6 images right only after, none only before: p = 2 * 0.5^6.
+    assert mcnemar_exact(before, after) == {
+        "only_reference_correct": 0,
+        "only_other_correct": 6,
+        "p_value": pytest.approx(2 / 64, rel=1e-5),
+    }
+    balanced = mcnemar_exact([True, False, True], [False, True, True])
+    assert balanced == {"only_reference_correct": 1, "only_other_correct": 1, "p_value": 1.0}
+    assert mcnemar_exact([True, True], [True, True])["p_value"] == 1.0
+
+
+def test_verdicts_are_written_from_the_numbers():
+    better, reference = summarize([0.96] * 9 + [0.97]), summarize([0.95] * 10)
+    significant = comparison_verdict(
+        "exp", better, "fixed", reference, paired_test([0.96] * 9 + [0.97], [0.95] * 10), 10
+    )
+    assert "a difference of +1.10 points, p = 0.00195" in significant
+    assert significant.endswith("significant at 0.05, exp is better.")
+    noisy = comparison_verdict(
+        "exp",
+        better,
+        "fixed",
+        reference,
+        {"mean_difference": 0.011, "p_value": 0.01},
+        10,
+        adjusted=0.2,
+        comparisons=17,
+    )
+    assert "0.2 after Benjamini-Hochberg over 17 comparisons" in noisy
+    assert "not significant at 0.05" in noisy and "does not show exp to be better" in noisy
+    one_seed = comparison_verdict(
+        "exp", summarize([0.9]), "fixed", summarize([0.8]), paired_test([0.9], [0.8]), 1
+    )
+    assert one_seed.endswith("no verdict.") and "p = 1 " in one_seed
+    changed = mcnemar_verdict(
+        {"only_reference_correct": 0, "only_other_correct": 6, "p_value": 0.03125}, 243
+    )
+    assert "on the 243 test images: 6 right only after fine-tuning, 0 right only before" in changed
+    assert changed.endswith("fine-tuning made it better.")
+    unchanged = mcnemar_verdict(
+        {"only_reference_correct": 2, "only_other_correct": 3, "p_value": 1.0}, 243
+    )
+    assert unchanged.endswith("not significant at 0.05, no change shown.")
+
+
+def test_formatting_in_percent():
+    summary = summarize([0.95, 0.96])
+    assert mean_std(summary) == "95.50 ± 0.71 %"
+    assert interval(summary) == "[89.15, 101.85]"
+    assert mean_std(summarize([0.9])) == "90.00 %" and interval(summarize([0.9])) == ""
