@@ -132,6 +132,11 @@ def test_unreadable_params_files_are_named(tmp_path):
             {"train.epochs": "ten"},
             "train.epochs = 'ten' is not allowed; expected an integer >= 1",
         ),
+        (
+            "baseline",
+            {"train.repeats": 0},
+            "train.repeats = 0 is not allowed; expected an integer >= 1 <= 100",
+        ),
         ("baseline", {"baseline.lr": 0}, "baseline.lr = 0 is not allowed; expected a number > 0"),
         (
             "split",
