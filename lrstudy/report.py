@@ -123,4 +123,4 @@ def verdicts(policies):
         seeds=len(finals["train"]),
     )
     fine_tuning = read_json(METRICS_DIR / "evaluate" / "metrics.json")["finetune_vs_train"]
-    return [schedule, mcnemar_verdict(fine_tuning, fine_tuning["test_images"])]
+    return [schedule, mcnemar_verdict(fine_tuning)]

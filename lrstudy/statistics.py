@@ -130,11 +130,11 @@ def mean_std(summary):
     return f"{100 * summary['mean']:.2f} ± {100 * summary['std']:.2f} %"
 
 
-def interval(summary, scale=100, digits=2):
-    """'[95.12, 95.99]' of a summary's 95 % interval ('' for a single run)."""
+def interval(summary):
+    """'[95.12, 95.99]' of a summary's 95 % interval, in percent ('' for a single run)."""
     if summary["ci95_low"] is None:
         return ""
-    return f"[{scale * summary['ci95_low']:.{digits}f}, {scale * summary['ci95_high']:.{digits}f}]"
+    return f"[{100 * summary['ci95_low']:.2f}, {100 * summary['ci95_high']:.2f}]"
 
 
 def loss_mean_std(summary):
@@ -175,10 +175,12 @@ def comparison_verdict(
     )
 
 
-def mcnemar_verdict(test, images):
-    """One sentence on whether fine-tuning changed the per-image test predictions."""
+def mcnemar_verdict(test):
+    """One sentence on whether fine-tuning changed the per-image test predictions: `test` is
+    mcnemar_exact's result with the number of `test_images`."""
     sentence = (
-        f"Fine-tuned model against the head it started from, on the {images} test images: "
+        f"Fine-tuned model against the head it started from, on the {test['test_images']} "
+        "test images: "
         f"{test['only_other_correct']} right only after fine-tuning, "
         f"{test['only_reference_correct']} right only before; McNemar's exact test "
         f"p = {test['p_value']:.3g}"

@@ -335,7 +335,7 @@ def main(argv=None):
     notes = [
         study_verdict(best, summaries, tests, seeds[best]),
         *([count_significant(tests)] if tests else []),
-        f"{finetuned}: " + mcnemar_verdict(fine_tuning, fine_tuning["test_images"]),
+        f"{finetuned}: " + mcnemar_verdict(fine_tuning),
     ]
     out = render_comparison(args.grid, histories, summaries, ranking, finetuned)
     table = write_table(

@@ -64,7 +64,7 @@ def main():
             f"evaluate: {name}: test accuracy {scores[name]['test_accuracy']:.4f}, "
             f"loss {scores[name]['test_loss']:.4f}"
         )
-    print(f"evaluate: {mcnemar_verdict(scores['finetune_vs_train'], len(labels))}")
+    print(f"evaluate: {mcnemar_verdict(scores['finetune_vs_train'])}")
 
 
 if __name__ == "__main__":
