@@ -15,6 +15,7 @@ import numpy as np
 from lrstudy import lite0
 from lrstudy.errors import UserError
 from lrstudy.images import image_dataset
+from lrstudy.litert import LiteRTModel
 from lrstudy.params import choice, number, text
 
 MIN_IMAGE_SIZE = 32  # five stride-2 stages: smaller inputs leave no spatial extent
@@ -88,9 +89,12 @@ def build_backbone(name, weights, image_size, pooling="avg"):
     return BACKBONES[name].build(weights, (image_size, image_size, 3), pooling)
 
 
-def pooled_features(backbone, paths, image_size, batch_size):
-    """The backbone's pooled output for each image (paths relative to data/raw), float32."""
+def pooled_features(backbone, paths, image_size, batch_size, runtime):
+    """The backbone's pooled output for each image (paths relative to data/raw), float32,
+    computed by `runtime`: "litert" (lrstudy/litert.py) or "keras"."""
     if not paths:
         return np.zeros((0, backbone.output_shape[-1]), np.float32)
     dataset = image_dataset(paths, image_size, batch_size)
+    if runtime == "litert":
+        return LiteRTModel(backbone).predict(dataset, len(paths), "features")
     return backbone.predict(dataset, verbose=1).astype(np.float32)

@@ -22,9 +22,10 @@ from lrstudy.evaluation import (
     plot_mistakes,
     worst_mistakes,
 )
+from lrstudy.finetuning import predict_images
 from lrstudy.head import load_features
-from lrstudy.images import image_dataset
 from lrstudy.layout import MODELS_DIR, PLOTS_DIR, read_classes, read_manifest, write_table
+from lrstudy.litert import choose_runtime
 from lrstudy.params import load_params, number
 from lrstudy.statistics import mcnemar_exact, mcnemar_verdict
 
@@ -45,7 +46,8 @@ def main():
         head_predictions[name] = np.argmax(head_probabilities, axis=1)
     paths, _ = read_manifest("test")
     finetuned = keras.models.load_model(MODELS_DIR / "finetune.keras")
-    probabilities = finetuned.predict(image_dataset(paths, image_size, batch_size), verbose=1)
+    runtime = choose_runtime(params, replicas=1)
+    probabilities = predict_images(finetuned, paths, image_size, batch_size, runtime)
     scores["finetune"] = evaluation_scores(probabilities, labels)
     predicted = np.argmax(probabilities, axis=1)
     # Did fine-tuning change anything? The head it started from against it, image by image.

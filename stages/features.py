@@ -1,5 +1,8 @@
 """Stage `features`: run the frozen backbone once per split and cache its pooled output.
 
+On CPUs the backbone runs converted to LiteRT with XNNPACK (`model.runtime`, lrstudy/litert.py),
+about twice as fast as Keras; its features agree with Keras' within 1e-4.
+
 With a frozen backbone and no augmentation, training the head on these features is the same
 computation as the seeds' image -> backbone -> head training, without paying for the
 backbone on every epoch of every experiment. Depends only on the images, the split and
@@ -26,6 +29,7 @@ from lrstudy.layout import (
     read_split,
     write_json,
 )
+from lrstudy.litert import choose_runtime, converted
 from lrstudy.params import load_params, number
 
 
@@ -35,18 +39,23 @@ def main():
     backbone_name, weights, image_size = backbone_settings(params)
     batch_size = number(params, "model.batch_size", minimum=1, integer=True)
     classes = read_classes()
-    with configure_devices(params).scope():
+    strategy = configure_devices(params)
+    runtime = choose_runtime(params, strategy.num_replicas_in_sync)
+    with strategy.scope():
         backbone = build_backbone(backbone_name, weights, image_size)
 
+    if runtime == "litert":
+        converted(backbone)  # before the clock starts: once per backbone and weights, then cached
     counts, started = {}, time.perf_counter()
     with atomic_output(FEATURES_DIR) as partial:
         partial.mkdir()
         for split in SPLITS:
             paths, labels = read_split(split, classes)
             print(
-                f"features: {split}: {len(paths)} images through {backbone_name} at {image_size} px"
+                f"features: {split}: {len(paths)} images through {backbone_name} "
+                f"at {image_size} px ({runtime})"
             )
-            features = pooled_features(backbone, paths, image_size, batch_size)
+            features = pooled_features(backbone, paths, image_size, batch_size, runtime)
             np.save(partial / f"{split}_features.npy", features)
             np.save(partial / f"{split}_labels.npy", np.array(labels, np.int32))
             counts[split] = len(paths)
@@ -65,7 +74,11 @@ def main():
     print(f"features: {total} images in {seconds:.1f} s ({total / seconds:.1f} images/s)")
     write_json(
         METRICS_DIR / "features" / "time.json",
-        {"wall_time_s": round(seconds, 2), "images_per_s": round(total / seconds, 1)},
+        {
+            "wall_time_s": round(seconds, 2),
+            "images_per_s": round(total / seconds, 1),
+            "runtime": runtime,
+        },
     )
 
 

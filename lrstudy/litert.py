@@ -1,0 +1,119 @@
+"""The frozen forward pass on CPUs: a Keras model converted to LiteRT and run with XNNPACK.
+
+On this project's 2-core CPUs LiteRT runs EfficientNet-Lite0 about twice as fast as Keras
+`predict` (BENCHMARKS.md); Keras stays for GPUs and the tf.distribute strategies.
+`model.runtime` chooses (see `choose_runtime`).
+
+A conversion takes seconds, so each is cached under ~/.cache/lrstudy/litert (or
+$LRSTUDY_CACHE/litert), named by a hash of what decides its result: the model's architecture, its
+weights and the TensorFlow version that converts it. A cached file is never stale, and experiments
+and queued runs share one conversion of the same frozen backbone.
+"""
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
+from tqdm import tqdm
+
+from lrstudy.params import choice
+
+RUNTIMES = ("auto", "litert", "keras")
+THREADS = len(os.sched_getaffinity(0))  # the cores this process may use
+
+
+def cache_dir():
+    root = os.environ.get("LRSTUDY_CACHE") or Path.home() / ".cache" / "lrstudy"
+    return Path(root) / "litert"
+
+
+def choose_runtime(params, replicas):
+    """`model.runtime`: litert or keras; auto is litert with no GPU and a single replica."""
+    runtime = choice(params, "model.runtime", RUNTIMES)
+    if runtime == "auto":
+        on_cpu = not tf.config.list_logical_devices("GPU")
+        runtime = "litert" if on_cpu and replicas == 1 else "keras"
+    return runtime
+
+
+def conversion_key(model):
+    """A hash of what decides a conversion: each layer's type and settings (not its name: Keras
+    numbers unnamed layers per process), the shapes, the weights and TensorFlow's version."""
+    layers = [
+        (type(layer).__name__, {k: v for k, v in layer.get_config().items() if k != "name"})
+        for layer in model.layers
+    ]
+    structure = [tf.__version__, model.input_shape, model.output_shape, layers]
+    digest = hashlib.sha256(json.dumps(structure, sort_keys=True, default=str).encode())
+    for weight in model.weights:
+        digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
+    return digest.hexdigest()[:32]
+
+
+def converted(model):
+    """The model as a LiteRT flatbuffer: from the cache, or converted once and cached."""
+    path = cache_dir() / f"{model.name}-{conversion_key(model)}.tflite"
+    if path.exists():
+        return path.read_bytes()
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):  # the converter lists every captured tensor
+        content = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".partial", delete=False) as partial:
+        partial.write(content)
+    os.replace(partial.name, path)  # atomic: concurrent runs may convert, none reads half a file
+    print(f"litert: converted {model.name} in {time.perf_counter() - started:.1f} s -> {path}")
+    return content
+
+
+class LiteRTModel:
+    """A converted model run one image per call: XNNPACK is fastest at batch 1 on these CPUs."""
+
+    def __init__(self, model, threads=THREADS):
+        self.interpreter = Interpreter(model_content=converted(model), num_threads=threads)
+        input_details = self.interpreter.get_input_details()[0]
+        self.interpreter.resize_tensor_input(
+            input_details["index"], [1, *model.input_shape[1:]], strict=False
+        )
+        self.interpreter.allocate_tensors()
+        self.input_index = input_details["index"]
+        self.output_index = self.interpreter.get_output_details()[0]["index"]
+        self.output_shape = tuple(model.output_shape[1:])
+        self.lock = threading.Lock()  # an interpreter runs one call at a time
+
+    def __call__(self, batch):
+        """Outputs for a batch of inputs (NumPy arrays), float32."""
+        outputs = np.empty((len(batch), *self.output_shape), np.float32)
+        with self.lock:
+            for index in range(len(batch)):
+                self.interpreter.set_tensor(self.input_index, batch[index : index + 1])
+                self.interpreter.invoke()
+                outputs[index] = self.interpreter.get_tensor(self.output_index)[0]
+        return outputs
+
+    def map_inputs(self, dataset):
+        """A tf.data map: (inputs, *targets) -> (outputs, *targets), run through LiteRT."""
+
+        def forward(inputs, *targets):
+            outputs = tf.numpy_function(self, [inputs], tf.float32, stateful=False)
+            return (tf.ensure_shape(outputs, (None, *self.output_shape)), *targets)
+
+        return dataset.map(forward)
+
+    def predict(self, dataset, count, description):
+        """Outputs for every batch of `dataset` (`count` inputs in all), with a progress bar."""
+        results = []
+        with tqdm(total=count, desc=description, unit="img") as bar:
+            for batch in dataset.as_numpy_iterator():
+                results.append(self(batch))
+                bar.update(len(batch))
+        return np.concatenate(results) if results else np.zeros((0, *self.output_shape))

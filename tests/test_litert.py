@@ -1,0 +1,122 @@
+"""LiteRT against Keras on real photos: the frozen forward pass, its cache, fine-tuning's split."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from lrstudy.backbones import BACKBONES, build_backbone, pooled_features
+from lrstudy.finetuning import (
+    FROZEN,
+    TRAINABLE,
+    assemble,
+    build_finetune_model,
+    split_backbone,
+    trainable_part,
+    unfreeze_top,
+)
+from lrstudy.head import build_head
+from lrstudy.images import image_dataset
+from lrstudy.litert import LiteRTModel, cache_dir, choose_runtime, converted
+from lrstudy.params import ParamError
+from tests.conftest import copy_sample
+
+TOLERANCE = 1e-4  # features are ReLU6 activations averaged: 0..6
+
+
+@pytest.fixture
+def photos(tmp_path, monkeypatch):
+    """Real photos under data/raw of a temporary working directory; their relative paths."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LRSTUDY_CACHE", str(tmp_path / "cache"))
+    raw = copy_sample(tmp_path / "data" / "raw", per_class=3)
+    return sorted(str(path.relative_to(raw)) for path in raw.rglob("*.jpg"))
+
+
+def test_lite0_features_on_litert_agree_with_keras(photos, capsys):
+    backbone = build_backbone("efficientnet_lite0", "imagenet", 224)
+    on_keras = pooled_features(backbone, photos, 224, 4, "keras")
+    on_litert = pooled_features(backbone, photos, 224, 4, "litert")
+    assert on_litert.shape == on_keras.shape == (9, 1280) and on_litert.dtype == np.float32
+    assert np.abs(on_litert - on_keras).max() < TOLERANCE
+    assert on_keras.max() > 1  # real activations, not a blank image's
+    assert np.array_equal(on_litert, pooled_features(backbone, photos, 224, 3, "litert"))
+
+
+def test_a_conversion_is_cached_by_architecture_and_weights(photos, capsys):
+    backbone = build_backbone("efficientnet_lite0", "imagenet", 64)
+    first = converted(backbone)
+    assert "litert: converted efficientnet_lite0" in capsys.readouterr().out
+    assert converted(backbone) == first
+    assert capsys.readouterr().out == ""  # the second time from the cache
+    assert converted(build_backbone("efficientnet_lite0", "imagenet", 64)) == first
+
+    other_weights = build_backbone("efficientnet_lite0", "imagenet", 64)
+    kernel = other_weights.layers[2].kernel
+    kernel.assign(kernel * 1.01)
+    assert converted(other_weights) != first
+    other_size = build_backbone("efficientnet_lite0", "imagenet", 96)
+    converted(other_size)
+    assert len(list(cache_dir().glob("*.tflite"))) == 3
+    assert not list(cache_dir().glob("*.partial"))
+
+
+@pytest.mark.slow  # several conversions: seconds each
+def test_b0_converts_and_agrees_with_keras(photos):
+    backbone = build_backbone("efficientnet_b0", None, 96)  # random weights: no download here
+    pixels = np.concatenate(list(image_dataset(photos, 96, 9).as_numpy_iterator()))
+    on_keras = backbone.predict(pixels, verbose=0)
+    assert np.abs(LiteRTModel(backbone)(pixels) - on_keras).max() < TOLERANCE * on_keras.max()
+
+
+@pytest.mark.slow  # several conversions: seconds each
+@pytest.mark.parametrize("blocks", [0, 2, 16])
+def test_finetuning_split_computes_the_model_it_replaces(photos, blocks):
+    pattern = BACKBONES["efficientnet_lite0"].block_pattern
+    backbone = build_backbone("efficientnet_lite0", "imagenet", 96)
+    unfreeze_top(backbone, blocks, pattern)
+    head = build_head(1280, 3, 0.0)
+    reference = build_finetune_model(backbone, head)
+    frozen, top = split_backbone(backbone)
+    full = assemble(frozen, trainable_part(top, head))
+
+    assert not frozen.trainable_weights
+    assert {id(w) for w in full.trainable_weights} == {id(w) for w in reference.trainable_weights}
+    pixels = np.concatenate(list(image_dataset(photos, 96, 9).as_numpy_iterator()))
+    expected = reference.predict(pixels, verbose=0)
+    assert np.abs(full.predict(pixels, verbose=0) - expected).max() < 1e-6
+    activations = LiteRTModel(frozen)(pixels)
+    on_litert = full.get_layer(TRAINABLE).predict(activations, verbose=0)
+    assert np.abs(on_litert - expected).max() < TOLERANCE
+    assert full.get_layer(FROZEN) is frozen
+
+
+def test_litert_runs_inside_a_tf_data_pipeline_in_order(photos):
+    backbone = build_backbone("efficientnet_lite0", "imagenet", 64)
+    runner = LiteRTModel(backbone)
+    labels = list(range(len(photos)))
+    mapped = runner.map_inputs(image_dataset(photos, 64, 4, labels=labels))
+    features, order = zip(*mapped.as_numpy_iterator(), strict=True)
+    assert np.concatenate(order).tolist() == labels
+    expected = runner(np.concatenate(list(image_dataset(photos, 64, 4).as_numpy_iterator())))
+    assert np.array_equal(np.concatenate(features), expected)
+
+
+def test_the_runtime_is_chosen_by_model_runtime():
+    on_gpu = bool(tf.config.list_logical_devices("GPU"))
+    auto = {"model": {"runtime": "auto"}}
+    assert choose_runtime(auto, replicas=1) == ("keras" if on_gpu else "litert")
+    assert choose_runtime(auto, replicas=2) == "keras"
+    assert choose_runtime({"model": {"runtime": "keras"}}, replicas=1) == "keras"
+    assert choose_runtime({"model": {"runtime": "litert"}}, replicas=2) == "litert"
+    with pytest.raises(ParamError, match="model.runtime"):
+        choose_runtime({"model": {"runtime": "tflite"}}, replicas=1)
+
+
+@pytest.mark.slow  # several conversions: seconds each
+def test_keras_is_left_untouched_by_a_conversion(photos):
+    backbone = build_backbone("efficientnet_lite0", "imagenet", 64)
+    before = [weight.numpy().copy() for weight in backbone.weights]
+    converted(backbone)
+    assert all(
+        np.array_equal(a, b.numpy()) for a, b in zip(before, backbone.weights, strict=True)
+    )
