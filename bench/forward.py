@@ -4,7 +4,7 @@ A fresh process per configuration, because TensorFlow reads its CPU settings (on
 pools) once, at import or first use. Prints one JSON object per (backbone, batch size):
 
     python -m bench.forward --backbones efficientnet_lite0 --batch-sizes 1 8 32 [--xla]
-        [--threads N] [--precision mixed_bfloat16]
+        [--threads N] [--precision mixed_bfloat16] [--litert]
 
 Weights do not change the arithmetic, so EfficientNet-B0 runs with random weights here
 (its ImageNet file cannot be downloaded offline); Lite0 uses its packaged ImageNet weights.
@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from lrstudy.backbones import build_backbone
+from lrstudy.litert import LiteRTModel
 
 
 def multiply_accumulates(model):
@@ -40,14 +41,12 @@ def multiply_accumulates(model):
 
 def images_per_second(forward, batch_size, image_size, min_images, min_seconds):
     """Steady-state throughput: one untimed batch, then batches until both minimums are met."""
-    batch = tf.constant(
-        np.random.default_rng(0).uniform(0, 255, (batch_size, image_size, image_size, 3)),
-        tf.float32,
-    )
-    forward(batch).numpy()
+    batch = np.random.default_rng(0).uniform(0, 255, (batch_size, image_size, image_size, 3))
+    batch = batch.astype(np.float32)
+    np.asarray(forward(batch))
     images, started = 0, time.perf_counter()
     while images < min_images or time.perf_counter() - started < min_seconds:
-        forward(batch).numpy()
+        np.asarray(forward(batch))
         images += batch_size
     return images / (time.perf_counter() - started)
 
@@ -62,6 +61,9 @@ def main():
     parser.add_argument(
         "--precision", default="float32", help="a Keras dtype policy, e.g. mixed_bfloat16"
     )
+    parser.add_argument(
+        "--litert", action="store_true", help="converted to LiteRT, run with XNNPACK"
+    )
     parser.add_argument("--min-images", type=int, default=64)
     parser.add_argument("--min-seconds", type=float, default=3.0)
     args = parser.parse_args()
@@ -74,7 +76,10 @@ def main():
         weights = "imagenet" if backbone == "efficientnet_lite0" else None
         model = build_backbone(backbone, weights, args.image_size)
         macs = multiply_accumulates(model)
-        forward = tf.function(functools.partial(model, training=False), jit_compile=args.xla)
+        if args.litert:
+            forward = LiteRTModel(model)
+        else:
+            forward = tf.function(functools.partial(model, training=False), jit_compile=args.xla)
         for batch_size in args.batch_sizes:
             rate = images_per_second(
                 forward, batch_size, args.image_size, args.min_images, args.min_seconds

@@ -7,13 +7,14 @@ noisy: ratios mean more than seconds). Writes bench/results.json, bench/results.
 results section of BENCHMARKS.md. Takes about 10 minutes on a 2-core CPU.
 
 1. one head epoch the seeds' way (images -> frozen backbone -> head) vs on cached features;
-2. images/s of the `features` stage vs the bare backbone forward on in-memory tensors;
+2. images/s of the `features` stage (LiteRT) vs the bare Keras forward on in-memory tensors;
 3. backbone throughput and GFLOP/s at several batch sizes, and CPU tuning trials;
 4. DVC overhead: `dvc exp run -S schedule.k=0.3 train` and a no-op `dvc repro`;
-5. fine-tuning images/s (on the GPU too, with mixed precision, when one is visible).
+5. fine-tuning training images/s vs the same bare forward (and on a GPU, when one is visible).
 """
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -29,8 +30,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lrstudy.backbones import BACKBONES, build_backbone
-from lrstudy.finetuning import augmentation, build_finetune_model, unfreeze_top
+from bench.forward import multiply_accumulates
+from lrstudy.backbones import build_backbone, pooled_features
+from lrstudy.finetuning import build_finetune_model, finetune_datasets, finetune_models
 from lrstudy.head import (
     STEPS_PER_EXECUTION,
     build_head,
@@ -39,7 +41,8 @@ from lrstudy.head import (
     load_features,
 )
 from lrstudy.images import image_dataset
-from lrstudy.layout import MODELS_DIR, read_classes, read_split, replace_marked_block
+from lrstudy.layout import read_classes, read_split, replace_marked_block
+from lrstudy.litert import LiteRTModel
 from lrstudy.sandbox import REPO_ROOT, make_project
 
 DEFAULT_DATASET = REPO_ROOT / "data" / "caltech101-animals.tar"  # the embedded default
@@ -135,30 +138,40 @@ def matmul_gflop_per_s(size=2048, repeats=10):
     return round(2 * size**3 * repeats / (time.perf_counter() - started) / 1e9, 1)
 
 
-def measure_input_pipeline(files):
-    """Item 2: the same `predict` fed by the features input pipeline or by in-memory tensors."""
-    print("bench: the features input pipeline against the bare forward pass ...", flush=True)
+def alternated(runs, images, repeats=3):
+    """Images/s of each callable: one untimed call each (tracing, conversion), then `repeats`
+    rounds in turn; the median, since this machine's noise hits every run of a round alike."""
+    for run_once in runs.values():
+        run_once()
+    rates = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run_once in runs.items():
+            started = time.perf_counter()
+            run_once()
+            rates[name].append(images / (time.perf_counter() - started))
+    return {name: round(statistics.median(values), 1) for name, values in rates.items()}
+
+
+def measure_features(files):
+    """Item 2: the `features` stage's own function on real files, on LiteRT and on Keras, against
+    the bare Keras forward pass on in-memory tensors."""
+    print("bench: the features stage against the bare Keras forward pass ...", flush=True)
     backbone = build_backbone(BACKBONE, "imagenet", 224)
     pixels = np.random.default_rng(0).uniform(0, 255, (len(files), 224, 224, 3)).astype(np.float32)
-    inputs = {
-        "pipeline": image_dataset(files, 224, BATCH),
-        "bare": tf.data.Dataset.from_tensor_slices(pixels).batch(BATCH),
-    }
-    rates = {name: [] for name in inputs}
-    for name in (
-        "pipeline",
-        "bare",
-    ) * 3:  # alternated, best of 3: this machine's noise hits both alike
-        started = time.perf_counter()
-        backbone.predict(inputs[name], verbose=0)
-        rates[name].append(len(files) / (time.perf_counter() - started))
-    return (
-        backbone,
-        {  # the first call of each traces
-            "pipeline_images_per_s": round(max(rates["pipeline"][1:]), 1),
-            "bare_forward_images_per_s": round(max(rates["bare"][1:]), 1),
+    bare = tf.data.Dataset.from_tensor_slices(pixels).batch(BATCH)
+    rates = alternated(
+        {
+            "features_images_per_s": lambda: pooled_features(
+                backbone, files, 224, BATCH, "litert"
+            ),
+            "features_keras_images_per_s": lambda: pooled_features(
+                backbone, files, 224, BATCH, "keras"
+            ),
+            "bare_forward_images_per_s": lambda: backbone.predict(bare, verbose=0),
         },
+        len(files),
     )
+    return backbone, {**rates, "gmac_per_image": round(multiply_accumulates(backbone) / 1e9, 3)}
 
 
 def measure_seeds_epoch(backbone, train_split, val_split, num_classes):
@@ -212,26 +225,39 @@ def measure_cached_epochs(num_classes):
     return results
 
 
-def measure_finetuning(device, train_split):
-    """Item 5: training images/s of the fine-tuning recipe (top 2 blocks, augmented)."""
-    print(f"bench: fine-tuning on the {device} ...", flush=True)
-    keras.mixed_precision.set_global_policy("mixed_float16" if device == "GPU" else "float32")
-    with tf.device(f"/{device}:0"):
-        backbone = build_backbone(BACKBONE, "imagenet", 224)
-        unfreeze_top(backbone, 2, BACKBONES[BACKBONE].block_pattern)
-        model = build_finetune_model(backbone, keras.models.load_model(MODELS_DIR / "train.keras"))
-        compile_classifier(model, 1e-5)
-        images = 8 * BATCH
-        augment = augmentation(42)
-        paths, labels = train_split[0][:images], train_split[1][:images]
-        data = image_dataset(paths, 224, BATCH, labels=labels, shuffle_seed=42)
-        data = data.map(
-            lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE
+def measure_finetuning(train_split):
+    """Item 5: training images/s of the `finetune` stage's recipe (top 2 blocks, augmented), its
+    frozen bottom on LiteRT and on Keras, against the bare Keras forward pass, alternated."""
+    print("bench: fine-tuning against the bare Keras forward pass ...", flush=True)
+    settings = {"unfreeze_blocks": 2, "lr": 1e-5, "batch_size": BATCH, "augment": True, "seed": 42}
+    subset = (train_split[0][: 8 * BATCH], train_split[1][: 8 * BATCH])
+    runs = {}
+    for runtime in ("litert", "keras"):
+        models = finetune_models(BACKBONE, "imagenet", 224, settings, runtime)
+        frozen = LiteRTModel(models.frozen) if runtime == "litert" else None
+        train, _ = finetune_datasets(subset, subset, 224, settings, 1, frozen)
+        runs[f"finetune_{runtime}_images_per_s"] = functools.partial(
+            models.fitted.fit, train, epochs=1, verbose=0
         )
-        timer = EpochTimer()
-        model.fit(data, epochs=2, verbose=0, callbacks=[timer])  # epoch 0 traces the graph
+    backbone = build_backbone(BACKBONE, "imagenet", 224)
+    pixels = np.random.default_rng(0).uniform(0, 255, (8 * BATCH, 224, 224, 3)).astype(np.float32)
+    bare = tf.data.Dataset.from_tensor_slices(pixels).batch(BATCH)
+    runs["finetune_bare_forward_images_per_s"] = lambda: backbone.predict(bare, verbose=0)
+    return alternated(runs, 8 * BATCH)
+
+
+def measure_finetuning_gpu(train_split):
+    """Item 5 on a GPU: the Keras recipe with mixed precision."""
+    print("bench: fine-tuning on the GPU ...", flush=True)
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    settings = {"unfreeze_blocks": 2, "lr": 1e-5, "batch_size": BATCH, "augment": True, "seed": 42}
+    subset = (train_split[0][: 8 * BATCH], train_split[1][: 8 * BATCH])
+    with tf.device("/GPU:0"):
+        models = finetune_models(BACKBONE, "imagenet", 224, settings, "keras")
+        train, _ = finetune_datasets(subset, subset, 224, settings, 1)
+        rate = alternated({"gpu": lambda: models.fitted.fit(train, epochs=1, verbose=0)}, 8 * BATCH)
     keras.mixed_precision.set_global_policy("float32")
-    return round(images / timer.seconds[1], 1)
+    return rate["gpu"]
 
 
 def measure_in_process(project):
@@ -240,13 +266,14 @@ def measure_in_process(project):
     classes = read_classes()
     train_split, val_split = read_split("train", classes), read_split("val", classes)
     results = {"matmul_gflop_per_s": matmul_gflop_per_s()}
-    backbone, rates = measure_input_pipeline(train_split[0][: 8 * BATCH])
+    backbone, rates = measure_features(train_split[0][: 8 * BATCH])
     results.update(rates)
     results["seeds_epoch_s"] = measure_seeds_epoch(backbone, train_split, val_split, len(classes))
     results.update(measure_cached_epochs(len(classes)))
+    results.update(measure_finetuning(train_split))
     gpus = tf.config.list_physical_devices("GPU")
-    for device in ["CPU"] + (["GPU"] if gpus else []):
-        results[f"finetune_{device.lower()}_images_per_s"] = measure_finetuning(device, train_split)
+    if gpus:
+        results["finetune_gpu_images_per_s"] = measure_finetuning_gpu(train_split)
     results["gpu"] = [device.name for device in gpus]
     return results
 
@@ -274,7 +301,10 @@ def summary_rows(results):
     pipeline, local, forward = results["pipeline"], results["in_process"], results["forward"]
     grid_cached_s = GRID_VARIANTS * GRID_EPOCHS * local["cached_epoch_s"]
     grid_seeds_s = GRID_VARIANTS * GRID_EPOCHS * local["seeds_epoch_s"]
-    pipeline_rate, bare_rate = local["pipeline_images_per_s"], local["bare_forward_images_per_s"]
+    features_rate, bare_rate = local["features_images_per_s"], local["bare_forward_images_per_s"]
+    features_gflop_per_s = 2 * local["gmac_per_image"] * features_rate
+    finetune_rate = local["finetune_litert_images_per_s"]
+    finetune_bare = local["finetune_bare_forward_images_per_s"]
     default = next(
         row
         for row in forward["defaults"]
@@ -306,17 +336,33 @@ def summary_rows(results):
             yes(grid_cached_s < local["seeds_epoch_s"]),
         ),
         (
-            "2. `features` input pipeline (read, decode, resize, forward)",
-            f"{pipeline_rate:.1f} images/s",
-            f"bare forward: {bare_rate:.1f} images/s",
-            f"{pipeline_rate / bare_rate:.2f}",
-            "≥ 0.9",
-            yes(pipeline_rate / bare_rate >= 0.9),
+            "2. `features` (read, decode, resize, LiteRT forward)",
+            f"{features_rate:.1f} images/s",
+            f"bare Keras forward: {bare_rate:.1f} images/s",
+            f"{features_rate / bare_rate:.2f}",
+            "≥ 1.8",
+            yes(features_rate / bare_rate >= 1.8),
+        ),
+        (
+            "2. the same with `model.runtime: keras`",
+            f"{local['features_keras_images_per_s']:.1f} images/s",
+            "bare Keras forward (above)",
+            f"{local['features_keras_images_per_s'] / bare_rate:.2f}",
+            "",
+            "",
+        ),
+        (
+            "2. `features` on LiteRT: arithmetic rate",
+            f"{features_gflop_per_s:.1f} GFLOP/s",
+            f"2048² float32 matmul: {local['matmul_gflop_per_s']:.0f} GFLOP/s",
+            f"{features_gflop_per_s / local['matmul_gflop_per_s']:.2f}",
+            "",
+            "",
         ),
         (
             "2. the `features` stage as run by `dvc repro`",
             f"{pipeline['features_stage_images_per_s']:.1f} images/s",
-            "bare forward (above)",
+            "bare Keras forward (above)",
             f"{pipeline['features_stage_images_per_s'] / bare_rate:.2f}",
             "",
             "",
@@ -355,12 +401,26 @@ def summary_rows(results):
             yes(pipeline["noop_repro_s"] <= 5),
         ),
         (
-            "5. fine-tuning (top 2 blocks, augmented), CPU",
-            f"{local['finetune_cpu_images_per_s']:.1f} images/s",
-            f"GPU, mixed_float16: {finetune_gpu:.1f} images/s"
-            if finetune_gpu
-            else "no GPU in this run",
-            f"{finetune_gpu / local['finetune_cpu_images_per_s']:.0f}×" if finetune_gpu else "",
+            "5. fine-tuning training (top 2 blocks, augmented), frozen bottom on LiteRT",
+            f"{finetune_rate:.1f} images/s",
+            f"bare Keras forward: {finetune_bare:.1f} images/s",
+            f"{finetune_rate / finetune_bare:.2f}",
+            "≥ 0.9",
+            yes(finetune_rate / finetune_bare >= 0.9),
+        ),
+        (
+            "5. the same with `model.runtime: keras`",
+            f"{local['finetune_keras_images_per_s']:.1f} images/s",
+            "bare Keras forward (above)",
+            f"{local['finetune_keras_images_per_s'] / finetune_bare:.2f}",
+            "",
+            "",
+        ),
+        (
+            "5. fine-tuning on a GPU, Keras, mixed_float16",
+            f"{finetune_gpu:.1f} images/s" if finetune_gpu else "no GPU in this run",
+            "LiteRT on the CPU (above)" if finetune_gpu else "",
+            f"{finetune_gpu / finetune_rate:.0f}×" if finetune_gpu else "",
             "",
             "",
         ),
@@ -428,7 +488,11 @@ def main():
             "defaults": (
                 ["--backbones", "efficientnet_b0", BACKBONE, "--batch-sizes", *BATCH_SIZES],
                 {},
-            )
+            ),
+            "LiteRT (XNNPACK)": (
+                ["--backbones", "efficientnet_b0", BACKBONE, "--batch-sizes", "32", "--litert"],
+                {},
+            ),
         }
     )
     results["tuning"] = measure_forward(
