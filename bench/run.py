@@ -159,14 +159,11 @@ def measure_features(files):
     backbone = build_backbone(BACKBONE, "imagenet", 224)
     pixels = np.random.default_rng(0).uniform(0, 255, (len(files), 224, 224, 3)).astype(np.float32)
     bare = tf.data.Dataset.from_tensor_slices(pixels).batch(BATCH)
+    on_litert = LiteRTModel(backbone)
     rates = alternated(
         {
-            "features_images_per_s": lambda: pooled_features(
-                backbone, files, 224, BATCH, "litert"
-            ),
-            "features_keras_images_per_s": lambda: pooled_features(
-                backbone, files, 224, BATCH, "keras"
-            ),
+            "features_images_per_s": lambda: pooled_features(on_litert, files, 224, BATCH),
+            "features_keras_images_per_s": lambda: pooled_features(backbone, files, 224, BATCH),
             "bare_forward_images_per_s": lambda: backbone.predict(bare, verbose=0),
         },
         len(files),

@@ -89,12 +89,12 @@ def build_backbone(name, weights, image_size, pooling="avg"):
     return BACKBONES[name].build(weights, (image_size, image_size, 3), pooling)
 
 
-def pooled_features(backbone, paths, image_size, batch_size, runtime):
-    """The backbone's pooled output for each image (paths relative to data/raw), float32,
-    computed by `runtime`: "litert" (lrstudy/litert.py) or "keras"."""
-    if not paths:
-        return np.zeros((0, backbone.output_shape[-1]), np.float32)
+def pooled_features(model, paths, image_size, batch_size):
+    """The backbone's pooled output for each image (paths relative to data/raw), float32;
+    `model`: the Keras backbone or its LiteRTModel (lrstudy/litert.py)."""
     dataset = image_dataset(paths, image_size, batch_size)
-    if runtime == "litert":
-        return LiteRTModel(backbone).predict(dataset, len(paths), "features")
-    return backbone.predict(dataset, verbose=1).astype(np.float32)
+    if isinstance(model, LiteRTModel):
+        return model.predict(dataset, len(paths), "features")
+    if not paths:
+        return np.zeros((0, model.output_shape[-1]), np.float32)
+    return model.predict(dataset, verbose=1).astype(np.float32)

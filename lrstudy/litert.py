@@ -116,4 +116,4 @@ class LiteRTModel:
             for batch in dataset.as_numpy_iterator():
                 results.append(self(batch))
                 bar.update(len(batch))
-        return np.concatenate(results) if results else np.zeros((0, *self.output_shape))
+        return np.concatenate(results) if results else np.zeros((0, *self.output_shape), np.float32)

@@ -29,7 +29,7 @@ from lrstudy.layout import (
     read_split,
     write_json,
 )
-from lrstudy.litert import choose_runtime, converted
+from lrstudy.litert import LiteRTModel, choose_runtime
 from lrstudy.params import load_params, number
 
 
@@ -44,8 +44,8 @@ def main():
     with strategy.scope():
         backbone = build_backbone(backbone_name, weights, image_size)
 
-    if runtime == "litert":
-        converted(backbone)  # before the clock starts: once per backbone and weights, then cached
+    # Converted before the clock starts: once per backbone and weights, then cached.
+    forward = LiteRTModel(backbone) if runtime == "litert" else backbone
     counts, started = {}, time.perf_counter()
     with atomic_output(FEATURES_DIR) as partial:
         partial.mkdir()
@@ -55,7 +55,7 @@ def main():
                 f"features: {split}: {len(paths)} images through {backbone_name} "
                 f"at {image_size} px ({runtime})"
             )
-            features = pooled_features(backbone, paths, image_size, batch_size, runtime)
+            features = pooled_features(forward, paths, image_size, batch_size)
             np.save(partial / f"{split}_features.npy", features)
             np.save(partial / f"{split}_labels.npy", np.array(labels, np.int32))
             counts[split] = len(paths)

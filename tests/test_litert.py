@@ -34,12 +34,12 @@ def photos(tmp_path, monkeypatch):
 
 def test_lite0_features_on_litert_agree_with_keras(photos, capsys):
     backbone = build_backbone("efficientnet_lite0", "imagenet", 224)
-    on_keras = pooled_features(backbone, photos, 224, 4, "keras")
-    on_litert = pooled_features(backbone, photos, 224, 4, "litert")
+    on_keras = pooled_features(backbone, photos, 224, 4)
+    on_litert = pooled_features(LiteRTModel(backbone), photos, 224, 4)
     assert on_litert.shape == on_keras.shape == (9, 1280) and on_litert.dtype == np.float32
     assert np.abs(on_litert - on_keras).max() < TOLERANCE
     assert on_keras.max() > 1  # real activations, not a blank image's
-    assert np.array_equal(on_litert, pooled_features(backbone, photos, 224, 3, "litert"))
+    assert np.array_equal(on_litert, pooled_features(LiteRTModel(backbone), photos, 224, 3))
 
 
 def test_a_conversion_is_cached_by_architecture_and_weights(photos, capsys):
