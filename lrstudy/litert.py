@@ -22,10 +22,15 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from ai_edge_litert.interpreter import Interpreter
 from tqdm import tqdm
 
+from lrstudy.errors import UserError
 from lrstudy.params import choice
+
+try:
+    from ai_edge_litert.interpreter import Interpreter
+except ImportError:  # no wheel for this platform (Intel Macs): Keras runs everything
+    Interpreter = None
 
 RUNTIMES = ("auto", "litert", "keras")
 THREADS = len(os.sched_getaffinity(0))  # the cores this process may use
@@ -41,7 +46,12 @@ def choose_runtime(params, replicas):
     runtime = choice(params, "model.runtime", RUNTIMES)
     if runtime == "auto":
         on_cpu = not tf.config.list_logical_devices("GPU")
-        runtime = "litert" if on_cpu and replicas == 1 else "keras"
+        runtime = "litert" if on_cpu and replicas == 1 and Interpreter else "keras"
+    if runtime == "litert" and Interpreter is None:
+        raise UserError(
+            "model.runtime: litert needs the package ai-edge-litert, which has no wheel for this "
+            "platform; use model.runtime: keras (or auto)"
+        )
     return runtime
 
 

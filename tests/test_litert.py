@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from lrstudy import litert
 from lrstudy.backbones import BACKBONES, build_backbone, pooled_features
+from lrstudy.errors import UserError
 from lrstudy.finetuning import (
     FROZEN,
     TRAINABLE,
@@ -110,6 +112,13 @@ def test_the_runtime_is_chosen_by_model_runtime():
     assert choose_runtime({"model": {"runtime": "litert"}}, replicas=2) == "litert"
     with pytest.raises(ParamError, match="model.runtime"):
         choose_runtime({"model": {"runtime": "tflite"}}, replicas=1)
+
+
+def test_without_a_litert_wheel_auto_falls_back_to_keras(monkeypatch):
+    monkeypatch.setattr(litert, "Interpreter", None)  # as on a platform with no wheel
+    assert choose_runtime({"model": {"runtime": "auto"}}, replicas=1) == "keras"
+    with pytest.raises(UserError, match="ai-edge-litert"):
+        choose_runtime({"model": {"runtime": "litert"}}, replicas=1)
 
 
 @pytest.mark.slow  # several conversions: seconds each
