@@ -169,10 +169,11 @@ def predict_images(model, paths, image_size, batch_size, runtime):
     return model.get_layer(TRAINABLE).predict(activations, batch_size=batch_size, verbose=0)
 
 
-def fingerprint(params):
-    """What a checkpoint must match to be resumed: params and input files."""
+def fingerprint(params, runtime):
+    """What a checkpoint must match to be resumed: params, the runtime (it decides what the
+    checkpoint holds) and input files."""
     digest = hashlib.sha256(
-        json.dumps([params["model"], params["finetune"]], sort_keys=True).encode()
+        json.dumps([params["model"], params["finetune"], runtime], sort_keys=True).encode()
     )
     for path in (HEAD_MODEL, SPLIT_DIR / "train.csv", SPLIT_DIR / "val.csv"):
         digest.update(Path(path).read_bytes())

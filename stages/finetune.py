@@ -41,7 +41,7 @@ def main():
     strategy = configure_devices(params)
     check_batch_splits_evenly(settings["batch_size"], strategy.num_replicas_in_sync)
     runtime = choose_runtime(params, strategy.num_replicas_in_sync)
-    run_fingerprint = fingerprint(params)
+    run_fingerprint = fingerprint(params, runtime)
     with strategy.scope():
         resumed = load_checkpoint(CHECKPOINT_DIR, run_fingerprint)
         if resumed:
