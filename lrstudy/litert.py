@@ -5,9 +5,9 @@ On this project's 2-core CPUs LiteRT runs EfficientNet-Lite0 about twice as fast
 `model.runtime` chooses (see `choose_runtime`).
 
 A conversion takes seconds, so each is cached under ~/.cache/lrstudy/litert (or
-$LRSTUDY_CACHE/litert), named by a hash of what decides its result: the model's architecture, its
-weights and the TensorFlow version that converts it. A cached file is never stale, and experiments
-and queued runs share one conversion of the same frozen backbone.
+$LRSTUDY_CACHE/litert), named by a hash of what decides its result: the model's layers, settings
+and wiring, its weights and the TensorFlow version that converts it. A cached file is never
+stale, and experiments and queued runs share one conversion of the same frozen backbone.
 """
 
 import contextlib
@@ -20,6 +20,7 @@ import threading
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
@@ -55,14 +56,32 @@ def choose_runtime(params, replicas):
     return runtime
 
 
+def layer_names(model):
+    """Every layer's name, its inputs' and nested models' too, in the model's order."""
+    inputs = model.get_config().get("input_layers", [])  # `layers` leaves the inputs out
+    for entry in [inputs] if inputs and isinstance(inputs[0], str) else inputs:
+        yield entry[0]
+    for layer in model.layers:
+        yield layer.name
+        if isinstance(layer, keras.Model):
+            yield from layer_names(layer)
+
+
+def without_names(config, names):
+    """`config` with each of `names` replaced by its position: Keras numbers unnamed layers per
+    process (re_lu_7, re_lu_40, ...), and the wiring refers to layers by name."""
+    if isinstance(config, dict):
+        return {key: without_names(value, names) for key, value in config.items()}
+    if isinstance(config, (list, tuple)):
+        return [without_names(value, names) for value in config]
+    return names.get(config, config) if isinstance(config, str) else config
+
+
 def conversion_key(model):
-    """A hash of what decides a conversion: each layer's type and settings (not its name: Keras
-    numbers unnamed layers per process), the shapes, the weights and TensorFlow's version."""
-    layers = [
-        (type(layer).__name__, {k: v for k, v in layer.get_config().items() if k != "name"})
-        for layer in model.layers
-    ]
-    structure = [tf.__version__, model.input_shape, model.output_shape, layers]
+    """A hash of what decides a conversion: the layers, their settings and wiring (not their
+    names), the weights and TensorFlow's version."""
+    names = {name: f"#{index}" for index, name in enumerate([model.name, *layer_names(model)])}
+    structure = [tf.__version__, without_names(model.get_config(), names)]
     digest = hashlib.sha256(json.dumps(structure, sort_keys=True, default=str).encode())
     for weight in model.weights:
         digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
