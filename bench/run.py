@@ -42,7 +42,7 @@ from lrstudy.head import (
 )
 from lrstudy.images import image_dataset
 from lrstudy.layout import read_classes, read_split, replace_marked_block
-from lrstudy.litert import LiteRTModel
+from lrstudy.litert import WITHOUT_AUTOTUNE, LiteRTModel
 from lrstudy.sandbox import REPO_ROOT, make_project
 
 DEFAULT_DATASET = REPO_ROOT / "data" / "caltech101-animals.tar"  # the embedded default
@@ -138,7 +138,7 @@ def matmul_gflop_per_s(size=2048, repeats=10):
     return round(2 * size**3 * repeats / (time.perf_counter() - started) / 1e9, 1)
 
 
-def alternated(runs, images, repeats=3):
+def alternated(runs, images, repeats=5):
     """Images/s of each callable: one untimed call each (tracing, conversion), then `repeats`
     rounds in turn; the median, since this machine's noise hits every run of a round alike."""
     for run_once in runs.values():
@@ -152,19 +152,26 @@ def alternated(runs, images, repeats=3):
     return {name: round(statistics.median(values), 1) for name, values in rates.items()}
 
 
+def bare_forward(backbone, count):
+    """The bare Keras forward pass to compare with: `predict` on `count` in-memory images. Without
+    tf.data's autotuner, which stalled some of its passes as it did LiteRT's (lrstudy/litert.py):
+    the baseline at its best."""
+    pixels = np.random.default_rng(0).uniform(0, 255, (count, 224, 224, 3)).astype(np.float32)
+    batches = tf.data.Dataset.from_tensor_slices(pixels).batch(BATCH).with_options(WITHOUT_AUTOTUNE)
+    return lambda: backbone.predict(batches, verbose=0)
+
+
 def measure_features(files):
     """Item 2: the `features` stage's own function on real files, on LiteRT and on Keras, against
     the bare Keras forward pass on in-memory tensors."""
     print("bench: the features stage against the bare Keras forward pass ...", flush=True)
     backbone = build_backbone(BACKBONE, "imagenet", 224)
-    pixels = np.random.default_rng(0).uniform(0, 255, (len(files), 224, 224, 3)).astype(np.float32)
-    bare = tf.data.Dataset.from_tensor_slices(pixels).batch(BATCH)
     on_litert = LiteRTModel(backbone)
     rates = alternated(
         {
             "features_images_per_s": lambda: pooled_features(on_litert, files, 224, BATCH),
             "features_keras_images_per_s": lambda: pooled_features(backbone, files, 224, BATCH),
-            "bare_forward_images_per_s": lambda: backbone.predict(bare, verbose=0),
+            "bare_forward_images_per_s": bare_forward(backbone, len(files)),
         },
         len(files),
     )
@@ -237,9 +244,7 @@ def measure_finetuning(train_split):
             models.fitted.fit, train, epochs=1, verbose=0
         )
     backbone = build_backbone(BACKBONE, "imagenet", 224)
-    pixels = np.random.default_rng(0).uniform(0, 255, (8 * BATCH, 224, 224, 3)).astype(np.float32)
-    bare = tf.data.Dataset.from_tensor_slices(pixels).batch(BATCH)
-    runs["finetune_bare_forward_images_per_s"] = lambda: backbone.predict(bare, verbose=0)
+    runs["finetune_bare_forward_images_per_s"] = bare_forward(backbone, 8 * BATCH)
     return alternated(runs, 8 * BATCH)
 
 

@@ -34,6 +34,12 @@ except ImportError:  # no wheel for this platform (Intel Macs): Keras runs every
     Interpreter = None
 
 RUNTIMES = ("auto", "litert", "keras")
+
+# tf.data's autotuner competes with XNNPACK's threads for the cores: with it, about half the
+# passes over 256 images stalled for ~1 s (~95 instead of ~165 images/s; BENCHMARKS.md). Its
+# AUTOTUNE settings then mean one worker per core and a fixed prefetch buffer.
+WITHOUT_AUTOTUNE = tf.data.Options()
+WITHOUT_AUTOTUNE.autotune.enabled = False
 THREADS = len(os.sched_getaffinity(0))  # the cores this process may use
 
 
@@ -136,13 +142,13 @@ class LiteRTModel:
             outputs = tf.numpy_function(self, [inputs], tf.float32, stateful=False)
             return (tf.ensure_shape(outputs, (None, *self.output_shape)), *targets)
 
-        return dataset.map(forward)
+        return dataset.map(forward).with_options(WITHOUT_AUTOTUNE)
 
     def predict(self, dataset, count, description):
         """Outputs for every batch of `dataset` (`count` inputs in all), with a progress bar."""
         results = []
         with tqdm(total=count, desc=description, unit="img") as bar:
-            for batch in dataset.as_numpy_iterator():
+            for batch in dataset.with_options(WITHOUT_AUTOTUNE).as_numpy_iterator():
                 results.append(self(batch))
                 bar.update(len(batch))
         return np.concatenate(results) if results else np.zeros((0, *self.output_shape), np.float32)
