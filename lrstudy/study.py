@@ -25,6 +25,7 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -99,8 +100,25 @@ def queue_states(names):
     return states
 
 
+def start_queue(jobs):
+    """`dvc queue start`, its output through a file: the workers it leaves running inherit it,
+    and a pipe they held open would keep whoever reads this command's output waiting for them."""
+    with tempfile.TemporaryFile("w+") as output:
+        started = subprocess.run(
+            [sys.executable, "-m", "dvc", "queue", "start", "--jobs", str(jobs)],
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+        output.seek(0)
+        if started.returncode != 0:
+            raise UserError(f"`dvc queue start --jobs {jobs}` failed:\n{output.read()}")
+        print(output.read(), end="")
+
+
 def run_queue(names, jobs):
-    run_dvc("queue", "start", "--jobs", str(jobs))
+    start_queue(jobs)
     states = {}
     with tqdm(total=len(names), desc="variants", unit="exp") as bar:
         while True:
