@@ -42,7 +42,7 @@ from lrstudy.head import (
 )
 from lrstudy.images import image_dataset
 from lrstudy.layout import read_classes, read_split, replace_marked_block
-from lrstudy.litert import WITHOUT_AUTOTUNE, LiteRTModel
+from lrstudy.litert import THREADS, WITHOUT_AUTOTUNE, LiteRTModel
 from lrstudy.sandbox import REPO_ROOT, make_project
 
 DEFAULT_DATASET = REPO_ROOT / "data" / "caltech101-animals.tar"  # the embedded default
@@ -167,9 +167,13 @@ def measure_features(files):
     print("bench: the features stage against the bare Keras forward pass ...", flush=True)
     backbone = build_backbone(BACKBONE, "imagenet", 224)
     on_litert = LiteRTModel(backbone)
+    on_one_interpreter = LiteRTModel(backbone, interpreters=1, threads_per_interpreter=THREADS)
     rates = alternated(
         {
             "features_images_per_s": lambda: pooled_features(on_litert, files, 224, BATCH),
+            "features_one_interpreter_images_per_s": lambda: pooled_features(
+                on_one_interpreter, files, 224, BATCH
+            ),
             "features_keras_images_per_s": lambda: pooled_features(backbone, files, 224, BATCH),
             "bare_forward_images_per_s": bare_forward(backbone, len(files)),
         },
@@ -338,12 +342,20 @@ def summary_rows(results):
             yes(grid_cached_s < local["seeds_epoch_s"]),
         ),
         (
-            "2. `features` (read, decode, resize, LiteRT forward)",
+            f"2. `features` (read, decode, resize; LiteRT, {THREADS} one-thread interpreters)",
             f"{features_rate:.1f} images/s",
             f"bare Keras forward: {bare_rate:.1f} images/s",
             f"{features_rate / bare_rate:.2f}",
             "≥ 1.8",
             yes(features_rate / bare_rate >= 1.8),
+        ),
+        (
+            f"2. the same on one LiteRT interpreter of {THREADS} threads (the previous design)",
+            f"{local['features_one_interpreter_images_per_s']:.1f} images/s",
+            "bare Keras forward (above)",
+            f"{local['features_one_interpreter_images_per_s'] / bare_rate:.2f}",
+            "",
+            "",
         ),
         (
             "2. the same with `model.runtime: keras`",

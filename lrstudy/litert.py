@@ -15,9 +15,11 @@ import hashlib
 import io
 import json
 import os
+import queue
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import keras
@@ -111,29 +113,58 @@ def converted(model):
 
 
 class LiteRTModel:
-    """A converted model run one image per call: XNNPACK is fastest at batch 1 on these CPUs."""
+    """A converted model on one single-threaded interpreter per core, each running one image per
+    call and taking the next from a shared stream.
 
-    def __init__(self, model, threads=THREADS):
-        self.interpreter = Interpreter(model_content=converted(model), num_threads=threads)
-        input_details = self.interpreter.get_input_details()[0]
-        self.interpreter.resize_tensor_input(
-            input_details["index"], [1, *model.input_shape[1:]], strict=False
-        )
-        self.interpreter.allocate_tensors()
-        self.input_index = input_details["index"]
-        self.output_index = self.interpreter.get_output_details()[0]["index"]
+    XNNPACK is fastest at batch 1 on these CPUs. One interpreter of two threads waits at the end
+    of every one of the model's ops for its slower thread, and the input pipeline's threads make
+    one slower all the time; two interpreters of one thread wait for nothing (BENCHMARKS.md).
+    """
+
+    def __init__(self, model, interpreters=THREADS, threads_per_interpreter=1):
+        content = converted(model)
         self.output_shape = tuple(model.output_shape[1:])
-        self.lock = threading.Lock()  # an interpreter runs one call at a time
+        self.idle = queue.SimpleQueue()  # an interpreter runs one image at a time
+        for _ in range(interpreters):
+            self.idle.put(
+                SingleImageInterpreter(content, model.input_shape[1:], threads_per_interpreter)
+            )
+        self.workers = ThreadPoolExecutor(interpreters, thread_name_prefix="litert")
+        self.interpreters = interpreters
+
+    def run(self, images, outputs, on_output=None):
+        """outputs[index] = the model's output for each (index, image) of the iterator `images`."""
+        lock, stop = threading.Lock(), threading.Event()
+
+        def drain():
+            interpreter = self.idle.get()
+            try:
+                while not stop.is_set():
+                    with lock:  # an iterator yields to one thread at a time
+                        item = next(images, None)
+                    if item is None:
+                        return
+                    index, image = item
+                    outputs[index] = interpreter(image)
+                    if on_output:
+                        with lock:
+                            on_output()
+            finally:
+                self.idle.put(interpreter)
+
+        running = [self.workers.submit(drain) for _ in range(self.interpreters)]
+        try:
+            for worker in running:
+                worker.result()
+        except BaseException:  # Ctrl-C or a failed image: the other workers stop too
+            stop.set()
+            raise
+        return outputs
 
     def __call__(self, batch):
         """Outputs for a batch of inputs (NumPy arrays), float32."""
         outputs = np.empty((len(batch), *self.output_shape), np.float32)
-        with self.lock:
-            for index in range(len(batch)):
-                self.interpreter.set_tensor(self.input_index, batch[index : index + 1])
-                self.interpreter.invoke()
-                outputs[index] = self.interpreter.get_tensor(self.output_index)[0]
-        return outputs
+        return self.run(enumerate(batch), outputs)
 
     def map_inputs(self, dataset):
         """A tf.data map: (inputs, *targets) -> (outputs, *targets), run through LiteRT."""
@@ -146,9 +177,24 @@ class LiteRTModel:
 
     def predict(self, dataset, count, description):
         """Outputs for every batch of `dataset` (`count` inputs in all), with a progress bar."""
-        results = []
+        outputs = np.empty((count, *self.output_shape), np.float32)
+        batches = dataset.with_options(WITHOUT_AUTOTUNE).as_numpy_iterator()
         with tqdm(total=count, desc=description, unit="img") as bar:
-            for batch in dataset.with_options(WITHOUT_AUTOTUNE).as_numpy_iterator():
-                results.append(self(batch))
-                bar.update(len(batch))
-        return np.concatenate(results) if results else np.zeros((0, *self.output_shape), np.float32)
+            self.run(enumerate(image for batch in batches for image in batch), outputs, bar.update)
+        return outputs
+
+
+class SingleImageInterpreter:
+    """A LiteRT interpreter (XNNPACK) of a converted model, resized to one input per call."""
+
+    def __init__(self, content, input_shape, threads):
+        self.interpreter = Interpreter(model_content=content, num_threads=threads)
+        self.input_index = self.interpreter.get_input_details()[0]["index"]
+        self.output_index = self.interpreter.get_output_details()[0]["index"]
+        self.interpreter.resize_tensor_input(self.input_index, [1, *input_shape], strict=False)
+        self.interpreter.allocate_tensors()
+
+    def __call__(self, image):
+        self.interpreter.set_tensor(self.input_index, image[np.newaxis])
+        self.interpreter.invoke()  # without the GIL: the other interpreters run meanwhile
+        return self.interpreter.get_tensor(self.output_index)[0]

@@ -44,6 +44,38 @@ def test_lite0_features_on_litert_agree_with_keras(photos, capsys):
     assert np.array_equal(on_litert, pooled_features(LiteRTModel(backbone), photos, 224, 3))
 
 
+def test_interpreters_sharing_the_images_keep_their_order(photos):
+    backbone = build_backbone("efficientnet_lite0", "imagenet", 64)
+    alone = LiteRTModel(backbone, interpreters=1)
+    expected = pooled_features(alone, photos, 64, 4)
+    assert np.array_equal(
+        pooled_features(LiteRTModel(backbone, interpreters=3), photos, 64, 4), expected
+    )
+    two_threads = LiteRTModel(backbone, interpreters=1, threads_per_interpreter=2)
+    assert np.array_equal(pooled_features(two_threads, photos, 64, 4), expected)
+    pixels = np.concatenate(list(image_dataset(photos, 64, 9).as_numpy_iterator()))
+    assert np.array_equal(LiteRTModel(backbone, interpreters=2)(pixels), expected)
+
+
+def test_a_failing_input_stops_every_interpreter_and_frees_them(photos):
+    backbone = build_backbone("efficientnet_lite0", "imagenet", 64)
+    runner = LiteRTModel(backbone, interpreters=2)
+    pixels = np.concatenate(list(image_dataset(photos, 64, 9).as_numpy_iterator()))
+    taken = []
+
+    def images_then_failure():
+        for index, image in enumerate(pixels[:4]):
+            taken.append(index)
+            yield index, image
+        raise OSError("unreadable image")
+
+    outputs = np.zeros((len(pixels), 1280), np.float32)
+    with pytest.raises(OSError, match="unreadable image"):
+        runner.run(images_then_failure(), outputs)
+    assert taken == [0, 1, 2, 3] and not outputs[4:].any()
+    assert np.array_equal(runner(pixels), LiteRTModel(backbone, interpreters=1)(pixels))
+
+
 def test_a_conversion_is_cached_by_architecture_and_weights(photos, capsys):
     backbone = build_backbone("efficientnet_lite0", "imagenet", 64)
     first = converted(backbone)
@@ -127,6 +159,4 @@ def test_keras_is_left_untouched_by_a_conversion(photos):
     backbone = build_backbone("efficientnet_lite0", "imagenet", 64)
     before = [weight.numpy().copy() for weight in backbone.weights]
     converted(backbone)
-    assert all(
-        np.array_equal(a, b.numpy()) for a, b in zip(before, backbone.weights, strict=True)
-    )
+    assert all(np.array_equal(a, b.numpy()) for a, b in zip(before, backbone.weights, strict=True))
