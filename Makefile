@@ -5,7 +5,7 @@
 # make study        - the whole schedule study of study.yaml's GRID (default seed003), into README.md
 # make repro-seeds  - the seeds' exact setup as one experiment: Oregon Wildlife from Kaggle and
 #                     EfficientNet-B0 (needs internet for the data and the weights)
-# make bench        - set up .venv and run the benchmarks (~8 min; writes BENCHMARKS.md)
+# make bench        - set up .venv and run the benchmarks (8-11 min; writes BENCHMARKS.md)
 PYTHON ?= python3
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)

@@ -4,7 +4,7 @@
 
 Everything is measured in one run on one machine, comparisons side by side (these machines are
 noisy: ratios mean more than seconds). Writes bench/results.json, bench/results.md and the
-results section of BENCHMARKS.md. Takes about 6 minutes on a 2-core CPU.
+results section of BENCHMARKS.md. Takes 8 to 11 minutes on a 2-core CPU.
 
 1. one head epoch the seeds' way (images -> frozen backbone -> head) vs on cached features;
 2. images/s of the `features` stage (LiteRT) vs the bare Keras forward on in-memory tensors;
