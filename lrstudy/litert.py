@@ -149,6 +149,9 @@ class LiteRTModel:
                     if on_output:
                         with lock:
                             on_output()
+            except BaseException:  # a failed image: the other workers stop too
+                stop.set()
+                raise
             finally:
                 self.idle.put(interpreter)
 
@@ -156,7 +159,7 @@ class LiteRTModel:
         try:
             for worker in running:
                 worker.result()
-        except BaseException:  # Ctrl-C or a failed image: the other workers stop too
+        except BaseException:  # Ctrl-C while the workers run
             stop.set()
             raise
         return outputs

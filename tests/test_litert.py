@@ -76,6 +76,22 @@ def test_a_failing_input_stops_every_interpreter_and_frees_them(photos):
     assert np.array_equal(runner(pixels), LiteRTModel(backbone, interpreters=1)(pixels))
 
 
+def test_a_failing_interpreter_stops_the_others(photos):
+    backbone = build_backbone("efficientnet_lite0", "imagenet", 64)
+    runner = LiteRTModel(backbone, interpreters=2)
+    image = np.concatenate(list(image_dataset(photos, 64, 9).as_numpy_iterator()))[0]
+    count, taken = 1000, []
+
+    def stream_with_a_wrong_shape():
+        for index in range(count):
+            taken.append(index)
+            yield index, image[:32] if index == 2 else image
+
+    with pytest.raises(ValueError):
+        runner.run(stream_with_a_wrong_shape(), np.zeros((count, 1280), np.float32))
+    assert len(taken) < count  # the other interpreter did not drain the stream
+
+
 def test_a_conversion_is_cached_by_architecture_and_weights(photos, capsys):
     backbone = build_backbone("efficientnet_lite0", "imagenet", 64)
     first = converted(backbone)
