@@ -2,18 +2,18 @@
 # make test         - set up .venv and run the test suite (what CI runs)
 # make test-fast    - the unit tests only (no DVC pipelines, no training on images): < 2 min
 # make lint         - ruff (pyflakes, pycodestyle, isort, bugbear; settings in pyproject.toml)
-# make study        - the whole schedule study of study.yaml's GRID (default seed003), into README.md
-# make repro-seeds  - the seeds' exact setup as one experiment: Oregon Wildlife from Kaggle and
-#                     EfficientNet-B0 (needs internet for the data and the weights)
+# make study        - the whole schedule study of study.yaml's GRID (default reference), into README.md
+# make repro-reference - the reference reports' setup as one experiment: Oregon Wildlife from
+#                     Kaggle and EfficientNet-B0 (needs internet for the data and the weights)
 # make bench        - set up .venv and run the benchmarks (8-11 min; writes BENCHMARKS.md)
 PYTHON ?= python3
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
-SEEDS_PARAMS := -S data.source=kaggle:virtualdvid/oregon-wildlife -S data.sha256=null \
+REFERENCE_SETUP := -S data.source=kaggle:virtualdvid/oregon-wildlife -S data.sha256=null \
                 -S model.backbone=efficientnet_b0
 
-.PHONY: setup repro repro-seeds test test-fast lint study bench
-GRID ?= seed003
+.PHONY: setup repro repro-reference test test-fast lint study bench
+GRID ?= reference
 
 setup: $(VENV)/installed .dvc/plots-offline.html
 
@@ -22,15 +22,15 @@ $(VENV)/installed: requirements.txt
 	$(VENV)/bin/pip install --quiet -r requirements.txt
 	touch $@
 
-# `dvc plots show/diff` pages that draw without internet (undo: python -m lrstudy.offline_plots --remove)
+# `dvc plots show/diff` pages that draw without internet (undo: python -m tools.offline_plots --remove)
 .dvc/plots-offline.html: $(VENV)/installed
-	python -m lrstudy.offline_plots
+	python -m tools.offline_plots
 
 repro: setup
 	dvc repro
 
-repro-seeds: setup
-	dvc exp run -n seeds-oregon-b0 $(SEEDS_PARAMS)
+repro-reference: setup
+	dvc exp run -n reference-oregon-b0 $(REFERENCE_SETUP)
 
 test: setup
 	python -m pytest

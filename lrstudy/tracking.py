@@ -4,7 +4,7 @@ import csv
 
 from dvclive import Live
 
-from lrstudy.layout import METRICS_DIR
+from lrstudy.paths import curve_path
 
 
 def open_live(directory):
@@ -14,23 +14,12 @@ def open_live(directory):
     return Live(str(directory), save_dvc_exp=False, dvcyaml=False)
 
 
-def curve_path(model, split, metric):
-    """Where dvclive keeps a model's per-epoch `metric` on `split` ("train" or "eval")."""
-    return METRICS_DIR / model / "plots" / "metrics" / split / f"{metric}.tsv"
-
-
 def parse_curve(tsv_text, column):
     """A dvclive metric history (`step<TAB>column` rows) as (steps, values)."""
     rows = list(csv.DictReader(tsv_text.splitlines(), delimiter="\t"))
     return [int(row["step"]) for row in rows], [float(row[column]) for row in rows]
 
 
-def read_curve(model, split, metric, rev=None):
-    """(epochs, values) of a logged curve: from the workspace, or from the git revision or
-    experiment `rev`."""
-    path = curve_path(model, split, metric)
-    if rev is None:
-        return parse_curve(path.read_text(encoding="utf-8"), metric)
-    import dvc.api  # only the study reads other revisions; the stages need not load DVC
-
-    return parse_curve(dvc.api.read(path.as_posix(), repo=".", rev=rev), metric)
+def read_curve(model, split, metric):
+    """(epochs, values) of a curve logged in the workspace."""
+    return parse_curve(curve_path(model, split, metric).read_text(encoding="utf-8"), metric)

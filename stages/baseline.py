@@ -1,9 +1,11 @@
-"""Stage `baseline`: the seeds' section 1, the head trained with a fixed learning rate."""
+"""Stage `baseline`: the reference reports' section 1, the head trained with a fixed learning
+rate, once per seed."""
 
 from lrstudy.errors import reports_user_errors
-from lrstudy.head import train_head, training_settings
 from lrstudy.params import load_params, number
-from lrstudy.schedules import make_schedule
+from lrstudy.training.head import training_settings
+from lrstudy.training.repeats import train_repeats
+from lrstudy.training.schedules import make_schedule
 
 
 @reports_user_errors
@@ -12,8 +14,9 @@ def main():
     lr = number(params, "baseline.lr", above=0)
     settings = training_settings(params)
     print(f"baseline: fixed learning rate {lr}")
-    schedule = make_schedule("fixed", {"initial_lr": lr}, settings["epochs"])
-    train_head("baseline", schedule, settings)
+    train_repeats(
+        "baseline", make_schedule("fixed", {"initial_lr": lr}, settings["epochs"]), settings
+    )
 
 
 if __name__ == "__main__":

@@ -10,10 +10,15 @@
 import keras
 import numpy as np
 
-from lrstudy.backbones import backbone_settings
+from lrstudy.data.features import load_features
+from lrstudy.data.images import image_dataset
+from lrstudy.data.manifests import read_classes, read_manifest
 from lrstudy.errors import reports_user_errors
-from lrstudy.evaluation import (
-    EVALUATE_DIR,
+from lrstudy.models.backbones import backbone_settings
+from lrstudy.models.runtime import FROZEN, choose_runtime
+from lrstudy.params import load_params, number
+from lrstudy.paths import CONFUSION_MATRIX_PLOT, MISTAKES_PLOT, PER_CLASS_TABLE, model_file
+from lrstudy.reporting.evaluate import (
     GRID_SIZE,
     evaluation_scores,
     log_test_results,
@@ -22,12 +27,8 @@ from lrstudy.evaluation import (
     plot_mistakes,
     worst_mistakes,
 )
-from lrstudy.finetuning import predict_images
-from lrstudy.head import load_features
-from lrstudy.layout import MODELS_DIR, PLOTS_DIR, read_classes, read_manifest, write_table
-from lrstudy.litert import choose_runtime
-from lrstudy.params import load_params, number
-from lrstudy.statistics import mcnemar_exact, mcnemar_verdict
+from lrstudy.reporting.tables import write_table
+from lrstudy.statistics import mcnemar_exact
 
 
 @reports_user_errors
@@ -40,14 +41,15 @@ def main():
 
     scores, head_predictions = {}, {}
     for name in ("baseline", "train"):
-        head = keras.models.load_model(MODELS_DIR / f"{name}.keras")
+        head = keras.models.load_model(model_file(name))
         head_probabilities = head.predict(features, verbose=0)
         scores[name] = evaluation_scores(head_probabilities, labels)
         head_predictions[name] = np.argmax(head_probabilities, axis=1)
     paths, _ = read_manifest("test")
-    finetuned = keras.models.load_model(MODELS_DIR / "finetune.keras")
-    runtime = choose_runtime(params, replicas=1)
-    probabilities = predict_images(finetuned, paths, image_size, batch_size, runtime)
+    finetuned = keras.models.load_model(model_file("finetune"))
+    forward = choose_runtime(params, replicas=1)(finetuned.get_layer(FROZEN))
+    images = image_dataset(paths, image_size, batch_size)
+    probabilities = forward.probabilities(finetuned, images, len(paths), batch_size)
     scores["finetune"] = evaluation_scores(probabilities, labels)
     predicted = np.argmax(probabilities, axis=1)
     # Did fine-tuning change anything? The head it started from against it, image by image.
@@ -57,16 +59,21 @@ def main():
     }
 
     log_test_results(scores, labels, predicted, classes)
-    write_table(EVALUATE_DIR / "per_class", per_class_rows(labels, predicted, classes))
-    plot_confusion_matrix(labels, predicted, classes, PLOTS_DIR / "confusion_matrix.png")
+    write_table(PER_CLASS_TABLE, per_class_rows(labels, predicted, classes))
+    plot_confusion_matrix(labels, predicted, classes, CONFUSION_MATRIX_PLOT)
     mistakes = worst_mistakes(probabilities, labels, GRID_SIZE * GRID_SIZE)
-    plot_mistakes(mistakes, paths, probabilities, labels, classes, PLOTS_DIR / "misclassified.png")
+    plot_mistakes(mistakes, paths, probabilities, labels, classes, MISTAKES_PLOT)
     for name in ("baseline", "train", "finetune"):
         print(
             f"evaluate: {name}: test accuracy {scores[name]['test_accuracy']:.4f}, "
             f"loss {scores[name]['test_loss']:.4f}"
         )
-    print(f"evaluate: {mcnemar_verdict(scores['finetune_vs_train'])}")
+    test = scores["finetune_vs_train"]
+    print(
+        f"evaluate: fine-tuned against the head it started from, on {test['test_images']} test "
+        f"images: {test['only_other_correct']} right only after, "
+        f"{test['only_reference_correct']} only before, McNemar p = {test['p_value']:.3g}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,36 +1,23 @@
 """Stage `features`: run the frozen backbone once per split and cache its pooled output.
 
-On CPUs the backbone runs converted to LiteRT with XNNPACK (`model.runtime`, lrstudy/litert.py),
-about twice as fast as Keras; its features agree with Keras' within 1e-4.
-
-With a frozen backbone and no augmentation, training the head on these features is the same
-computation as the seeds' image -> backbone -> head training, without paying for the
-backbone on every epoch of every experiment. Depends only on the images, the split and
-`model.*`, so schedule experiments never recompute it.
-
-Writes data/features/{split}_features.npy (float32, one row per manifest row),
-{split}_labels.npy (class indices into data/split/classes.json) and info.json; its speed goes to
-metrics/features/time.json, apart, so that the cached features stay byte-identical on rerun.
+The cache (lrstudy/data/features.py) depends only on the images, the split and `model.*`, so
+schedule experiments never recompute it. On CPUs the backbone runs converted to LiteRT
+(`model.runtime`, lrstudy/models/runtime.py); its features agree with Keras' within 1e-4. Its
+speed goes to metrics/features/time.json, apart, so that the cache stays byte-identical on rerun.
 """
 
 import time
 
-import numpy as np
-
-from lrstudy.backbones import backbone_settings, build_backbone, pooled_features
-from lrstudy.devices import configure_devices
+from lrstudy.atomic import atomic_output, write_json
+from lrstudy.data.features import write_info, write_split
+from lrstudy.data.images import compute_features
+from lrstudy.data.manifests import read_classes, read_split
 from lrstudy.errors import reports_user_errors
-from lrstudy.layout import (
-    FEATURES_DIR,
-    METRICS_DIR,
-    SPLITS,
-    atomic_output,
-    read_classes,
-    read_split,
-    write_json,
-)
-from lrstudy.litert import LiteRTModel, choose_runtime
+from lrstudy.models.backbones import backbone_settings, build_backbone
+from lrstudy.models.devices import configure_devices
+from lrstudy.models.runtime import choose_runtime
 from lrstudy.params import load_params, number
+from lrstudy.paths import FEATURES_DIR, SPLITS, time_file
 
 
 @reports_user_errors
@@ -44,8 +31,7 @@ def main():
     with strategy.scope():
         backbone = build_backbone(backbone_name, weights, image_size)
 
-    # Converted before the clock starts: once per backbone and weights, then cached.
-    forward = LiteRTModel(backbone) if runtime == "litert" else backbone
+    forward = runtime(backbone)  # before the clock starts: a conversion is cached once done
     counts, started = {}, time.perf_counter()
     with atomic_output(FEATURES_DIR) as partial:
         partial.mkdir()
@@ -53,31 +39,23 @@ def main():
             paths, labels = read_split(split, classes)
             print(
                 f"features: {split}: {len(paths)} images through {backbone_name} "
-                f"at {image_size} px ({runtime})"
+                f"at {image_size} px ({runtime.name})"
             )
-            features = pooled_features(forward, paths, image_size, batch_size)
-            np.save(partial / f"{split}_features.npy", features)
-            np.save(partial / f"{split}_labels.npy", np.array(labels, np.int32))
+            write_split(
+                partial, split, compute_features(forward, paths, image_size, batch_size), labels
+            )
             counts[split] = len(paths)
-        write_json(
-            partial / "info.json",
-            {
-                "backbone": backbone_name,
-                "image_size": image_size,
-                "feature_dim": int(backbone.output_shape[-1]),
-                "classes": classes,
-                "images": counts,
-            },
-        )
+        feature_dim = int(backbone.output_shape[-1])
+        write_info(partial, backbone_name, image_size, feature_dim, classes, counts)
     seconds = time.perf_counter() - started
     total = sum(counts.values())
     print(f"features: {total} images in {seconds:.1f} s ({total / seconds:.1f} images/s)")
     write_json(
-        METRICS_DIR / "features" / "time.json",
+        time_file("features"),
         {
             "wall_time_s": round(seconds, 2),
             "images_per_s": round(total / seconds, 1),
-            "runtime": runtime,
+            "runtime": runtime.name,
         },
     )
 

@@ -1,17 +1,18 @@
 """Stage `fetch`: the images of `data.source` into data/raw/<class>/, each decoded once.
 
 Unusable files are skipped and listed with their reason in metrics/dataset.json
-(lrstudy/dataset.py says what is used, converted, skipped and reported).
+(lrstudy/data/fetch.py says what is used, converted, skipped and reported).
 """
 
 import shutil
 import tempfile
 
-from lrstudy.dataset import DATASET_REPORT, fetch
+from lrstudy.atomic import atomic_output, write_json
+from lrstudy.data.fetch import fetch
+from lrstudy.data.sources import resolve_source
 from lrstudy.errors import UserError, reports_user_errors
-from lrstudy.layout import RAW_DIR, atomic_output, write_json
 from lrstudy.params import load_params, text
-from lrstudy.sources import resolve_source
+from lrstudy.paths import DATASET_REPORT, RAW_DIR
 
 
 @reports_user_errors

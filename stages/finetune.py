@@ -1,19 +1,24 @@
-"""Stage `finetune`: the seeds' section 3, the top backbone blocks trained with `train`'s head.
+"""Stage `finetune`: the reference reports' section 3, the top backbone blocks trained with
+`train`'s head.
 
-The recipe (lrstudy/finetuning.py): BatchNorm frozen and in inference mode, the last
-`finetune.unfreeze_blocks` blocks unfrozen, a low learning rate, light augmentation. On CPUs
-the frozen bottom runs on LiteRT in the input pipeline. Resumes after an interruption from its
-last completed epoch.
+The recipe (lrstudy/training/finetune.py): BatchNorm frozen and in inference mode, the last
+`finetune.unfreeze_blocks` blocks unfrozen, a low learning rate, light augmentation. The frozen
+bottom runs on the runtime of `model.runtime`. Resumes after an interruption from its last
+completed epoch.
 """
 
 import keras
 
-from lrstudy.backbones import backbone_settings
-from lrstudy.devices import configure_devices
+from lrstudy.atomic import atomic_output, remove_output, write_json
+from lrstudy.data.manifests import read_classes, read_split
 from lrstudy.errors import reports_user_errors
-from lrstudy.finetuning import (
-    CHECKPOINT_DIR,
-    FINETUNE_DIR,
+from lrstudy.models.backbones import backbone_settings
+from lrstudy.models.devices import configure_devices
+from lrstudy.models.runtime import choose_runtime
+from lrstudy.params import load_params, number
+from lrstudy.paths import CHECKPOINT_DIR, model_file, time_file
+from lrstudy.training.determinism import seed_everything
+from lrstudy.training.finetune import (
     check_batch_splits_evenly,
     finetune_datasets,
     finetune_models,
@@ -21,11 +26,22 @@ from lrstudy.finetuning import (
     fingerprint,
     fit_logged,
 )
-from lrstudy.head import seed_everything
-from lrstudy.layout import MODELS_DIR, atomic_output, read_classes, read_split, write_json
-from lrstudy.litert import LiteRTModel, choose_runtime
-from lrstudy.params import load_params, number
-from lrstudy.resume import EpochCheckpoint, load_checkpoint, remove_checkpoint
+from lrstudy.training.resume import EpochCheckpoint, load_checkpoint
+
+
+def print_plan(models, settings, runtime, history):
+    if history:
+        print(f"finetune: resuming after epoch {len(history) - 1} of {settings['epochs']}")
+    else:
+        print(
+            f"finetune: unfrozen blocks {', '.join(models.unfrozen) or '(none)'} and the top "
+            f"conv; BatchNorm frozen; the frozen bottom runs on {runtime.name}"
+        )
+    trainable = sum(int(keras.ops.size(weight)) for weight in models.fitted.trainable_weights)
+    print(
+        f"finetune: {trainable:,} trainable weights, lr {settings['lr']:g}, "
+        f"{settings['epochs']} epochs"
+    )
 
 
 @reports_user_errors
@@ -39,33 +55,20 @@ def main():
 
     seed_everything(settings["seed"])
     strategy = configure_devices(params)
-    check_batch_splits_evenly(settings["batch_size"], strategy.num_replicas_in_sync)
-    runtime = choose_runtime(params, strategy.num_replicas_in_sync)
+    replicas = strategy.num_replicas_in_sync
+    check_batch_splits_evenly(settings["batch_size"], replicas)
+    runtime = choose_runtime(params, replicas)
     run_fingerprint = fingerprint(params, runtime)
     with strategy.scope():
         resumed = load_checkpoint(CHECKPOINT_DIR, run_fingerprint)
-        if resumed:
-            checkpointed, history, seconds = resumed
-            print(f"finetune: resuming after epoch {len(history) - 1} of {settings['epochs']}")
-        else:
-            checkpointed, history, seconds = None, [], 0.0
+        checkpointed, history, seconds = resumed or (None, [], 0.0)
         models = finetune_models(
             backbone_name, weights, image_size, settings, runtime, checkpointed
         )
-    if not resumed:
-        print(
-            f"finetune: unfrozen blocks {', '.join(models.unfrozen) or '(none)'} and the top "
-            f"conv; BatchNorm frozen; the frozen bottom runs on {runtime}"
-        )
-    trainable = sum(int(keras.ops.size(weight)) for weight in models.fitted.trainable_weights)
-    print(
-        f"finetune: {trainable:,} trainable weights, lr {settings['lr']:g}, "
-        f"{settings['epochs']} epochs"
-    )
+    print_plan(models, settings, runtime, history)
 
-    frozen = LiteRTModel(models.frozen) if runtime == "litert" else None
     train, validation = finetune_datasets(
-        train_split, val_split, image_size, settings, strategy.num_replicas_in_sync, frozen
+        train_split, val_split, image_size, settings, replicas, models.forward
     )
     checkpoint = EpochCheckpoint(CHECKPOINT_DIR, run_fingerprint, history, seconds)
     best_accuracy, best_step = fit_logged(
@@ -76,12 +79,12 @@ def main():
         (len(train_split[0]) + len(val_split[0])) * settings["epochs"] / checkpoint.seconds
     )
     write_json(
-        FINETUNE_DIR / "time.json",
+        time_file("finetune"),
         {"wall_time_s": round(checkpoint.seconds, 2), "images_per_s": round(images_per_second, 1)},
     )
-    with atomic_output(MODELS_DIR / "finetune.keras") as partial:
+    with atomic_output(model_file("finetune")) as partial:
         models.full.save(partial)
-    remove_checkpoint(CHECKPOINT_DIR)
+    remove_output(CHECKPOINT_DIR)
     print(
         f"finetune: best val accuracy {best_accuracy:.4f} at epoch {best_step}, "
         f"{checkpoint.seconds:.1f} s, {images_per_second:.1f} images/s (train + val)"

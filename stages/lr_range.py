@@ -1,22 +1,19 @@
 """Stage `lr_range`: an LR range test on the cached features, a guide for `initial_lr`.
 
-Writes plots/lr_range.png and metrics/lr_range.json (lrstudy/lr_range.py says how).
+Writes plots/lr_range.png and metrics/lr_range.json (lrstudy/training/lr_range.py says how).
 """
 
 import numpy as np
 
+from lrstudy.atomic import write_json
+from lrstudy.data.features import class_count, load_features
 from lrstudy.errors import reports_user_errors
-from lrstudy.head import (
-    build_head,
-    class_count,
-    compile_classifier,
-    load_features,
-    seed_everything,
-    training_settings,
-)
-from lrstudy.layout import METRICS_DIR, PLOTS_DIR, write_json
-from lrstudy.lr_range import plot_range_test, range_settings, range_test, suggest_lr
 from lrstudy.params import load_params
+from lrstudy.paths import LR_RANGE_PLOT, LR_RANGE_REPORT
+from lrstudy.reporting.figures import plot_range_test
+from lrstudy.training.determinism import seed_everything
+from lrstudy.training.head import build_head, compile_classifier, training_settings
+from lrstudy.training.lr_range import range_settings, range_test, smooth, suggest_lr
 
 
 @reports_user_errors
@@ -33,10 +30,9 @@ def main():
     lrs, losses = range_test(model, features, labels, lrs, settings["batch_size"], settings["seed"])
     suggested, minimum = suggest_lr(lrs, losses)
 
-    plot_range_test(lrs, losses, suggested, PLOTS_DIR / "lr_range.png")
+    plot_range_test(lrs, losses, smooth(losses), suggested, LR_RANGE_PLOT)
     write_json(
-        METRICS_DIR / "lr_range.json",
-        {"suggested_lr": suggested, "min_loss_lr": minimum, "steps": len(lrs)},
+        LR_RANGE_REPORT, {"suggested_lr": suggested, "min_loss_lr": minimum, "steps": len(lrs)}
     )
     print(
         f"lr_range: suggested initial_lr {suggested:.3g} (steepest descent); "

@@ -1,24 +1,26 @@
-"""Stage `report`: the seeds' figures (accuracy, loss, learning rate per epoch) and a metrics table.
+"""Stage `report`: the reference reports' figures (accuracy, loss, learning rate per epoch) and
+a metrics table.
 
 Writes plots/{accuracy,loss,learning_rate}.png and metrics/table.{md,csv} from the dvclive logs;
 the table ends with the tested verdicts.
 """
 
 from lrstudy.errors import reports_user_errors
-from lrstudy.layout import METRICS_DIR, PLOTS_DIR, write_table
 from lrstudy.params import load_params
-from lrstudy.report import SPREAD_TITLE, learning_rates, plot_metric, table_rows, verdicts
+from lrstudy.paths import TABLE, report_plot
+from lrstudy.reporting.report import SPREAD_TITLE, learning_rates, plot_metric, table_rows, verdicts
+from lrstudy.reporting.tables import write_table
 
 
 @reports_user_errors
 def main():
     policies = learning_rates(load_params())
-    plot_metric(policies, "accuracy", "accuracy", PLOTS_DIR / "accuracy.png", title=SPREAD_TITLE)
+    plot_metric(policies, "accuracy", "accuracy", report_plot("accuracy"), title=SPREAD_TITLE)
     plot_metric(
         policies,
         "loss",
         "cross-entropy loss",
-        PLOTS_DIR / "loss.png",
+        report_plot("loss"),
         log_scale=True,
         title=SPREAD_TITLE,
     )
@@ -27,11 +29,11 @@ def main():
         head_policies,
         "learning_rate",
         "learning rate",
-        PLOTS_DIR / "learning_rate.png",
+        report_plot("learning_rate"),
         log_scale=True,
         splits=("train",),
     )
-    print(write_table(METRICS_DIR / "table", table_rows(policies), verdicts(policies)), end="")
+    print(write_table(TABLE, table_rows(policies), verdicts(policies)), end="")
 
 
 if __name__ == "__main__":

@@ -1,19 +1,14 @@
 """Stage `split`: stratified, seeded train/val/test manifests of data/raw (images are not copied).
 
-lrstudy/splitting.py says how classes are split, and what happens to the smallest.
+lrstudy/data/split.py says how classes are split, and what happens to the smallest.
 """
 
+from lrstudy.atomic import atomic_output, write_json
+from lrstudy.data.manifests import write_manifests
+from lrstudy.data.split import files_by_class, split_report, split_settings, stratified_split
 from lrstudy.errors import UserError, reports_user_errors
-from lrstudy.layout import RAW_DIR, SPLIT_DIR, atomic_output, write_json
 from lrstudy.params import load_params
-from lrstudy.splitting import (
-    SPLIT_REPORT,
-    files_by_class,
-    split_report,
-    split_settings,
-    stratified_split,
-    write_manifests,
-)
+from lrstudy.paths import RAW_DIR, SPLIT_DIR, SPLIT_REPORT
 
 
 @reports_user_errors

@@ -1,13 +1,14 @@
-"""Stage `train`: the head trained with the learning-rate schedule of `schedule.*`.
+"""Stage `train`: the head trained with the learning-rate schedule of `schedule.*`, once per seed.
 
 This is the stage each `dvc exp run -S schedule....` variant reruns; nothing upstream of it
 depends on `schedule.*`, so experiments reuse the cached features.
 """
 
 from lrstudy.errors import reports_user_errors
-from lrstudy.head import train_head, training_settings
 from lrstudy.params import load_params
-from lrstudy.schedules import describe, ignored_params, make_schedule, schedule_settings
+from lrstudy.training.head import training_settings
+from lrstudy.training.repeats import train_repeats
+from lrstudy.training.schedules import describe, ignored_params, make_schedule, schedule_settings
 
 
 @reports_user_errors
@@ -18,7 +19,7 @@ def main():
     print(f"train: schedule {describe(name, values)}")
     if unused := ignored_params(params):
         print(f"train: schedule {name} ignores schedule.{', schedule.'.join(unused)}")
-    train_head("train", make_schedule(name, values, settings["epochs"]), settings)
+    train_repeats("train", make_schedule(name, values, settings["epochs"]), settings)
 
 
 if __name__ == "__main__":

@@ -8,17 +8,18 @@ import pytest
 import tensorflow as tf
 from skimage import data
 
-from lrstudy.backbones import BACKBONES, build_backbone
-from lrstudy.finetuning import block_names, finetune_settings
-from lrstudy.lite0 import (
+from lrstudy.models.backbones import BACKBONES, build_backbone
+from lrstudy.models.efficientnet_lite0 import efficientnet_lite0, packaged_weights_path
+from lrstudy.models.torch_weights import (
     LEGACY_MAGIC,
     WeightsFileError,
-    efficientnet_lite0,
-    packaged_weights_path,
     read_legacy_torch_state_dict,
 )
+from lrstudy.models.unfreezing import block_names
 from lrstudy.params import ParamError
-from tests.conftest import FAST, REPO_ROOT, dvc, run
+from lrstudy.training.finetune import finetune_settings
+from tests.helpers.commands import dvc, run
+from tests.helpers.sandbox import FAST, REPO_ROOT
 
 TABBY, TIGER_CAT, EGYPTIAN_CAT, ESPRESSO = 281, 282, 285, 967
 
@@ -73,7 +74,7 @@ def test_b0_offline_without_weights_names_both_ways_out():
         [
             sys.executable,
             "-c",
-            "from lrstudy.backbones import build_backbone as b; "
+            "from lrstudy.models.backbones import build_backbone as b; "
             "from lrstudy.errors import reports_user_errors as r; "
             "r(b)('efficientnet_b0', 'imagenet', 64)",
         ],

@@ -11,8 +11,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from lrstudy.dataset import MAX_PIXELS, fetch
-from tests.conftest import dvc, run, write_image
+from lrstudy.data.fetch import MAX_PIXELS, fetch
+from tests.helpers.commands import dvc, run
+from tests.helpers.images import write_image
 from tests.test_sources import image_bytes, make_zip
 
 KEPT = [
@@ -108,7 +109,7 @@ def test_a_decompression_bomb_is_refused_from_its_header_in_little_memory(tmp_pa
     assert side * side > MAX_PIXELS
     Image.new("RGB", (side, side)).save(tmp_path / "huge.png")  # 300 MB decoded, ~300 kB on disk
     probe = (  # VmHWM: this process's peak memory (ru_maxrss would carry pytest's across exec)
-        "import re, sys; from pathlib import Path; from lrstudy.dataset import inspect_image; "
+        "import re, sys; from pathlib import Path; from lrstudy.data.fetch import inspect_image; "
         "print(inspect_image(Path(sys.argv[1]))[2]); "
         "status = Path('/proc/self/status').read_text(); "
         "print(int(re.search(r'VmHWM:\\s+(\\d+)', status).group(1)) // 1024)"

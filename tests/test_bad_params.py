@@ -5,15 +5,16 @@ import sys
 
 import pytest
 
-from lrstudy.backbones import backbone_settings
 from lrstudy.errors import UserError
+from lrstudy.models.backbones import backbone_settings
 from lrstudy.params import ParamError, choice, flag, load_params, lookup, number, text
-from tests.conftest import REPO_ROOT, run
+from tests.helpers.commands import run
+from tests.helpers.sandbox import REPO_ROOT
 
 
 def test_committed_params_are_valid_and_headline_command_is_meaningful():
-    from lrstudy.schedules import schedule_settings
-    from lrstudy.splitting import split_settings
+    from lrstudy.data.split import split_settings
+    from lrstudy.training.schedules import schedule_settings
 
     params = load_params(REPO_ROOT / "params.yaml")
     # The default runs offline on a fresh clone: the embedded archive, checked, and Lite0.
@@ -21,7 +22,7 @@ def test_committed_params_are_valid_and_headline_command_is_meaningful():
     archive = (REPO_ROOT / params["data"]["source"]).read_bytes()
     assert hashlib.sha256(archive).hexdigest() == params["data"]["sha256"]
     assert backbone_settings(params) == ("efficientnet_lite0", "imagenet", 224)
-    # `dvc exp run -S schedule.k=0.3` alone must give the seeds' best: exp, 0.01, k=0.3.
+    # `dvc exp run -S schedule.k=0.3` alone must give the reference reports' best: exp, 0.01, k=0.3.
     name, values = schedule_settings(params)
     assert name == "exp" and values["initial_lr"] == 0.01
     assert split_settings(params)[:2] == (0.15, 0.15)

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from tests.conftest import dvc, ran_stages
+from tests.helpers.commands import dvc, ran_stages
 
 pytestmark = pytest.mark.slow  # real DVC pipelines: minutes
 

@@ -4,36 +4,15 @@ If a module a stage imports (directly or through another project module) is miss
 deps, editing that module would leave `dvc repro` calling the stage's stale outputs up to date.
 """
 
-import ast
 import re
 
 import pytest
 import yaml
 
-from tests.conftest import REPO_ROOT
+from tests.helpers.imports import imported_modules, module_file
+from tests.helpers.sandbox import REPO_ROOT
 
 STAGES = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
-
-
-def module_file(name):
-    """The repository file of a dotted module name, or None if it is not part of the project."""
-    path = REPO_ROOT.joinpath(*name.split("."))
-    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def imported_modules(path):
-    """Dotted names that a module imports (`from a.b import c` gives a.b and a.b.c)."""
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return names
 
 
 def code_closure(module):
@@ -76,11 +55,12 @@ def test_each_stage_depends_on_exactly_the_code_it_runs(name):
 
 def test_the_closure_follows_imports_through_other_project_modules():
     closure = code_closure("stages.evaluate")
-    # evaluate imports backbones, which imports lite0: the second step must be found too.
+    # evaluate imports backbones, which imports the Lite0 port: the second step must be found too.
     assert {
         "stages/evaluate.py",
-        "lrstudy/backbones.py",
-        "lrstudy/lite0.py",
+        "lrstudy/models/backbones.py",
+        "lrstudy/models/efficientnet_lite0.py",
+        "lrstudy/models/__init__.py",
         "lrstudy/__init__.py",
     } <= closure
-    assert not any(path.startswith(("tests/", "bench/")) for path in closure)
+    assert not any(path.startswith(("tests/", "bench/", "tools/")) for path in closure)

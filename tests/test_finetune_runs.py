@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from tests.conftest import FAST, dvc, run
+from tests.helpers.commands import dvc, run
+from tests.helpers.sandbox import FAST
 
 pytestmark = pytest.mark.slow  # real DVC pipelines: minutes
 

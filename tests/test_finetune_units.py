@@ -2,10 +2,11 @@ import keras
 import numpy as np
 import pytest
 
-from lrstudy.backbones import BACKBONES, build_backbone
-from lrstudy.evaluation import evaluation_scores, per_class_rows, worst_mistakes
-from lrstudy.finetuning import block_names, unfreeze_top
-from lrstudy.resume import EpochCheckpoint, load_checkpoint, remove_checkpoint
+from lrstudy.atomic import previous_path, remove_output
+from lrstudy.models.backbones import BACKBONES, build_backbone
+from lrstudy.models.unfreezing import block_names, unfreeze_top
+from lrstudy.reporting.evaluate import evaluation_scores, per_class_rows, worst_mistakes
+from lrstudy.training.resume import EpochCheckpoint, load_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -64,10 +65,10 @@ def test_checkpoint_keeps_weights_optimizer_and_history(tmp_path):
     assert int(restored.optimizer.iterations) == int(model.optimizer.iterations) == 2
     assert load_checkpoint(tmp_path / "ckpt", "params-b") is None  # other params: start over
 
-    # A kill between the two renames leaves only `<dir>.previous`: it is still found.
-    (tmp_path / "ckpt").rename(tmp_path / "ckpt.previous")
+    # A kill between the two renames leaves only the previous checkpoint aside: it is found.
+    (tmp_path / "ckpt").rename(previous_path(tmp_path / "ckpt"))
     assert load_checkpoint(tmp_path / "ckpt", "params-a") is not None
-    remove_checkpoint(tmp_path / "ckpt")
+    remove_output(tmp_path / "ckpt")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -11,7 +11,9 @@ import zipfile
 
 import pytest
 
-from tests.conftest import FAST, copy_sample, dvc, make_project, stage_env
+from tests.helpers.commands import dvc, stage_env
+from tests.helpers.images import copy_sample
+from tests.helpers.sandbox import FAST, make_project
 
 pytestmark = pytest.mark.slow  # real DVC pipelines: minutes
 

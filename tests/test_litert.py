@@ -4,23 +4,24 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lrstudy import litert
-from lrstudy.backbones import BACKBONES, build_backbone, pooled_features
+from lrstudy.data.images import compute_features, image_dataset
 from lrstudy.errors import UserError
-from lrstudy.finetuning import (
+from lrstudy.models import litert
+from lrstudy.models.backbones import BACKBONES, build_backbone
+from lrstudy.models.litert import LiteRTModel, cache_dir, converted
+from lrstudy.models.runtime import (
     FROZEN,
+    RUNTIMES,
     TRAINABLE,
-    assemble,
-    build_finetune_model,
-    split_backbone,
-    trainable_part,
-    unfreeze_top,
+    KerasForward,
+    LiteRTForward,
+    choose_runtime,
 )
-from lrstudy.head import build_head
-from lrstudy.images import image_dataset
-from lrstudy.litert import LiteRTModel, cache_dir, choose_runtime, converted
+from lrstudy.models.unfreezing import assemble, split_backbone, trainable_part, unfreeze_top
 from lrstudy.params import ParamError
-from tests.conftest import copy_sample
+from lrstudy.training.head import build_head
+from tests.helpers.images import copy_sample
+from tests.helpers.models import build_finetune_model
 
 TOLERANCE = 1e-4  # features are ReLU6 activations averaged: 0..6
 
@@ -36,23 +37,28 @@ def photos(tmp_path, monkeypatch):
 
 def test_lite0_features_on_litert_agree_with_keras(photos, capsys):
     backbone = build_backbone("efficientnet_lite0", "imagenet", 224)
-    on_keras = pooled_features(backbone, photos, 224, 4)
-    on_litert = pooled_features(LiteRTModel(backbone), photos, 224, 4)
+    on_keras = compute_features(KerasForward(backbone), photos, 224, 4)
+    on_litert = compute_features(LiteRTForward(backbone), photos, 224, 4)
     assert on_litert.shape == on_keras.shape == (9, 1280) and on_litert.dtype == np.float32
     assert np.abs(on_litert - on_keras).max() < TOLERANCE
     assert on_keras.max() > 1  # real activations, not a blank image's
-    assert np.array_equal(on_litert, pooled_features(LiteRTModel(backbone), photos, 224, 3))
+    assert np.array_equal(on_litert, compute_features(LiteRTForward(backbone), photos, 224, 3))
+
+
+@pytest.mark.parametrize("runtime", sorted(RUNTIMES))
+def test_no_images_give_no_features_on_either_runtime(photos, runtime):
+    backbone = build_backbone("efficientnet_lite0", "imagenet", 64)
+    features = compute_features(RUNTIMES[runtime](backbone), [], 64, 4)
+    assert features.shape == (0, 1280) and features.dtype == np.float32
 
 
 def test_interpreters_sharing_the_images_keep_their_order(photos):
     backbone = build_backbone("efficientnet_lite0", "imagenet", 64)
-    alone = LiteRTModel(backbone, interpreters=1)
-    expected = pooled_features(alone, photos, 64, 4)
+    images = image_dataset(photos, 64, 4)
+    expected = LiteRTModel(backbone, interpreters=1).predict(images, len(photos), "one")
     assert np.array_equal(
-        pooled_features(LiteRTModel(backbone, interpreters=3), photos, 64, 4), expected
+        LiteRTModel(backbone, interpreters=3).predict(images, len(photos), "three"), expected
     )
-    two_threads = LiteRTModel(backbone, interpreters=1, threads_per_interpreter=2)
-    assert np.array_equal(pooled_features(two_threads, photos, 64, 4), expected)
     pixels = np.concatenate(list(image_dataset(photos, 64, 9).as_numpy_iterator()))
     assert np.array_equal(LiteRTModel(backbone, interpreters=2)(pixels), expected)
 
@@ -107,7 +113,7 @@ def test_a_conversion_is_cached_by_architecture_and_weights(photos, capsys):
     other_size = build_backbone("efficientnet_lite0", "imagenet", 96)
     converted(other_size)
     assert len(list(cache_dir().glob("*.tflite"))) == 3
-    assert not list(cache_dir().glob("*.partial"))
+    assert not list(cache_dir().glob(".partial-*"))
 
 
 @pytest.mark.slow  # several conversions: seconds each
@@ -138,6 +144,12 @@ def test_finetuning_split_computes_the_model_it_replaces(photos, blocks):
     on_litert = full.get_layer(TRAINABLE).predict(activations, verbose=0)
     assert np.abs(on_litert - expected).max() < TOLERANCE
     assert full.get_layer(FROZEN) is frozen
+    images = image_dataset(photos, 96, 4)
+    for runtime in (KerasForward, LiteRTForward):
+        forward = runtime(frozen)
+        assert forward.trainable_of(forward.fitted_part(full)) is full.get_layer(TRAINABLE)
+        probabilities = forward.probabilities(full, images, len(photos), 4)
+        assert np.abs(probabilities - expected).max() < TOLERANCE
 
 
 def test_litert_runs_inside_a_tf_data_pipeline_in_order(photos):
@@ -147,7 +159,7 @@ def test_litert_runs_inside_a_tf_data_pipeline_in_order(photos):
     mapped = runner.map_inputs(image_dataset(photos, 64, 4, labels=labels))
     features, order = zip(*mapped.as_numpy_iterator(), strict=True)
     assert np.concatenate(order).tolist() == labels
-    assert mapped.options().autotune.enabled is False  # its stalls: lrstudy/litert.py
+    assert mapped.options().autotune.enabled is False  # its stalls: lrstudy/models/litert.py
     expected = runner(np.concatenate(list(image_dataset(photos, 64, 4).as_numpy_iterator())))
     assert np.array_equal(np.concatenate(features), expected)
 
@@ -155,17 +167,17 @@ def test_litert_runs_inside_a_tf_data_pipeline_in_order(photos):
 def test_the_runtime_is_chosen_by_model_runtime():
     on_gpu = bool(tf.config.list_logical_devices("GPU"))
     auto = {"model": {"runtime": "auto"}}
-    assert choose_runtime(auto, replicas=1) == ("keras" if on_gpu else "litert")
-    assert choose_runtime(auto, replicas=2) == "keras"
-    assert choose_runtime({"model": {"runtime": "keras"}}, replicas=1) == "keras"
-    assert choose_runtime({"model": {"runtime": "litert"}}, replicas=2) == "litert"
+    assert choose_runtime(auto, replicas=1).name == ("keras" if on_gpu else "litert")
+    assert choose_runtime(auto, replicas=2) is KerasForward
+    assert choose_runtime({"model": {"runtime": "keras"}}, replicas=1) is KerasForward
+    assert choose_runtime({"model": {"runtime": "litert"}}, replicas=2) is LiteRTForward
     with pytest.raises(ParamError, match="model.runtime"):
         choose_runtime({"model": {"runtime": "tflite"}}, replicas=1)
 
 
 def test_without_a_litert_wheel_auto_falls_back_to_keras(monkeypatch):
     monkeypatch.setattr(litert, "Interpreter", None)  # as on a platform with no wheel
-    assert choose_runtime({"model": {"runtime": "auto"}}, replicas=1) == "keras"
+    assert choose_runtime({"model": {"runtime": "auto"}}, replicas=1) is KerasForward
     with pytest.raises(UserError, match="ai-edge-litert"):
         choose_runtime({"model": {"runtime": "litert"}}, replicas=1)
 

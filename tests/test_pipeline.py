@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 from lrstudy.tracking import parse_curve
-from tests.conftest import FAST, dvc, ran_stages, run
+from tests.helpers.commands import dvc, ran_stages, run
+from tests.helpers.sandbox import FAST
 
 pytestmark = pytest.mark.slow  # real DVC pipelines: minutes
 
@@ -123,7 +124,8 @@ def test_repro_then_schedule_experiments_rerun_only_what_depends_on_the_schedule
     run(["git", "commit", "-qm", "first run"], pipeline)
     baseline_metrics = (pipeline / "metrics" / "baseline" / "metrics.json").read_bytes()
 
-    # The seeds' best exp-decay setting, as the user types it; 1e-05 comes back as a string.
+    # The reference reports' best exp-decay setting, as the user types it; 1e-05 comes back as a
+    # string.
     exp = dvc(
         "exp",
         "run",

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lrstudy.browser import find_chromium, rendered_dom, screenshot
-from lrstudy.export_plots import file_stem
-from lrstudy.offline_plots import page_template
-from tests.conftest import dvc, run
+from tests.helpers.browser import find_chromium, rendered_dom, screenshot
+from tests.helpers.commands import dvc, run
+from tools.export_plots import file_stem
+from tools.offline_plots import page_template
 
 PLOT_TITLES = {"Accuracy", "Loss", "Learning rate", "Confusion matrix (fine-tuned, test split)"}
 
@@ -53,13 +53,13 @@ def test_plots_diff_draws_every_plot_offline_in_chromium(pipeline, tmp_path):
     run(["git", "commit", "-qm", "first run"], pipeline)
     dvc("exp", "run", "-n", "faster", "-S", "schedule.k=0.3", "train", cwd=pipeline)
 
-    run([sys.executable, "-m", "lrstudy.offline_plots"], pipeline)
+    run([sys.executable, "-m", "tools.offline_plots"], pipeline)
     dvc("plots", "diff", "HEAD", "faster", "-o", "offline", cwd=pipeline)
     page = pipeline / "offline" / "index.html"
     assert "<script src=" not in page.read_text(encoding="utf-8")
 
     # The static export needs no browser: one picture per plot, every one drawn.
-    run([sys.executable, "-m", "lrstudy.export_plots", "HEAD", "faster", "-o", "static"], pipeline)
+    run([sys.executable, "-m", "tools.export_plots", "HEAD", "faster", "-o", "static"], pipeline)
     exported = sorted((pipeline / "static").iterdir())
     assert [path.name for path in exported] == sorted(f"{file_stem(t)}.png" for t in PLOT_TITLES)
     for path in exported:
@@ -74,7 +74,7 @@ def test_plots_diff_draws_every_plot_offline_in_chromium(pipeline, tmp_path):
     assert drawn_fraction(screenshot(page, tmp_path / "offline.png")) > 0.03
 
     # The control: DVC's default page loads Vega from a CDN, so offline it stays blank.
-    run([sys.executable, "-m", "lrstudy.offline_plots", "--remove"], pipeline)
+    run([sys.executable, "-m", "tools.offline_plots", "--remove"], pipeline)
     dvc("plots", "diff", "HEAD", "faster", "-o", "default", cwd=pipeline)
     default_page = pipeline / "default" / "index.html"
     assert "cdn.jsdelivr.net" in default_page.read_text(encoding="utf-8")

@@ -5,13 +5,13 @@ import re
 import pytest
 
 from lrstudy.errors import UserError
-from lrstudy.layout import replace_marked_block
-from tests.conftest import REPO_ROOT
+from lrstudy.reporting.tables import replace_marked_block
+from tests.helpers.sandbox import REPO_ROOT
 
 # marker in README.md -> the file the pipeline or the study wrote
 GENERATED = {
     "table": "metrics/table.md",
-    "study-seed003": "metrics/study-seed003.md",
+    "study-reference": "metrics/study-reference.md",
     "study-modern": "metrics/study-modern.md",
 }
 

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from lrstudy.params import ParamError
-from lrstudy.schedules import (
+from lrstudy.training.schedules import (
     SCHEDULES,
     cosine,
     exponential,
@@ -19,7 +19,7 @@ from lrstudy.schedules import (
     step,
     variant_name,
 )
-from tests.conftest import REPO_ROOT
+from tests.helpers.sandbox import REPO_ROOT
 
 E = 50  # train.epochs
 
@@ -45,7 +45,7 @@ def test_fixed_is_constant():
 
 
 def test_exponential_matches_hand_computed_values():
-    # 0.01 * e^-3 = 0.01 * 0.0497870684 (the seeds' best setting, epoch 10)
+    # 0.01 * e^-3 = 0.01 * 0.0497870684 (the reference reports' best setting, epoch 10)
     assert exponential(0, E, 0.01, 0.3) == 0.01
     assert exponential(10, E, 0.01, 0.3) == pytest.approx(0.000497870684, rel=1e-9)
     assert exponential(1, E, 0.1, 0.1) == pytest.approx(0.0904837418, rel=1e-9)

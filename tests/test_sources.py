@@ -13,9 +13,10 @@ import pytest
 import yaml
 from PIL import Image
 
+from lrstudy.data.sources import extract_archive, find_class_root, resolve_source
 from lrstudy.errors import UserError
-from lrstudy.sources import extract_archive, find_class_root, resolve_source
-from tests.conftest import REPO_ROOT, run
+from tests.helpers.commands import run
+from tests.helpers.sandbox import REPO_ROOT
 
 
 def image_bytes(shade=0):
@@ -127,15 +128,16 @@ def test_url_source_downloads_from_a_local_server(tmp_path):
         server.shutdown()
 
 
-def seeds_command():
-    """`make repro-seeds` as make would run it: the README's one command for the seeds' setup."""
-    dry_run = run(["make", "-n", "repro-seeds"], REPO_ROOT).stdout.splitlines()
+def reference_setup_command():
+    """`make repro-reference` as make would run it: the README's one command for the reference
+    reports' setup."""
+    dry_run = run(["make", "-n", "repro-reference"], REPO_ROOT).stdout.splitlines()
     return next(line for line in dry_run if line.startswith("dvc exp run")).split()
 
 
-def test_the_seeds_setup_offline_fails_fast_with_the_local_copy_command(project):
+def test_the_reference_setup_offline_fails_fast_with_the_local_copy_command(project):
     root = project()
-    command = seeds_command()
+    command = reference_setup_command()
     assert "data.source=kaggle:virtualdvid/oregon-wildlife" in command
     assert "model.backbone=efficientnet_b0" in command
     started = time.monotonic()

@@ -2,8 +2,8 @@ from collections import Counter
 
 import pytest
 
+from lrstudy.data.split import split_counts, split_settings, stratified_split
 from lrstudy.params import ParamError
-from lrstudy.splitting import split_counts, split_settings, stratified_split
 
 
 def dataset(sizes):

@@ -6,13 +6,9 @@ import pytest
 
 from lrstudy.statistics import (
     adjust_p_values,
-    compare_with_reference,
-    comparison_verdict,
+    compare_with_baseline,
     curve_band,
-    interval,
     mcnemar_exact,
-    mcnemar_verdict,
-    mean_std,
     paired_test,
     per_seed_results,
     summarize,
@@ -60,7 +56,7 @@ def test_paired_sign_flip_test_is_exact():
     result = paired_test([1, 1, 1, 0], [0, 0, 0, 1])
     assert result == {"mean_difference": 0.5, "p_value": pytest.approx(10 / 16, rel=1e-5)}
     assert paired_test([0.95, 0.96], [0.95, 0.96]) == {"mean_difference": 0.0, "p_value": 1.0}
-    with pytest.raises(ValueError, match="one reference value per value"):
+    with pytest.raises(ValueError, match="one baseline value per value"):
         paired_test([1, 2, 3], [1, 2])
 
 
@@ -73,9 +69,9 @@ def test_benjamini_hochberg_by_hand():
     assert adjust_p_values([]) == []
 
 
-def test_comparisons_with_the_reference():
-    finals = {"ref": [0.5] * 10, "better": [0.6] * 10, "same": [0.5] * 10}
-    tests = compare_with_reference(finals, "ref")
+def test_comparisons_with_the_baseline():
+    finals = {"base": [0.5] * 10, "better": [0.6] * 10, "same": [0.5] * 10}
+    tests = compare_with_baseline(finals, "base")
     assert set(tests) == {"better", "same"}
     assert tests["better"]["p_value"] == pytest.approx(2 / 1024, rel=1e-5)
     assert tests["better"]["p_adjusted"] == pytest.approx(
@@ -96,49 +92,3 @@ def test_mcnemar_exact_counts_the_discordant_images():
     balanced = mcnemar_exact([True, False, True], [False, True, True])
     assert balanced == {"only_reference_correct": 1, "only_other_correct": 1, "p_value": 1.0}
     assert mcnemar_exact([True, True], [True, True])["p_value"] == 1.0
-
-
-def test_verdicts_are_written_from_the_numbers():
-    better, reference = summarize([0.96] * 9 + [0.97]), summarize([0.95] * 10)
-    significant = comparison_verdict(
-        "exp", better, "fixed", reference, paired_test([0.96] * 9 + [0.97], [0.95] * 10), 10
-    )
-    assert "a difference of +1.10 points, p = 0.00195" in significant
-    assert significant.endswith("significant at 0.05, exp is better.")
-    noisy = comparison_verdict(
-        "exp",
-        better,
-        "fixed",
-        reference,
-        {"mean_difference": 0.011, "p_value": 0.01},
-        10,
-        adjusted=0.2,
-        comparisons=17,
-    )
-    assert "0.2 after Benjamini-Hochberg over 17 comparisons" in noisy
-    assert "not significant at 0.05" in noisy and "does not show exp to be better" in noisy
-    one_seed = comparison_verdict(
-        "exp", summarize([0.9]), "fixed", summarize([0.8]), paired_test([0.9], [0.8]), 1
-    )
-    assert one_seed.endswith("no verdict.") and "p = 1 " in one_seed
-    changed = mcnemar_verdict(
-        {
-            "only_reference_correct": 0,
-            "only_other_correct": 6,
-            "p_value": 0.03125,
-            "test_images": 243,
-        }
-    )
-    assert "on the 243 test images: 6 right only after fine-tuning, 0 right only before" in changed
-    assert changed.endswith("fine-tuning made it better.")
-    unchanged = mcnemar_verdict(
-        {"only_reference_correct": 2, "only_other_correct": 3, "p_value": 1.0, "test_images": 243}
-    )
-    assert unchanged.endswith("not significant at 0.05, no change shown.")
-
-
-def test_formatting_in_percent():
-    summary = summarize([0.95, 0.96])
-    assert mean_std(summary) == "95.50 ± 0.71 %"
-    assert interval(summary) == "[89.15, 101.85]"
-    assert mean_std(summarize([0.9])) == "90.00 %" and interval(summarize([0.9])) == ""

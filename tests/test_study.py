@@ -6,7 +6,8 @@ import sys
 import pytest
 from PIL import Image
 
-from tests.conftest import FAST, dvc, run
+from tests.helpers.commands import dvc, run
+from tests.helpers.sandbox import FAST
 
 pytestmark = pytest.mark.slow  # real DVC pipelines: minutes
 
@@ -55,9 +56,9 @@ def test_study_queues_the_grid_picks_the_best_and_fine_tunes_it(project, sample_
     rows, *verdicts = (root / "metrics" / "study-tiny.md").read_text().split("\n\n")
     rows = rows.splitlines()
     assert len(rows) == 2 + 3 and rows[2].startswith(f"| {best_variant} | 3 | ")
-    reference = next(row for row in rows if row.startswith("| fixed-lr0.001 |"))
-    assert reference.split(" | ")[-4:-1] == ["", "", ""]  # not tested against itself
-    # The verdicts: the best against fixed 0.001 (or the reference itself being best),
+    baseline = next(row for row in rows if row.startswith("| fixed-lr0.001 |"))
+    assert baseline.split(" | ")[-4:-1] == ["", "", ""]  # not tested against itself
+    # The verdicts: the best against fixed 0.001 (or the baseline itself being best),
     # how many variants differ after Benjamini-Hochberg, and McNemar for fine-tuning.
     if best_variant != "fixed-lr0.001":
         assert verdicts[0].startswith(f"{best_variant} against fixed-lr0.001, paired over 3 seeds")

@@ -2,23 +2,25 @@ import numpy as np
 import pytest
 
 from lrstudy.errors import UserError
-from lrstudy.lr_range import smooth, suggest_lr
 from lrstudy.params import ParamError
-from lrstudy.schedules import variant_name
-from lrstudy.statistics import compare_with_reference, summarize
-from lrstudy.study import REFERENCE, load_grid, rank, set_params, study_rows, study_verdict
-from tests.conftest import REPO_ROOT
+from lrstudy.reporting.verdicts import best_variant_verdict
+from lrstudy.statistics import compare_with_baseline, summarize
+from lrstudy.study.analysis import rank, study_rows
+from lrstudy.study.grid import BASELINE, load_grid, variant_args
+from lrstudy.training.lr_range import smooth, suggest_lr
+from lrstudy.training.schedules import variant_name
+from tests.helpers.sandbox import REPO_ROOT
 
 
-def test_seed_grids_have_the_seeds_variants():
-    seed003 = load_grid("seed003", 50, REPO_ROOT / "study.yaml")
-    assert len(seed003) == 18
-    names = [name for name, _, _ in seed003]
+def test_the_reference_grids_have_the_reference_reports_variants():
+    reference = load_grid("reference", 50, REPO_ROOT / "study.yaml")
+    assert len(reference) == 18
+    names = [name for name, _, _ in reference]
     assert names[:4] == ["fixed-lr0.1", "fixed-lr0.01", "fixed-lr0.001", "fixed-lr0.0001"]
     assert "exp-lr0.01-k0.3" in names and "step-lr0.1-drop0.5-every10" in names
     assert len(set(names)) == 18
-    seed000 = load_grid("seed000", 50, REPO_ROOT / "study.yaml")
-    assert [name for name, _, _ in seed000] == [
+    small_rates = load_grid("reference-small-rates", 50, REPO_ROOT / "study.yaml")
+    assert [name for name, _, _ in small_rates] == [
         "fixed-lr1e-08",
         "fixed-lr1e-09",
         "fixed-lr1e-10",
@@ -34,7 +36,7 @@ def test_variant_names_and_dvc_arguments():
         variant_name("step", {"initial_lr": 0.01, "drop": 0.5, "epochs_drop": 3.0})
         == "step-lr0.01-drop0.5-every3"
     )
-    assert set_params("exp", {"initial_lr": 0.01, "k": 0.3}) == [
+    assert variant_args("exp", {"initial_lr": 0.01, "k": 0.3}) == [
         "-S",
         "schedule.name=exp",
         "-S",
@@ -73,21 +75,23 @@ def test_best_is_highest_mean_accuracy_then_lowest_mean_loss():
 
 
 def test_study_table_and_verdict_come_from_the_paired_tests():
-    finals = {REFERENCE: [0.95] * 10, "exp-lr0.01-k0.3": [0.96] * 10, "fixed-lr0.1": [0.95] * 10}
+    finals = {BASELINE: [0.95] * 10, "exp-lr0.01-k0.3": [0.96] * 10, "fixed-lr0.1": [0.95] * 10}
     losses = {name: [0.2] * 10 for name in finals}
     summaries = summaries_of(finals, losses)
-    tests = compare_with_reference(finals, REFERENCE)
-    rows = study_rows(summaries, tests, {REFERENCE: 7.5}, dict.fromkeys(finals, 10))
-    assert [row["variant"] for row in rows] == ["exp-lr0.01-k0.3", REFERENCE, "fixed-lr0.1"]
+    tests = compare_with_baseline(finals, BASELINE)
+    rows = study_rows(summaries, tests, {BASELINE: 7.5}, dict.fromkeys(finals, 10))
+    assert [row["variant"] for row in rows] == ["exp-lr0.01-k0.3", BASELINE, "fixed-lr0.1"]
     assert rows[0]["final val accuracy"] == "96.00 ± 0.00 %"
-    assert rows[0][f"vs {REFERENCE} (points)"] == "+1.00"
+    assert rows[0][f"vs {BASELINE} (points)"] == "+1.00"
     assert rows[0]["p"] == "0.00195" and rows[0]["p (BH)"] == "0.00391"
     assert rows[1]["p"] == "" and rows[1]["wall time (s)"] == 7.5
-    verdict = study_verdict("exp-lr0.01-k0.3", summaries, tests, 10)
+    verdict = best_variant_verdict("exp-lr0.01-k0.3", BASELINE, summaries, tests, 10)
     assert "0.00391 after Benjamini-Hochberg over 2 comparisons" in verdict
     assert verdict.endswith("exp-lr0.01-k0.3 is better.")
-    assert "no schedule of this grid does better" in study_verdict(REFERENCE, summaries, tests, 10)
-    assert "no test" in study_verdict("a", summaries_of({"a": [0.9]}, {"a": [0.1]}), {}, 1)
+    best_is_baseline = best_variant_verdict(BASELINE, BASELINE, summaries, tests, 10)
+    assert "no schedule of this grid does better" in best_is_baseline
+    lone = summaries_of({"a": [0.9]}, {"a": [0.1]})
+    assert "no test" in best_variant_verdict("a", BASELINE, lone, {}, 1)
 
 
 def test_lr_range_suggestion_is_where_the_loss_falls_fastest():

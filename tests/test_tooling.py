@@ -1,15 +1,18 @@
-"""The tree stays lint-clean and the test markers strict, in CI too (which runs `make test`)."""
+"""The tree stays lint-clean and formatted, and the test markers strict, in CI too (`make test`)."""
 
 import subprocess
 import sys
 import tomllib
 
-from tests.conftest import REPO_ROOT
+import pytest
+
+from tests.helpers.sandbox import REPO_ROOT
 
 
-def test_ruff_finds_nothing_in_the_whole_tree():
+@pytest.mark.parametrize("command", [["check"], ["format", "--check"]], ids=" ".join)
+def test_ruff_finds_nothing_in_the_whole_tree(command):
     result = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--no-cache", "."],
+        [sys.executable, "-m", "ruff", *command, "--no-cache", "."],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

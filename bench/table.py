@@ -1,0 +1,210 @@
+"""The bench's results as the Markdown table BENCHMARKS.md shows: one group of rows per item,
+each value beside what it is compared with, the ratio and the target where there is one."""
+
+from bench.measure import BACKBONE
+
+GRID_VARIANTS, GRID_EPOCHS = 18, 50  # study.yaml's reference grid: 18 schedules x 50 epochs
+
+
+def met(ok):
+    return "yes" if ok else "**no**"
+
+
+def epoch_rows(local):
+    """Item 1: a head epoch with the backbone in the loop against one on cached features."""
+    reference, cached = local["reference_epoch_s"], local["cached_epoch_s"]
+    grid_cached_s = GRID_VARIANTS * GRID_EPOCHS * cached
+    grid_reference_s = GRID_VARIANTS * GRID_EPOCHS * reference
+    return [
+        (
+            "1. one head epoch, the reference reports' way (images → backbone → head)",
+            f"{reference:.1f} s",
+            f"on cached features: {cached * 1000:.0f} ms",
+            f"{reference / cached:.0f}×",
+            "",
+            "",
+        ),
+        (
+            f"1. whole reference grid ({GRID_VARIANTS} × {GRID_EPOCHS} epochs), extrapolated",
+            f"cached: {grid_cached_s:.0f} s",
+            f"the reference reports' way: {grid_reference_s / 3600:.1f} h",
+            f"{grid_reference_s / grid_cached_s:.0f}×",
+            "grid on cached features < one epoch the reports' way",
+            met(grid_cached_s < reference),
+        ),
+    ]
+
+
+def features_rows(local, pipeline, threads):
+    """Item 2: the `features` stage on each runtime against the bare Keras forward pass."""
+    litert, bare = local["features_litert_images_per_s"], local["bare_forward_images_per_s"]
+    keras_rate, stage = (
+        local["features_keras_images_per_s"],
+        pipeline["features_stage_images_per_s"],
+    )
+    gflop_per_s = 2 * local["gmac_per_image"] * litert
+    return [
+        (
+            f"2. `features` (read, decode, resize; LiteRT, {threads} one-thread interpreters)",
+            f"{litert:.1f} images/s",
+            f"bare Keras forward: {bare:.1f} images/s",
+            f"{litert / bare:.2f}",
+            "≥ 1.8",
+            met(litert / bare >= 1.8),
+        ),
+        (
+            "2. the same with `model.runtime: keras`",
+            f"{keras_rate:.1f} images/s",
+            "bare Keras forward (above)",
+            f"{keras_rate / bare:.2f}",
+            "",
+            "",
+        ),
+        (
+            "2. `features` on LiteRT: arithmetic rate",
+            f"{gflop_per_s:.1f} GFLOP/s",
+            f"2048² float32 matmul: {local['matmul_gflop_per_s']:.0f} GFLOP/s",
+            f"{gflop_per_s / local['matmul_gflop_per_s']:.2f}",
+            "",
+            "",
+        ),
+        (
+            "2. the `features` stage as run by `dvc repro`",
+            f"{stage:.1f} images/s",
+            "bare Keras forward (above)",
+            f"{stage / bare:.2f}",
+            "",
+            "",
+        ),
+    ]
+
+
+def forward_rows(results):
+    """Item 3: the Keras forward pass against the CPU's matrix product, and CPU settings."""
+    local, tuning = results["in_process"], results["tuning"]
+    default = next(
+        row
+        for row in results["forward"]["defaults"]
+        if row["backbone"] == BACKBONE and row["batch_size"] == 32
+    )
+    best_trial = max(tuning, key=lambda label: tuning[label][0]["images_per_s"])
+    best_rate = tuning[best_trial][0]["images_per_s"]
+    return [
+        (
+            "3. Lite0 forward, batch 32",
+            f"{default['images_per_s']:.1f} images/s, {default['gflop_per_s']:.1f} GFLOP/s",
+            f"2048² float32 matmul: {local['matmul_gflop_per_s']:.0f} GFLOP/s",
+            f"{default['gflop_per_s'] / local['matmul_gflop_per_s']:.2f}",
+            "",
+            "",
+        ),
+        (
+            "3. best other CPU setting for it",
+            f"{best_trial}: {best_rate:.1f} images/s",
+            f"defaults: {default['images_per_s']:.1f} images/s",
+            f"{best_rate / default['images_per_s']:.2f}",
+            "",
+            "",
+        ),
+    ]
+
+
+def dvc_rows(pipeline):
+    """Item 4: an experiment end to end against its training, and a no-op `dvc repro`."""
+    exp_run, training = pipeline["exp_run_s"], pipeline["train_stage_training_s"]
+    return [
+        (
+            "4. `dvc exp run -S schedule.k=0.3 train`",
+            f"{exp_run:.1f} s",
+            f"its training ({pipeline['train_stage_repeats']} seeds): {training:.1f} s",
+            f"{exp_run / training:.1f}×",
+            "≤ 30 s",
+            met(exp_run <= 30),
+        ),
+        (
+            "4. no-op `dvc repro` (median of 3)",
+            f"{pipeline['noop_repro_s']:.2f} s",
+            "",
+            "",
+            "≤ 5 s",
+            met(pipeline["noop_repro_s"] <= 5),
+        ),
+    ]
+
+
+def finetuning_rows(local):
+    """Item 5: fine-tuning's training images/s on each runtime, and on a GPU where there is one."""
+    litert, bare = (
+        local["finetune_litert_images_per_s"],
+        local["finetune_bare_forward_images_per_s"],
+    )
+    keras_rate, gpu = local["finetune_keras_images_per_s"], local.get("finetune_gpu_images_per_s")
+    return [
+        (
+            "5. fine-tuning training (top 2 blocks, augmented), frozen bottom on LiteRT",
+            f"{litert:.1f} images/s",
+            f"bare Keras forward: {bare:.1f} images/s",
+            f"{litert / bare:.2f}",
+            "≥ 0.9",
+            met(litert / bare >= 0.9),
+        ),
+        (
+            "5. the same with `model.runtime: keras`",
+            f"{keras_rate:.1f} images/s",
+            "bare Keras forward (above)",
+            f"{keras_rate / bare:.2f}",
+            "",
+            "",
+        ),
+        (
+            "5. fine-tuning on a GPU, Keras, mixed_float16",
+            f"{gpu:.1f} images/s" if gpu else "no GPU in this run",
+            "LiteRT on the CPU (above)" if gpu else "",
+            f"{gpu / litert:.0f}×" if gpu else "",
+            "",
+            "",
+        ),
+    ]
+
+
+def forward_table(results):
+    lines = [
+        "Backbone forward pass (a fresh process per configuration; GFLOP/s = 2 × MACs × images/s;",
+        "EfficientNet-B0 with random weights, which change nothing in the arithmetic):",
+        "",
+        "| configuration | backbone | batch | images/s | GMAC/image | GFLOP/s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, rows in {**results["forward"], **results["tuning"]}.items():
+        for row in rows:
+            lines.append(
+                f"| {label} | {row['backbone']} | {row['batch_size']} | {row['images_per_s']:.1f} "
+                f"| {row['gmac_per_image']:.3f} | {row['gflop_per_s']:.1f} |"
+            )
+    return lines
+
+
+def markdown(results, threads):
+    info, local, pipeline = results["machine"], results["in_process"], results["pipeline"]
+    rows = [
+        *epoch_rows(local),
+        *features_rows(local, pipeline, threads),
+        *forward_rows(results),
+        *dvc_rows(pipeline),
+        *finetuning_rows(local),
+    ]
+    lines = [
+        f"Measured {info['date']} on {info['cpu']} ({info['cores']} cores), "
+        f"TensorFlow {info['tensorflow']}, Python {info['python']}, "
+        f"{results['dataset_images']} images of `{results['dataset']}`, "
+        f"backbone {BACKBONE} at 224 px, batch 32; bench total {results['bench_s']:.0f} s.",
+        "",
+        "| measurement | value | compared with | ratio | target | met |",
+        "|---|---|---|---|---|---|",
+        *("| " + " | ".join(row) + " |" for row in rows),
+        "",
+        *forward_table(results),
+        "",
+        f"Whole pipeline `dvc repro` (fine-tuning 1 epoch): {pipeline['repro_s']:.0f} s.",
+    ]
+    return "\n".join(lines) + "\n"

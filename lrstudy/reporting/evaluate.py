@@ -1,0 +1,101 @@
+"""The three models scored on the held-out test split, and where the best errs (stage `evaluate`).
+
+- metrics/evaluate/metrics.json: test accuracy and loss of baseline, scheduled head, fine-tuned;
+- the fine-tuned model's confusion matrix, as dvclive data for `dvc plots` and as
+  plots/confusion_matrix.png, its per-class precision/recall/F1 (metrics/evaluate/per_class.*),
+  and plots/misclassified.png, the test images it got most confidently wrong.
+"""
+
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+from PIL import Image
+from sklearn.metrics import ConfusionMatrixDisplay, precision_recall_fscore_support
+
+from lrstudy.paths import RAW_DIR, metrics_dir
+from lrstudy.reporting.figures import save_figure
+from lrstudy.tracking import open_live
+
+GRID_SIZE = 4
+
+
+def evaluation_scores(probabilities, labels):
+    loss = keras.losses.sparse_categorical_crossentropy(labels, probabilities)
+    return {
+        "test_accuracy": round(float(np.mean(np.argmax(probabilities, axis=1) == labels)), 6),
+        "test_loss": round(float(np.mean(loss)), 6),
+    }
+
+
+def per_class_rows(labels, predicted, classes):
+    precision, recall, f1, support = precision_recall_fscore_support(
+        labels, predicted, labels=range(len(classes)), zero_division=0
+    )
+    return [
+        {
+            "class": name,
+            "precision": round(p, 4),
+            "recall": round(r, 4),
+            "f1": round(f, 4),
+            "support": int(s),
+        }
+        for name, p, r, f, s in zip(classes, precision, recall, f1, support, strict=True)
+    ]
+
+
+def worst_mistakes(probabilities, labels, count):
+    """Indices of misclassified samples, most confident wrong prediction first."""
+    predicted = np.argmax(probabilities, axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    confidence = probabilities[wrong, predicted[wrong]]
+    return wrong[np.argsort(-confidence, kind="stable")][:count]
+
+
+def plot_mistakes(indices, paths, probabilities, labels, classes, path):
+    figure, axes = plt.subplots(GRID_SIZE, GRID_SIZE, figsize=(12, 13))
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, index in zip(axes.flat, indices, strict=False):
+        with Image.open(RAW_DIR / paths[index]) as image:
+            axis.imshow(image.convert("RGB"))
+        predicted = int(np.argmax(probabilities[index]))
+        axis.set_title(
+            f"true: {classes[labels[index]]}\npredicted: {classes[predicted]} "
+            f"({probabilities[index, predicted]:.0%})",
+            fontsize=9,
+        )
+    if len(indices) == 0:
+        axes.flat[0].text(0, 0.5, "no misclassified test images")
+    figure.suptitle("Fine-tuned model: most confident mistakes on the test split")
+    figure.tight_layout()
+    save_figure(figure, path, dpi=80)
+
+
+def plot_confusion_matrix(labels, predicted, classes, path):
+    size = max(6, len(classes) * 0.45)
+    figure, axis = plt.subplots(figsize=(size, size))
+    ConfusionMatrixDisplay.from_predictions(
+        labels,
+        predicted,
+        labels=range(len(classes)),
+        display_labels=classes,
+        xticks_rotation="vertical",
+        colorbar=False,
+        ax=axis,
+    )
+    axis.set_title("Fine-tuned model, test split")
+    figure.tight_layout()
+    save_figure(figure, path)
+
+
+def log_test_results(scores, labels, predicted, classes):
+    """metrics/evaluate/metrics.json and the confusion matrix as dvclive data for `dvc plots`."""
+    with open_live(metrics_dir("evaluate")) as live:
+        live.summary.update(scores)
+        live.log_sklearn_plot(
+            "confusion_matrix",
+            [classes[i] for i in labels],
+            [classes[i] for i in predicted],
+            name="confusion_matrix.json",
+            title="Fine-tuned model, test split",
+        )

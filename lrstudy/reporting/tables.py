@@ -1,0 +1,39 @@
+"""Tables as Markdown (for reading, and for a README's generated sections) and CSV (for tools)."""
+
+import csv
+from pathlib import Path
+
+from lrstudy.atomic import atomic_output
+from lrstudy.errors import UserError
+
+
+def write_table(stem, rows, notes=()):
+    """rows (dicts with the same keys) as stem.md and stem.csv, the markdown followed by `notes`
+    (paragraphs); returns the markdown."""
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(row[column]) for column in columns) + " |" for row in rows]
+    markdown = "\n\n".join(["\n".join(lines), *notes]) + "\n"
+    stem = Path(stem)
+    with atomic_output(stem.with_suffix(".md")) as partial:
+        partial.write_text(markdown, encoding="utf-8")
+    with (
+        atomic_output(stem.with_suffix(".csv")) as partial,
+        open(partial, "w", newline="", encoding="utf-8") as file,
+    ):
+        writer = csv.DictWriter(file, columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return markdown
+
+
+def replace_marked_block(path, marker, text):
+    """Put `text` between the lines `<!-- marker:start -->` and `<!-- marker:end -->` of a file
+    (a page's generated section); refuses a file without them."""
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    content = Path(path).read_text(encoding="utf-8")
+    if start not in content or end not in content:
+        raise UserError(f"{path} has no `{start}` ... `{end}` block to update")
+    before, rest = content.split(start, 1)
+    with atomic_output(path) as partial:
+        partial.write_text(before + start + "\n" + text + rest[rest.index(end) :], encoding="utf-8")

@@ -1,0 +1,3 @@
+from lrstudy.study.cli import main
+
+main()

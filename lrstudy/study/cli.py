@@ -1,0 +1,114 @@
+"""`python -m lrstudy.study`: the steps of lrstudy/study/__init__.py, one after the other."""
+
+import argparse
+import subprocess
+from pathlib import Path
+
+import lrstudy.study
+from lrstudy.errors import UserError, reports_user_errors
+from lrstudy.params import load_params, number
+from lrstudy.paths import study_table, summary_file, time_file
+from lrstudy.reporting.formatting import mean_std
+from lrstudy.reporting.tables import replace_marked_block, write_table
+from lrstudy.reporting.verdicts import best_variant_verdict, mcnemar_verdict, significance_count
+from lrstudy.study.analysis import analyse, rank, study_rows
+from lrstudy.study.figures import render_comparison
+from lrstudy.study.grid import BASELINE, load_grid, variant_args
+from lrstudy.study.runner import experiments, read_experiment_json, run_dvc, run_queue
+
+DEFAULT_GRID = "reference"
+
+
+def run_grid(grid, variants, jobs):
+    """Bring the shared stages up to date, then queue and run the variants that have no
+    experiment yet; the names of the experiments that existed before."""
+    print("study: bringing fetch, split, features and baseline up to date")
+    run_dvc("repro", "baseline", capture=False)
+    # Queued experiments see only what git tracks: without dvc.lock each would recompute features.
+    if subprocess.run(
+        ["git", "ls-files", "--error-unmatch", "dvc.lock"], capture_output=True
+    ).returncode:
+        print("study: staging dvc.lock (git add) so that queued variants reuse the cached stages")
+        subprocess.run(["git", "add", "dvc.lock"], check=True)
+    existing = {row.get("Experiment") for row in experiments()}
+    to_run = [(name, family, values) for name, family, values in variants if name not in existing]
+    print(f"study: {len(variants)} variants in {grid}, {len(variants) - len(to_run)} already run")
+    for name, family, values in to_run:
+        run_dvc(
+            "exp",
+            "run",
+            "--queue",
+            "-n",
+            name,
+            *variant_args(family, values),
+            "train",
+            capture=False,
+        )
+    if to_run:
+        run_queue([name for name, _, _ in to_run], jobs)
+    return existing
+
+
+def wall_times(names):
+    """{experiment: wall time of its `train` stage} of the named experiments that finished."""
+    column = f"{time_file('train').as_posix()}:wall_time_s"
+    return {
+        row["Experiment"]: row[column] for row in experiments() if row.get("Experiment") in names
+    }
+
+
+def fine_tune_best(best, variants, existing):
+    """The whole pipeline with the best variant's params, as the experiment `<best>-finetuned`
+    (the run-cache restores its `train`); McNemar's test of its fine-tuning."""
+    finetuned = f"{best}-finetuned"
+    if finetuned not in existing:
+        _, family, values = next(variant for variant in variants if variant[0] == best)
+        run_dvc("exp", "run", "-n", finetuned, *variant_args(family, values), capture=False)
+    return finetuned, read_experiment_json(summary_file("evaluate"), finetuned)["finetune_vs_train"]
+
+
+def arguments(argv):
+    parser = argparse.ArgumentParser(description=lrstudy.study.__doc__.split("\n\n")[0])
+    parser.add_argument("--grid", default=DEFAULT_GRID, help="a top-level key of study.yaml")
+    parser.add_argument("--jobs", type=int, default=1, help="variants run at the same time")
+    parser.add_argument(
+        "--readme",
+        type=Path,
+        help="also put the table and verdicts into this file, between "
+        "<!-- study-GRID:start --> and <!-- study-GRID:end -->",
+    )
+    return parser.parse_args(argv)
+
+
+@reports_user_errors
+def main(argv=None):
+    args = arguments(argv)
+    epochs = number(load_params(), "train.epochs", minimum=1, integer=True)
+    variants = load_grid(args.grid, epochs)
+    names = [name for name, _, _ in variants]
+
+    existing = run_grid(args.grid, variants, args.jobs)
+    finished = wall_times(set(names))
+    if not finished:
+        raise UserError(f"no variant of {args.grid} finished; see the logs above")
+    histories, summaries, tests = analyse([name for name in names if name in finished])
+    ranking = rank(summaries)
+    best, seeds = ranking[0], {name: len(histories[name]["val_accuracy"]) for name in histories}
+    print(
+        f"study: best variant {best}: final val accuracy "
+        f"{mean_std(summaries[best]['final_val_accuracy'])} over {seeds[best]} seeds "
+        "(highest mean, ties to the lower mean loss)"
+    )
+    finetuned, fine_tuning = fine_tune_best(best, variants, existing)
+    notes = [
+        best_variant_verdict(best, BASELINE, summaries, tests, seeds[best]),
+        *([significance_count(tests, BASELINE)] if tests else []),
+        f"{finetuned}: " + mcnemar_verdict(fine_tuning),
+    ]
+    out = render_comparison(args.grid, histories, summaries, ranking, finetuned)
+    stem = study_table(args.grid)
+    table = write_table(stem, study_rows(summaries, tests, finished, seeds), notes)
+    print(table, end="")
+    if args.readme:
+        replace_marked_block(args.readme, f"study-{args.grid}", table)
+    print(f"study: figures in {out}/, table in {stem}.md")

@@ -1,0 +1,62 @@
+"""The study's figures, in plots/study-<grid>/."""
+
+from lrstudy.paths import curve_path, study_plots
+from lrstudy.reporting.figures import plot_curves, plot_intervals
+from lrstudy.statistics import curve_band
+from lrstudy.study.grid import BASELINE
+from lrstudy.study.runner import read_experiment_file
+from lrstudy.tracking import parse_curve
+from lrstudy.training.schedules import SCHEDULES
+
+EPOCH_LABEL = "epoch (0-based)"
+SOLID, DASHED_BLACK = {"linestyle": "-"}, {"linestyle": "--", "color": "k"}
+METRICS = (("accuracy", "validation accuracy", False), ("loss", "validation loss", True))
+
+
+def band(history, name, metric):
+    """A variant's mean validation curve over its seeds, with its standard deviation."""
+    runs = history[f"val_{metric}"]
+    mean, std = curve_band(runs)
+    return (name, list(range(len(runs[0]))), mean, SOLID, std)
+
+
+def render_comparison(grid, histories, summaries, ranking, finetuned):
+    """Per family, every variant's mean validation curve with its ± 1 std band; the best of
+    each family against the baseline, continued by the fine-tuned best; and every variant's
+    final validation accuracy with its 95 % interval. Returns the folder."""
+    out = study_plots(grid)
+    families = {
+        family: [name for name in ranking if name.startswith(f"{family}-")] for family in SCHEDULES
+    }
+    compared = [members[0] for members in families.values() if members]
+    if BASELINE in histories and BASELINE not in compared:
+        compared.append(BASELINE)
+    for metric, ylabel, log_scale in METRICS:
+        for family, members in families.items():
+            if members:
+                plot_curves(
+                    [band(histories[name], name, metric) for name in members],
+                    EPOCH_LABEL,
+                    ylabel,
+                    f"{grid}: {family} schedules (mean over seeds, band ± 1 std)",
+                    out / f"{family}_{metric}.png",
+                    log_scale,
+                )
+        curves = [band(histories[name], name, metric) for name in compared]
+        logged = read_experiment_file(curve_path("finetune", "eval", metric), finetuned)
+        curves.append((finetuned, *parse_curve(logged, metric), DASHED_BLACK))
+        plot_curves(
+            curves,
+            EPOCH_LABEL,
+            ylabel,
+            f"{grid}: best of each family, {BASELINE}, the best fine-tuned (one run)",
+            out / f"best_{metric}.png",
+            log_scale,
+        )
+    plot_intervals(
+        {name: summaries[name]["final_val_accuracy"] for name in ranking},
+        BASELINE,
+        f"{grid}: final validation accuracy, mean and 95 % interval over seeds",
+        out / "final_accuracy.png",
+    )
+    return out

@@ -1,0 +1,77 @@
+"""A head trained once per seed (`train.repeats` of them), so that every figure carries its
+spread: the stages `baseline` and `train`.
+
+Seeds train.seed, train.seed + 1, ... each give the head its initial weights and batch order.
+Runs with the same seed in two experiments share both, so the study compares them in pairs.
+"""
+
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+from lrstudy.atomic import atomic_output, write_json
+from lrstudy.data.features import class_count, load_features
+from lrstudy.paths import metrics_dir, model_file, repeats_file, time_file
+from lrstudy.statistics import curve_band, per_seed_results, summarize
+from lrstudy.tracking import open_live
+from lrstudy.training.head import feature_batches, fit_head
+
+HISTORY_KEYS = ("accuracy", "loss", "val_accuracy", "val_loss", "learning_rate")
+HISTORY_DIGITS = 7  # significant: float32 precision, and repeats.json stays small
+
+
+def repeat_seeds(settings):
+    """The seeds of the repeats: train.seed, train.seed + 1, ... (train.repeats of them)."""
+    return [settings["seed"] + repeat for repeat in range(settings["repeats"])]
+
+
+def log_repeats(name, seeds, history):
+    """dvclive logs of the repeats in metrics/<name>/: per-epoch mean curves (and their standard
+    deviation over seeds, `<metric>_std`) for `dvc plots`, and in metrics.json the mean,
+    standard deviation and 95 % interval of the final and best validation accuracy and loss.
+    repeats.json keeps every seed's curves, from which the study tests its differences."""
+    means = {key: curve_band(runs) for key, runs in history.items()}
+    with open_live(metrics_dir(name)) as live:
+        for epoch in range(len(means["loss"][0])):
+            for key, (mean, std) in means.items():
+                split, metric = ("eval", key[4:]) if key.startswith("val_") else ("train", key)
+                live.log_metric(f"{split}/{metric}", mean[epoch])
+                if metric != "learning_rate":
+                    live.log_metric(f"{split}/{metric}_std", std[epoch])
+            live.next_step()
+        live.summary["repeats"] = len(seeds)
+        for key, values in per_seed_results(history).items():
+            live.summary[key] = summarize(values)
+        live.summary["best_epoch_of_mean"] = int(np.argmax(means["val_accuracy"][0]))
+    write_json(repeats_file(name), {"seeds": seeds, "history": history})
+    return live.summary
+
+
+def train_repeats(name, schedule, settings):
+    """Fit the head once per seed with `schedule(epoch, lr)`; log the repeats to metrics/<name>/
+    and save the first seed's model as data/models/<name>.keras (the one `finetune` continues)."""
+    train_features = load_features("train")
+    validation = feature_batches(*load_features("val"), settings["batch_size"])
+    num_classes, seeds = class_count(), repeat_seeds(settings)
+    runs = []
+    started = time.perf_counter()
+    for seed in tqdm(seeds, desc=f"{name}: seeds", unit="seed"):
+        model, history = fit_head(schedule, settings, seed, train_features, validation, num_classes)
+        runs.append(history)
+        if seed == seeds[0]:
+            with atomic_output(model_file(name)) as partial:
+                model.save(partial)
+    wall_time = time.perf_counter() - started
+
+    history = {
+        key: [[float(f"{value:.{HISTORY_DIGITS}g}") for value in run[key]] for run in runs]
+        for key in HISTORY_KEYS
+    }
+    summary = log_repeats(name, seeds, history)
+    write_json(time_file(name), {"wall_time_s": round(wall_time, 2)})
+    final, best = summary["final_val_accuracy"], summary["best_val_accuracy"]
+    print(
+        f"{name}: final val accuracy {final['mean']:.4f} (std {final['std'] or 0:.4f}) over "
+        f"{len(seeds)} seeds, best {best['mean']:.4f}, {wall_time:.1f} s"
+    )

@@ -1,0 +1,43 @@
+"""Commands run as a user would run them: this venv's python and dvc first on PATH."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from lrstudy.study.runner import run_dvc
+
+
+def stage_env(**extra):
+    """The environment the stages run in: this venv's python and dvc first on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(extra)
+    return env
+
+
+def check_ran(result, command, check):
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{command} failed ({result.returncode}):\n"
+            f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        )
+    return result
+
+
+def run(command, cwd, check=True, **extra_env):
+    """Run a command; returns the CompletedProcess with text output."""
+    result = subprocess.run(
+        command, cwd=cwd, env=stage_env(**extra_env), capture_output=True, text=True
+    )
+    return check_ran(result, command, check)
+
+
+def dvc(*args, cwd, check=True, **extra_env):
+    result = run_dvc(*args, cwd=cwd, env=stage_env(**extra_env), check=False)
+    return check_ran(result, ["dvc", *args], check)
+
+
+def ran_stages(output):
+    """The stages `dvc repro` ran, in order, from its output."""
+    return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")]

@@ -1,0 +1,92 @@
+"""A throwaway copy of this project's pipeline in a fresh git + DVC repository (tests, bench)."""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from lrstudy.study.runner import run_dvc
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+EMBEDDED_DATASET = REPO_ROOT / "data" / "caltech101-animals.tar"
+PIPELINE_FILES = (
+    "dvc.yaml",
+    "params.yaml",
+    "study.yaml",
+    ".gitignore",
+    ".dvcignore",
+    "stages",
+    "lrstudy",
+    "tools",
+    "data/caltech101-animals.tar",
+)
+# Small enough for CI: Lite0 at 64 px, a few epochs.
+FAST = {
+    "model.backbone": "efficientnet_lite0",
+    "model.image_size": 64,
+    "train.epochs": 4,
+    "train.batch_size": 8,
+    "train.repeats": 3,
+    "finetune.epochs": 2,
+    "finetune.unfreeze_blocks": 1,
+    "finetune.batch_size": 8,
+}
+
+
+def yaml_scalar(value):
+    """`value` as YAML that reads back as the same value (1e-05 as 1.0e-05, "yes" quoted)."""
+    return yaml.safe_dump(value, width=float("inf")).splitlines()[0]
+
+
+def set_params(path, overrides):
+    """Set `group.key` values in a params.yaml in place, keeping its comments and layout."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    group, missing = None, set(overrides)
+    for index, line in enumerate(lines):
+        if re.match(r"^\w+:", line):
+            group = line.split(":")[0]
+        match = re.match(r"^(\s+)(\w+):\s*([^#]*?)(\s*#.*)?$", line)
+        key = match and f"{group}.{match.group(2)}"
+        if key in overrides:
+            indent, name, comment = match.group(1), match.group(2), match.group(4) or ""
+            lines[index] = f"{indent}{name}: {yaml_scalar(overrides[key])}{comment}"
+            missing.discard(key)
+    if missing:
+        raise KeyError(f"{path} has no {', '.join(sorted(missing))}")
+    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def make_project(root, params_overrides=None):
+    """This repository's pipeline, committed in a new git + DVC repository at `root`.
+
+    `params_overrides` maps `group.key` to values. Another `data.source` clears `data.sha256`,
+    the embedded archive's checksum, unless it is given too.
+    """
+    root = Path(root)
+    root.mkdir(parents=True)
+    for name in PIPELINE_FILES:
+        source, target = REPO_ROOT / name, root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copyfile(source, target)
+    overrides = dict(params_overrides or {})
+    if "data.source" in overrides:
+        overrides.setdefault("data.sha256", None)
+    if overrides:
+        set_params(root / "params.yaml", overrides)
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+
+    git("init", "-q")
+    git("config", "user.name", "lrstudy")
+    git("config", "user.email", "lrstudy@localhost")
+    run_dvc("init", "-q", cwd=root)
+    run_dvc("config", "core.analytics", "false", cwd=root)
+    git("add", "-A")
+    git("commit", "-qm", "pipeline")
+    return root
