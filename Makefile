@@ -2,17 +2,18 @@
 # make test         - set up .venv and run the test suite (what CI runs)
 # make test-fast    - the unit tests only (no DVC pipelines, no training on images): < 2 min
 # make lint         - ruff (pyflakes, pycodestyle, isort, bugbear; settings in pyproject.toml)
-# make study        - the whole schedule study of study.yaml's GRID (default reference), into README.md
+# make study        - the whole schedule study of study.yaml's GRID (default reference), into docs/study.md
+# make compare      - HEAD and every experiment in one table that fits a terminal
 # make repro-reference - the reference reports' setup as one experiment: Oregon Wildlife from
 #                     Kaggle and EfficientNet-B0 (needs internet for the data and the weights)
-# make bench        - set up .venv and run the benchmarks (8-11 min; writes BENCHMARKS.md)
+# make bench        - set up .venv and run the benchmarks (8-11 min; writes docs/performance.md)
 PYTHON ?= python3
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 REFERENCE_SETUP := -S data.source=kaggle:virtualdvid/oregon-wildlife -S data.sha256=null \
                 -S model.backbone=efficientnet_b0
 
-.PHONY: setup repro repro-reference test test-fast lint study bench
+.PHONY: setup repro repro-reference test test-fast lint study compare bench
 GRID ?= reference
 
 setup: $(VENV)/installed .dvc/plots-offline.html
@@ -42,7 +43,10 @@ lint: setup
 	ruff check .
 
 study: setup
-	python -m lrstudy.study --grid $(GRID) --readme README.md
+	python -m lrstudy.study --grid $(GRID) --page docs/study.md --page README.md
+
+compare: setup
+	python -m tools.compare
 
 bench: setup
 	python -m bench.run

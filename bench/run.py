@@ -4,7 +4,7 @@
 
 Everything is measured in one run on one machine, comparisons side by side (these machines are
 noisy: ratios mean more than seconds). Writes bench/results.json, bench/results.md and the
-results section of BENCHMARKS.md. Takes 8 to 11 minutes on a 2-core CPU.
+results section of docs/performance.md. Takes 8 to 11 minutes on a 2-core CPU.
 
 1. one head epoch the reference reports' way (images -> frozen backbone -> head) vs on cached
    features (bench/measure.py);
@@ -166,7 +166,7 @@ def main():
     table = markdown(results, THREADS)
     (RESULTS_DIR / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (RESULTS_DIR / "results.md").write_text(table, encoding="utf-8")
-    replace_marked_block(REPO_ROOT / "BENCHMARKS.md", "bench", table)
+    replace_marked_block(REPO_ROOT / "docs" / "performance.md", "bench", table)
     print(table)
 
 

@@ -1,4 +1,4 @@
-"""The bench's results as the Markdown table BENCHMARKS.md shows: one group of rows per item,
+"""The bench's results as the Markdown table docs/performance.md shows: one group of rows per item,
 each value beside what it is compared with, the ratio and the target where there is one."""
 
 from bench.measure import BACKBONE

@@ -103,17 +103,17 @@ def compare_with_baseline(results, baseline):
     return tests
 
 
-def mcnemar_exact(reference_correct, other_correct):
-    """McNemar's exact test on paired per-image outcomes: of the images exactly one model gets
-    right, is the split between the two a fair coin's?"""
-    reference_correct = np.asarray(reference_correct, dtype=bool)
-    other_correct = np.asarray(other_correct, dtype=bool)
-    only_reference = int(np.sum(reference_correct & ~other_correct))
-    only_other = int(np.sum(~reference_correct & other_correct))
-    discordant = only_reference + only_other
-    p_value = 1.0 if discordant == 0 else stats.binomtest(only_other, discordant, 0.5).pvalue
+def mcnemar_exact(before_correct, after_correct):
+    """McNemar's exact test on paired per-image outcomes of a model before and after a change:
+    of the images exactly one of the two gets right, is the split a fair coin's?"""
+    before_correct = np.asarray(before_correct, dtype=bool)
+    after_correct = np.asarray(after_correct, dtype=bool)
+    only_before = int(np.sum(before_correct & ~after_correct))
+    only_after = int(np.sum(~before_correct & after_correct))
+    discordant = only_before + only_after
+    p_value = 1.0 if discordant == 0 else stats.binomtest(only_after, discordant, 0.5).pvalue
     return {
-        "only_reference_correct": only_reference,
-        "only_other_correct": only_other,
+        "only_before_correct": only_before,
+        "only_after_correct": only_after,
         "p_value": _rounded(p_value),
     }

@@ -1,6 +1,6 @@
 """Stage `evaluate`: the three models on the held-out test split, and where the best one errs.
 
-- metrics/evaluate/metrics.json: test accuracy and loss of baseline, scheduled head, fine-tuned,
+- metrics/evaluate/metrics.json: test accuracy of baseline, scheduled head and fine-tuned model,
   and McNemar's exact test of the fine-tuned model against the head it started from;
 - the fine-tuned model's confusion matrix, as dvclive data for `dvc plots` and as
   plots/confusion_matrix.png, its per-class precision/recall/F1 (metrics/evaluate/per_class.*),
@@ -53,12 +53,12 @@ def main():
     scores["finetune"] = evaluation_scores(probabilities, labels)
     predicted = np.argmax(probabilities, axis=1)
     # Did fine-tuning change anything? The head it started from against it, image by image.
-    scores["finetune_vs_train"] = {
+    test = {
         "test_images": len(labels),
         **mcnemar_exact(head_predictions["train"] == labels, predicted == labels),
     }
 
-    log_test_results(scores, labels, predicted, classes)
+    log_test_results(scores, test, labels, predicted, classes)
     write_table(PER_CLASS_TABLE, per_class_rows(labels, predicted, classes))
     plot_confusion_matrix(labels, predicted, classes, CONFUSION_MATRIX_PLOT)
     mistakes = worst_mistakes(probabilities, labels, GRID_SIZE * GRID_SIZE)
@@ -68,11 +68,10 @@ def main():
             f"evaluate: {name}: test accuracy {scores[name]['test_accuracy']:.4f}, "
             f"loss {scores[name]['test_loss']:.4f}"
         )
-    test = scores["finetune_vs_train"]
     print(
         f"evaluate: fine-tuned against the head it started from, on {test['test_images']} test "
-        f"images: {test['only_other_correct']} right only after, "
-        f"{test['only_reference_correct']} only before, McNemar p = {test['p_value']:.3g}"
+        f"images: {test['only_after_correct']} right only after, "
+        f"{test['only_before_correct']} only before, McNemar p = {test['p_value']:.3g}"
     )
 
 

@@ -31,12 +31,10 @@ def main():
     suggested, minimum = suggest_lr(lrs, losses)
 
     plot_range_test(lrs, losses, smooth(losses), suggested, LR_RANGE_PLOT)
-    write_json(
-        LR_RANGE_REPORT, {"suggested_lr": suggested, "min_loss_lr": minimum, "steps": len(lrs)}
-    )
+    write_json(LR_RANGE_REPORT, {"suggested_lr": suggested, "min_loss_lr": minimum})
     print(
         f"lr_range: suggested initial_lr {suggested:.3g} (steepest descent); "
-        f"loss lowest at {minimum:.3g}"
+        f"loss lowest at {minimum:.3g}, after {len(lrs)} batches"
     )
 
 

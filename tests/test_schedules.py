@@ -157,7 +157,7 @@ def test_every_schedule_has_params_in_params_yaml_and_a_row_in_the_readme():
         params = {**committed, "schedule": {**committed["schedule"], "name": name}}
         assert schedule_settings(params)[0] == name  # `dvc exp run -S schedule.name=NAME` works
         assert {param.key for param in schedule.params} <= set(committed["schedule"])
-    assert markdown_table() in (REPO_ROOT / "README.md").read_text()
+    assert markdown_table() in (REPO_ROOT / "docs" / "pipeline.md").read_text()
 
 
 def test_variant_names_use_each_params_short_name():

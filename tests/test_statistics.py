@@ -85,10 +85,10 @@ def test_mcnemar_exact_counts_the_discordant_images():
     after = [True] * 4 + [True] * 6 + [True] * 10
     # 6 images right only after, none only before: p = 2 * 0.5^6.
     assert mcnemar_exact(before, after) == {
-        "only_reference_correct": 0,
-        "only_other_correct": 6,
+        "only_before_correct": 0,
+        "only_after_correct": 6,
         "p_value": pytest.approx(2 / 64, rel=1e-5),
     }
     balanced = mcnemar_exact([True, False, True], [False, True, True])
-    assert balanced == {"only_reference_correct": 1, "only_other_correct": 1, "p_value": 1.0}
+    assert balanced == {"only_before_correct": 1, "only_after_correct": 1, "p_value": 1.0}
     assert mcnemar_exact([True, True], [True, True])["p_value"] == 1.0

@@ -27,12 +27,13 @@ def test_study_queues_the_grid_picks_the_best_and_fine_tunes_it(project, sample_
     root = project({"data.source": str(sample_dataset()), **FAST, "finetune.epochs": 1})
     (root / "study.yaml").write_text(TINY_GRID)
     (root / "STUDY.md").write_text(
-        "# Results\n<!-- study-tiny:start -->\nold\n<!-- study-tiny:end -->\n"
+        "# Results\n<!-- verdict-tiny:start -->\nold\n<!-- verdict-tiny:end -->\n"
+        "<!-- study-tiny:start -->\nold\n<!-- study-tiny:end -->\n"
     )
     run(["git", "add", "-A"], root)
     run(["git", "commit", "-qm", "tiny grid"], root)
 
-    study = [sys.executable, "-m", "lrstudy.study", "--grid", "tiny", "--readme", "STUDY.md"]
+    study = [sys.executable, "-m", "lrstudy.study", "--grid", "tiny", "--page", "STUDY.md"]
     first = run([*study, "--jobs", "2"], root)
     assert "3 variants in tiny, 0 already run" in first.stdout
     best = next(
@@ -67,6 +68,8 @@ def test_study_queues_the_grid_picks_the_best_and_fine_tunes_it(project, sample_
     assert "McNemar's exact test p = " in verdicts[2]
     readme = (root / "STUDY.md").read_text()
     assert "old" not in readme and verdicts[2].strip() in readme
+    headline = readme.split("<!-- verdict-tiny:start -->\n")[1].split("<!-- verdict-tiny:end")[0]
+    assert headline == "\n\n".join(verdicts[:2]).strip() + "\n"
     for family in ("fixed", "exp", "step"):
         for metric in ("accuracy", "loss"):
             with Image.open(root / "plots" / "study-tiny" / f"{family}_{metric}.png") as image:

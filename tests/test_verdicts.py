@@ -29,17 +29,12 @@ def test_verdicts_are_written_from_the_numbers():
     )
     assert one_seed.endswith("no verdict.") and "p = 1 " in one_seed
     changed = mcnemar_verdict(
-        {
-            "only_reference_correct": 0,
-            "only_other_correct": 6,
-            "p_value": 0.03125,
-            "test_images": 243,
-        }
+        {"only_before_correct": 0, "only_after_correct": 6, "p_value": 0.03125, "test_images": 243}
     )
     assert "on the 243 test images: 6 right only after fine-tuning, 0 right only before" in changed
     assert changed.endswith("fine-tuning made it better.")
     unchanged = mcnemar_verdict(
-        {"only_reference_correct": 2, "only_other_correct": 3, "p_value": 1.0, "test_images": 243}
+        {"only_before_correct": 2, "only_after_correct": 3, "p_value": 1.0, "test_images": 243}
     )
     assert unchanged.endswith("not significant at 0.05, no change shown.")
 

@@ -1,7 +1,7 @@
 """The frozen forward pass on CPUs: a Keras model converted to LiteRT and run with XNNPACK.
 
 On this project's 2-core CPUs LiteRT runs EfficientNet-Lite0 several times as fast as Keras
-`predict` (BENCHMARKS.md); Keras stays for GPUs and the tf.distribute strategies.
+`predict` (docs/performance.md); Keras stays for GPUs and the tf.distribute strategies.
 `model.runtime` chooses (lrstudy/models/runtime.py).
 
 A conversion takes seconds, so each is cached under ~/.cache/lrstudy/litert (or
@@ -34,7 +34,7 @@ except ImportError:  # no wheel for this platform (Intel Macs): Keras runs every
     Interpreter = None
 
 # tf.data's autotuner competes with XNNPACK's threads for the cores: with it, about half the
-# passes over 256 images stalled for ~1 s (~95 instead of ~165 images/s; BENCHMARKS.md). Its
+# passes over 256 images stalled for ~1 s (~95 instead of ~165 images/s; docs/performance.md). Its
 # AUTOTUNE settings then mean one worker per core and a fixed prefetch buffer.
 WITHOUT_AUTOTUNE = tf.data.Options()
 WITHOUT_AUTOTUNE.autotune.enabled = False
@@ -99,7 +99,7 @@ class LiteRTModel:
 
     XNNPACK is fastest at batch 1 on these CPUs. One interpreter of two threads waits at the end
     of every one of the model's ops for its slower thread, and the input pipeline's threads make
-    one slower all the time; two interpreters of one thread wait for nothing (BENCHMARKS.md).
+    one slower all the time; two interpreters of one thread wait for nothing (docs/performance.md).
     """
 
     def __init__(self, model, interpreters=THREADS):

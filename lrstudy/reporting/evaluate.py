@@ -1,6 +1,6 @@
 """The three models scored on the held-out test split, and where the best errs (stage `evaluate`).
 
-- metrics/evaluate/metrics.json: test accuracy and loss of baseline, scheduled head, fine-tuned;
+- metrics/evaluate/metrics.json: test accuracy of baseline, scheduled head and fine-tuned model;
 - the fine-tuned model's confusion matrix, as dvclive data for `dvc plots` and as
   plots/confusion_matrix.png, its per-class precision/recall/F1 (metrics/evaluate/per_class.*),
   and plots/misclassified.png, the test images it got most confidently wrong.
@@ -88,10 +88,14 @@ def plot_confusion_matrix(labels, predicted, classes, path):
     save_figure(figure, path)
 
 
-def log_test_results(scores, labels, predicted, classes):
-    """metrics/evaluate/metrics.json and the confusion matrix as dvclive data for `dvc plots`."""
+def log_test_results(scores, mcnemar, labels, predicted, classes):
+    """metrics/evaluate/metrics.json (each model's test accuracy, and McNemar's test of
+    fine-tuning as `finetune_vs_train`) and the confusion matrix as dvclive data for `dvc plots`."""
     with open_live(metrics_dir("evaluate")) as live:
-        live.summary.update(scores)
+        live.summary = {
+            **{model: {"test_accuracy": score["test_accuracy"]} for model, score in scores.items()},
+            "finetune_vs_train": mcnemar,
+        }
         live.log_sklearn_plot(
             "confusion_matrix",
             [classes[i] for i in labels],

@@ -55,27 +55,24 @@ def plot_metric(
     plot_curves(curves, EPOCH_LABEL, ylabel, title, path, log_scale)
 
 
-def repeated_summary(summary):
-    """The final and best validation figures of a model: over its seeds (the heads) or of its
-    single run (fine-tuning)."""
-    if "repeats" in summary:
-        return summary["repeats"], {
-            key: summary[key]
-            for key in ("final_val_accuracy", "best_val_accuracy", "final_val_loss")
-        }
+FIGURES = ("final_val_accuracy", "best_val_accuracy", "final_val_loss")
+
+
+def repeated_summary(model):
+    """(seeds, the final and best validation figures) of a model: over its seeds (the heads,
+    which keep every seed's curves in repeats.json) or of its single run (fine-tuning)."""
+    summary = read_json(summary_file(model))
+    if repeats_file(model).exists():
+        return len(read_json(repeats_file(model))["seeds"]), summary
     single = {"std": None, "ci95_low": None, "ci95_high": None}
-    return 1, {
-        "final_val_accuracy": {"mean": summary["eval"]["accuracy"], **single},
-        "best_val_accuracy": {"mean": summary["best_val_accuracy"], **single},
-        "final_val_loss": {"mean": summary["eval"]["loss"], **single},
-    }
+    return 1, {key: {"mean": summary[key], **single} for key in FIGURES}
 
 
 def table_rows(policies):
     test = read_json(summary_file("evaluate"))
     rows = []
     for model, policy in policies.items():
-        seeds, figures = repeated_summary(read_json(summary_file(model)))
+        seeds, figures = repeated_summary(model)
         rows.append(
             {
                 "model": model,

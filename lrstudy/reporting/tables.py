@@ -1,6 +1,7 @@
 """Tables as Markdown (for reading, and for a README's generated sections) and CSV (for tools)."""
 
 import csv
+import re
 from pathlib import Path
 
 from lrstudy.atomic import atomic_output
@@ -25,6 +26,20 @@ def write_table(stem, rows, notes=()):
         writer.writeheader()
         writer.writerows(rows)
     return markdown
+
+
+def marked_blocks(text):
+    """The markers of the `<!-- marker:start -->` ... `<!-- marker:end -->` blocks in `text`."""
+    return re.findall(r"^<!-- (\S+):start -->$", text, re.MULTILINE)
+
+
+def update_blocks(path, blocks):
+    """Put each {marker: text} of `blocks` that the page has into its block; the markers
+    updated."""
+    present = [marker for marker in marked_blocks(Path(path).read_text()) if marker in blocks]
+    for marker in present:
+        replace_marked_block(path, marker, blocks[marker])
+    return present
 
 
 def replace_marked_block(path, marker, text):

@@ -45,12 +45,12 @@ def mcnemar_verdict(test):
     sentence = (
         f"Fine-tuned model against the head it started from, on the {test['test_images']} "
         "test images: "
-        f"{test['only_other_correct']} right only after fine-tuning, "
-        f"{test['only_reference_correct']} right only before; McNemar's exact test "
+        f"{test['only_after_correct']} right only after fine-tuning, "
+        f"{test['only_before_correct']} right only before; McNemar's exact test "
         f"p = {test['p_value']:.3g}"
     )
     if test["p_value"] < ALPHA:
-        better = test["only_other_correct"] > test["only_reference_correct"]
+        better = test["only_after_correct"] > test["only_before_correct"]
         return (
             sentence
             + f": {significance(test['p_value'])}, fine-tuning made it "

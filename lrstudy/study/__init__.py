@@ -1,6 +1,6 @@
 """The whole study in one command: a grid of schedules as `dvc exp` variants, the best fine-tuned.
 
-    python -m lrstudy.study --grid reference [--jobs 2] [--readme README.md]
+    python -m lrstudy.study --grid reference [--jobs 2] [--page docs/study.md]
 
 1. Brings the shared stages up to date (`dvc repro baseline`: fetch, split, features), then
    queues each variant of the grid in study.yaml (grid.py) that has no experiment yet:

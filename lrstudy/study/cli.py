@@ -9,7 +9,7 @@ from lrstudy.errors import UserError, reports_user_errors
 from lrstudy.params import load_params, number
 from lrstudy.paths import study_table, summary_file, time_file
 from lrstudy.reporting.formatting import mean_std
-from lrstudy.reporting.tables import replace_marked_block, write_table
+from lrstudy.reporting.tables import update_blocks, write_table
 from lrstudy.reporting.verdicts import best_variant_verdict, mcnemar_verdict, significance_count
 from lrstudy.study.analysis import analyse, rank, study_rows
 from lrstudy.study.figures import render_comparison
@@ -51,9 +51,9 @@ def run_grid(grid, variants, jobs):
 
 def wall_times(names):
     """{experiment: wall time of its `train` stage} of the named experiments that finished."""
-    column = f"{time_file('train').as_posix()}:wall_time_s"
+    finished = {row.get("Experiment") for row in experiments()} & set(names)
     return {
-        row["Experiment"]: row[column] for row in experiments() if row.get("Experiment") in names
+        name: read_experiment_json(time_file("train"), name)["wall_time_s"] for name in finished
     }
 
 
@@ -72,10 +72,13 @@ def arguments(argv):
     parser.add_argument("--grid", default=DEFAULT_GRID, help="a top-level key of study.yaml")
     parser.add_argument("--jobs", type=int, default=1, help="variants run at the same time")
     parser.add_argument(
-        "--readme",
+        "--page",
         type=Path,
-        help="also put the table and verdicts into this file, between "
-        "<!-- study-GRID:start --> and <!-- study-GRID:end -->",
+        action="append",
+        default=[],
+        help="also write into this page (repeatable) its blocks of the grid: the table and "
+        "verdicts between <!-- study-GRID:start/end -->, the verdicts alone between "
+        "<!-- verdict-GRID:start/end -->",
     )
     return parser.parse_args(argv)
 
@@ -109,6 +112,8 @@ def main(argv=None):
     stem = study_table(args.grid)
     table = write_table(stem, study_rows(summaries, tests, finished, seeds), notes)
     print(table, end="")
-    if args.readme:
-        replace_marked_block(args.readme, f"study-{args.grid}", table)
+    blocks = {f"study-{args.grid}": table, f"verdict-{args.grid}": "\n\n".join(notes[:2]) + "\n"}
+    if args.page and not [marker for page in args.page for marker in update_blocks(page, blocks)]:
+        pages = ", ".join(map(str, args.page))
+        raise UserError(f"{pages}: no block {' or '.join(blocks)} to write the study into")
     print(f"study: figures in {out}/, table in {stem}.md")

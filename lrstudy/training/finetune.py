@@ -145,6 +145,10 @@ def fit_logged(model, train, validation, checkpoint, epochs, first_step):
         )
         val_accuracy = [logs["val_accuracy"] for logs in checkpoint.history]
         best = max(range(len(val_accuracy)), key=val_accuracy.__getitem__)
-        live.summary["best_val_accuracy"] = val_accuracy[best]
-        live.summary["best_epoch"] = first_step + best
+        live.summary = {  # what `dvc exp show` lists; every epoch's figures are in the curves
+            "final_val_accuracy": val_accuracy[-1],
+            "final_val_loss": checkpoint.history[-1]["val_loss"],
+            "best_val_accuracy": val_accuracy[best],
+            "best_epoch": first_step + best,
+        }
     return val_accuracy[best], first_step + best

@@ -7,7 +7,6 @@ Runs with the same seed in two experiments share both, so the study compares the
 
 import time
 
-import numpy as np
 from tqdm import tqdm
 
 from lrstudy.atomic import atomic_output, write_json
@@ -26,11 +25,23 @@ def repeat_seeds(settings):
     return [settings["seed"] + repeat for repeat in range(settings["repeats"])]
 
 
+def headline(history):
+    """metrics.json's figures over seeds: the final validation accuracy's mean, standard
+    deviation and 95 % interval; the best validation accuracy's and final loss's mean and std."""
+    results = per_seed_results(history)
+    spread = ("mean", "std")
+    return {
+        "final_val_accuracy": summarize(results["final_val_accuracy"]),
+        "best_val_accuracy": {key: summarize(results["best_val_accuracy"])[key] for key in spread},
+        "final_val_loss": {key: summarize(results["final_val_loss"])[key] for key in spread},
+    }
+
+
 def log_repeats(name, seeds, history):
     """dvclive logs of the repeats in metrics/<name>/: per-epoch mean curves (and their standard
-    deviation over seeds, `<metric>_std`) for `dvc plots`, and in metrics.json the mean,
-    standard deviation and 95 % interval of the final and best validation accuracy and loss.
-    repeats.json keeps every seed's curves, from which the study tests its differences."""
+    deviation over seeds, `<metric>_std`) for `dvc plots`, and in metrics.json the headline
+    figures over seeds (and dvclive's `step`), nothing else: what `dvc exp show` lists.
+    repeats.json keeps every seed's curves, from which the report and study test differences."""
     means = {key: curve_band(runs) for key, runs in history.items()}
     with open_live(metrics_dir(name)) as live:
         for epoch in range(len(means["loss"][0])):
@@ -40,10 +51,7 @@ def log_repeats(name, seeds, history):
                 if metric != "learning_rate":
                     live.log_metric(f"{split}/{metric}_std", std[epoch])
             live.next_step()
-        live.summary["repeats"] = len(seeds)
-        for key, values in per_seed_results(history).items():
-            live.summary[key] = summarize(values)
-        live.summary["best_epoch_of_mean"] = int(np.argmax(means["val_accuracy"][0]))
+        live.summary = headline(history)
     write_json(repeats_file(name), {"seeds": seeds, "history": history})
     return live.summary
 

@@ -1,0 +1,92 @@
+"""The README and docs: generated sections are what the committed run, study and bench wrote
+(not typed), links resolve, the README stays a front page, and its commands exist as shown."""
+
+import importlib.util
+import re
+import shlex
+import subprocess
+
+import pytest
+
+from lrstudy.errors import UserError
+from lrstudy.reporting.tables import replace_marked_block, update_blocks
+from lrstudy.study.runner import run_dvc
+from tests.helpers.sandbox import REPO_ROOT
+
+PAGES = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
+README_LIMIT = 10_000  # characters: a front page
+
+
+def study_verdicts(grid):
+    """The first two verdicts under a study's table: what its `verdict-<grid>` block holds."""
+    paragraphs = (REPO_ROOT / f"metrics/study-{grid}.md").read_text().split("\n\n")[1:3]
+    return "\n\n".join(paragraphs).strip() + "\n"
+
+
+# (page, marker) -> what the pipeline, the study or the bench wrote
+GENERATED = {
+    ("README.md", "verdict-reference"): lambda: study_verdicts("reference"),
+    ("docs/reproducibility.md", "table"): lambda: (REPO_ROOT / "metrics/table.md").read_text(),
+    ("docs/study.md", "study-reference"): lambda: (
+        REPO_ROOT / "metrics/study-reference.md"
+    ).read_text(),
+    ("docs/study.md", "study-modern"): lambda: (REPO_ROOT / "metrics/study-modern.md").read_text(),
+    ("docs/performance.md", "bench"): lambda: (REPO_ROOT / "bench/results.md").read_text(),
+}
+
+
+def marked_block(text, marker):
+    found = re.search(f"<!-- {marker}:start -->\n(.*?)<!-- {marker}:end -->", text, re.DOTALL)
+    assert found, f"no {marker} block"
+    return found.group(1)
+
+
+@pytest.mark.parametrize("page, marker", GENERATED, ids="/".join)
+def test_generated_sections_equal_what_wrote_them(page, marker):
+    text = (REPO_ROOT / page).read_text(encoding="utf-8")
+    assert marked_block(text, marker) == GENERATED[page, marker]()
+
+
+def test_the_readme_is_a_front_page():
+    assert len((REPO_ROOT / "README.md").read_text(encoding="utf-8")) <= README_LIMIT
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
+def test_relative_links_resolve(page):
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8"))
+    missing = [link for link in links if "://" not in link and not (page.parent / link).exists()]
+    assert not missing, f"{page.name} links to missing files: {missing}"
+
+
+def readme_commands():
+    """Every command line of the README's bash blocks, its comment cut off."""
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```bash\n(.*?)```", readme, re.DOTALL)
+    lines = [line.split("  #")[0].strip() for block in blocks for line in block.splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+@pytest.mark.parametrize("command", readme_commands())
+def test_readme_commands_exist_as_shown(command):
+    words = shlex.split(command)
+    if words[0] == "make":
+        dry_run = subprocess.run(["make", "-n", *words[1:]], cwd=REPO_ROOT, capture_output=True)
+        assert dry_run.returncode == 0, dry_run.stderr
+    elif words[0] == "python" and words[1] == "-m":
+        assert importlib.util.find_spec(words[2]) is not None
+    elif words[0] == "dvc":
+        subcommand = [word for word in words[1:3] if not word.startswith("-")]
+        assert run_dvc(*subcommand, "--help", cwd=REPO_ROOT, check=False).returncode == 0
+    else:
+        assert words[0] == "source", f"unknown command {command!r}"
+
+
+def test_a_marked_block_is_replaced_and_a_missing_one_refused(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("intro\n<!-- x:start -->\nold\n<!-- x:end -->\nrest\n")
+    replace_marked_block(page, "x", "new\n")
+    assert page.read_text() == "intro\n<!-- x:start -->\nnew\n<!-- x:end -->\nrest\n"
+    with pytest.raises(UserError, match="has no `<!-- y:start -->`"):
+        replace_marked_block(page, "y", "new\n")
+    assert update_blocks(page, {"x": "newer\n", "y": "absent\n"}) == ["x"]
+    assert page.read_text() == "intro\n<!-- x:start -->\nnewer\n<!-- x:end -->\nrest\n"
