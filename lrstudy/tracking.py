@@ -14,6 +14,12 @@ def open_live(directory):
     return Live(str(directory), save_dvc_exp=False, dvcyaml=False)
 
 
+def keep_in_summary(live, figures):
+    """Make `figures` the summary (metrics.json) of `live`, beside dvclive's `step`: the
+    last epoch's means it gathers on its own are in the curves already."""
+    live.summary = {**figures, "step": live.summary["step"]}
+
+
 def parse_curve(tsv_text, column):
     """A dvclive metric history (`step<TAB>column` rows) as (steps, values)."""
     rows = list(csv.DictReader(tsv_text.splitlines(), delimiter="\t"))

@@ -90,6 +90,7 @@ def test_repro_then_schedule_experiments_rerun_only_what_depends_on_the_schedule
     assert set(test_scores["finetune"]) == {"test_accuracy"}
     finetuned = json.loads((pipeline / "metrics" / "finetune" / "metrics.json").read_text())
     assert finetuned["final_val_accuracy"] <= finetuned["best_val_accuracy"]
+    assert finetuned["step"] == FAST["train.epochs"] + FAST["finetune.epochs"] - 1
     per_class = (pipeline / "metrics" / "evaluate" / "per_class.csv").read_text().splitlines()
     assert per_class[0] == "class,precision,recall,f1,support" and len(per_class) == 4
 

@@ -29,7 +29,7 @@ from lrstudy.models.backbones import BACKBONES, build_backbone
 from lrstudy.models.unfreezing import assemble, split_backbone, trainable_part, unfreeze_top
 from lrstudy.params import ParamError, flag, number
 from lrstudy.paths import manifest_path, metrics_dir, model_file
-from lrstudy.tracking import open_live
+from lrstudy.tracking import keep_in_summary, open_live
 from lrstudy.training.head import compile_classifier
 
 HEAD_MODEL = model_file("train")
@@ -145,10 +145,11 @@ def fit_logged(model, train, validation, checkpoint, epochs, first_step):
         )
         val_accuracy = [logs["val_accuracy"] for logs in checkpoint.history]
         best = max(range(len(val_accuracy)), key=val_accuracy.__getitem__)
-        live.summary = {  # what `dvc exp show` lists; every epoch's figures are in the curves
+        figures = {
             "final_val_accuracy": val_accuracy[-1],
             "final_val_loss": checkpoint.history[-1]["val_loss"],
             "best_val_accuracy": val_accuracy[best],
             "best_epoch": first_step + best,
         }
+        keep_in_summary(live, figures)
     return val_accuracy[best], first_step + best

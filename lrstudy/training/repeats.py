@@ -13,7 +13,7 @@ from lrstudy.atomic import atomic_output, write_json
 from lrstudy.data.features import class_count, load_features
 from lrstudy.paths import metrics_dir, model_file, repeats_file, time_file
 from lrstudy.statistics import curve_band, per_seed_results, summarize
-from lrstudy.tracking import open_live
+from lrstudy.tracking import keep_in_summary, open_live
 from lrstudy.training.head import feature_batches, fit_head
 
 HISTORY_KEYS = ("accuracy", "loss", "val_accuracy", "val_loss", "learning_rate")
@@ -51,7 +51,7 @@ def log_repeats(name, seeds, history):
                 if metric != "learning_rate":
                     live.log_metric(f"{split}/{metric}_std", std[epoch])
             live.next_step()
-        live.summary = headline(history)
+        keep_in_summary(live, headline(history))
     write_json(repeats_file(name), {"seeds": seeds, "history": history})
     return live.summary
 
