@@ -33,7 +33,7 @@ import tensorflow as tf
 from bench.measure import BACKBONE, measure_in_process
 from bench.table import markdown
 from lrstudy.models.litert import THREADS
-from lrstudy.paths import DATASET_REPORT, summary_file, time_file
+from lrstudy.paths import DATASET_REPORT, repeats_file, time_file
 from lrstudy.reporting.tables import replace_marked_block
 from lrstudy.study.runner import run_dvc
 from tests.helpers.sandbox import EMBEDDED_DATASET, REPO_ROOT, make_project
@@ -81,7 +81,7 @@ def measure_pipeline(project):
         "exp_run_s": round(exp_run_s, 1),
         "features_stage_images_per_s": read(time_file("features"))["images_per_s"],
         "train_stage_training_s": read(time_file("train"))["wall_time_s"],
-        "train_stage_repeats": read(summary_file("train"))["repeats"],
+        "train_stage_repeats": len(read(repeats_file("train"))["seeds"]),
     }
 
 

@@ -6,6 +6,7 @@ from lrstudy.params import ParamError
 from lrstudy.reporting.verdicts import best_variant_verdict
 from lrstudy.statistics import compare_with_baseline, summarize
 from lrstudy.study.analysis import rank, study_rows
+from lrstudy.study.cli import write_pages
 from lrstudy.study.grid import BASELINE, load_grid, variant_args
 from lrstudy.training.lr_range import smooth, suggest_lr
 from lrstudy.training.schedules import variant_name
@@ -106,3 +107,14 @@ def test_lr_range_suggestion_is_where_the_loss_falls_fastest():
     assert 3e-4 < suggested < 3e-3
     assert 1e-2 < minimum <= 0.2
     assert smooth([1.0, 1.0, 1.0]) == pytest.approx([1.0, 1.0, 1.0])  # bias-corrected
+
+
+def test_the_study_writes_the_blocks_a_page_has_and_refuses_pages_with_none(tmp_path):
+    readme, other = tmp_path / "README.md", tmp_path / "other.md"
+    readme.write_text("<!-- verdict-g:start -->\nold\n<!-- verdict-g:end -->\n")
+    other.write_text("no blocks here\n")
+    blocks = {"study-g": "table\n", "verdict-g": "verdicts\n"}
+    write_pages([readme, other], blocks)
+    assert readme.read_text() == "<!-- verdict-g:start -->\nverdicts\n<!-- verdict-g:end -->\n"
+    with pytest.raises(UserError, match="no block study-g or verdict-g to write the study into"):
+        write_pages([other], blocks)

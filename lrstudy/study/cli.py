@@ -67,6 +67,13 @@ def fine_tune_best(best, variants, existing):
     return finetuned, read_experiment_json(summary_file("evaluate"), finetuned)["finetune_vs_train"]
 
 
+def write_pages(pages, blocks):
+    """Each of {marker: text} into every page that has its block; pages with none refused."""
+    if pages and not [marker for page in pages for marker in update_blocks(page, blocks)]:
+        names = ", ".join(map(str, pages))
+        raise UserError(f"{names}: no block {' or '.join(blocks)} to write the study into")
+
+
 def arguments(argv):
     parser = argparse.ArgumentParser(description=lrstudy.study.__doc__.split("\n\n")[0])
     parser.add_argument("--grid", default=DEFAULT_GRID, help="a top-level key of study.yaml")
@@ -113,7 +120,5 @@ def main(argv=None):
     table = write_table(stem, study_rows(summaries, tests, finished, seeds), notes)
     print(table, end="")
     blocks = {f"study-{args.grid}": table, f"verdict-{args.grid}": "\n\n".join(notes[:2]) + "\n"}
-    if args.page and not [marker for page in args.page for marker in update_blocks(page, blocks)]:
-        pages = ", ".join(map(str, args.page))
-        raise UserError(f"{pages}: no block {' or '.join(blocks)} to write the study into")
+    write_pages(args.page, blocks)
     print(f"study: figures in {out}/, table in {stem}.md")
