@@ -5,12 +5,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import zipfile
 
 import pytest
 
+from lrstudy.study.runner import dvc_command
 from tests.helpers.commands import dvc, stage_env
 from tests.helpers.images import copy_sample
 from tests.helpers.sandbox import FAST, make_project
@@ -23,7 +23,7 @@ CHECKPOINT_STATE = "data/checkpoints/finetune/state.json"
 def start(root, *dvc_args, output=subprocess.PIPE):
     """`dvc ...` as a user starts it in a terminal: its own process group, output unbuffered."""
     return subprocess.Popen(
-        [sys.executable, "-m", "dvc", *dvc_args],
+        dvc_command(*dvc_args),
         cwd=root,
         env=stage_env(PYTHONUNBUFFERED="1"),
         stdout=output,

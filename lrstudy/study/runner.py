@@ -19,16 +19,15 @@ FINISHED = ("Success", "Failed")
 POLL_SECONDS = 5
 
 
+def dvc_command(*args):
+    return [sys.executable, "-m", "dvc", *args]
+
+
 def run_dvc(*args, cwd=None, env=None, capture=True, check=True):
     """`dvc ARGS`; its CompletedProcess (text). With `check`, a failure is a UserError naming
     the command and, when captured, its output."""
     result = subprocess.run(
-        [sys.executable, "-m", "dvc", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=capture,
-        text=True,
-        check=False,
+        dvc_command(*args), cwd=cwd, env=env, capture_output=capture, text=True, check=False
     )
     if check and result.returncode != 0:
         details = f":\n{result.stdout}{result.stderr}" if capture else ""
@@ -70,7 +69,7 @@ def start_queue(jobs):
     and a pipe they held open would keep whoever reads this command's output waiting for them."""
     with tempfile.TemporaryFile("w+") as output:
         started = subprocess.run(
-            [sys.executable, "-m", "dvc", "queue", "start", "--jobs", str(jobs)],
+            dvc_command("queue", "start", "--jobs", str(jobs)),
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
