@@ -224,13 +224,13 @@ def test_repro_then_schedule_experiments_rerun_only_what_depends_on_the_schedule
         [line[start:end].strip() for start, end in zip(starts, [*starts[1:], None], strict=True)]
         for line in lines[2 : lines.index("")]
     ]
-    rows = {row[0]: dict(zip(lines[0].split("  "), row, strict=False)) for row in table}
-    assert list(rows)[0] == "HEAD" and set(rows) == {"HEAD", "exp-best", "tiny-lr", "cosine"}
+    by_name = {row[0]: row for row in table}
+    assert table[0][0] == "HEAD" and set(by_name) == {"HEAD", "exp-best", "tiny-lr", "cosine"}
     committed = json.loads(run(["git", "show", "HEAD:metrics/train/metrics.json"], pipeline).stdout)
     head = committed["final_val_accuracy"]
     assert table[0][2] == f"{100 * head['mean']:.2f}±{100 * head['std']:.2f}"
-    assert table[0][4] and rows["exp-best"] != rows["tiny-lr"]
-    differences = {row[0]: row[1] for row in table}
+    assert table[0][4] and by_name["exp-best"] != by_name["tiny-lr"]
+    differences = {name: row[1] for name, row in by_name.items()}
     assert differences["exp-best"] == "k0.3" and differences["tiny-lr"] == "lr1e-05 k0.3"
-    fine_tuned = {row[0]: row[4] for row in table}
+    fine_tuned = {name: row[4] for name, row in by_name.items()}
     assert fine_tuned["exp-best"] and not fine_tuned["tiny-lr"] and not fine_tuned["cosine"]
