@@ -1,5 +1,6 @@
-"""A head trained once per seed (`train.repeats` of them), so that every figure carries its
-spread: the stages `baseline` and `train`.
+"""A head trained once per seed (`train.repeats` of them, all in one graph:
+lrstudy/training/stacked.py), so that every figure carries its spread: the stages `baseline` and
+`train`.
 
 Seeds train.seed, train.seed + 1, ... each give the head its initial weights and batch order.
 Runs with the same seed in two experiments share both, so the study compares them in pairs.
@@ -7,16 +8,14 @@ Runs with the same seed in two experiments share both, so the study compares the
 
 import time
 
-from tqdm import tqdm
-
 from lrstudy.atomic import atomic_output, write_json
 from lrstudy.data.features import class_count, load_features
 from lrstudy.paths import metrics_dir, model_file, repeats_file, time_file
 from lrstudy.statistics import curve_band, per_seed_results, summarize
 from lrstudy.tracking import keep_in_summary, open_live
-from lrstudy.training.head import feature_batches, fit_head
+from lrstudy.training.head import build_head
+from lrstudy.training.stacked import fit_heads
 
-HISTORY_KEYS = ("accuracy", "loss", "val_accuracy", "val_loss", "learning_rate")
 HISTORY_DIGITS = 7  # significant: float32 precision, and repeats.json stays small
 
 
@@ -59,27 +58,35 @@ def log_repeats(name, seeds, history):
 def train_repeats(name, schedule, settings):
     """Fit the head once per seed with `schedule(epoch, lr)`; log the repeats to metrics/<name>/
     and save the first seed's model as data/models/<name>.keras (the one `finetune` continues)."""
-    train_features = load_features("train")
-    validation = feature_batches(*load_features("val"), settings["batch_size"])
-    num_classes, seeds = class_count(), repeat_seeds(settings)
-    runs = []
+    train_features, num_classes = load_features("train"), class_count()
+    seeds = repeat_seeds(settings)
     started = time.perf_counter()
-    for seed in tqdm(seeds, desc=f"{name}: seeds", unit="seed"):
-        model, history = fit_head(schedule, settings, seed, train_features, validation, num_classes)
-        runs.append(history)
-        if seed == seeds[0]:
-            with atomic_output(model_file(name)) as partial:
-                model.save(partial)
-    wall_time = time.perf_counter() - started
+    heads, curves = fit_heads(
+        schedule,
+        settings,
+        seeds,
+        train_features,
+        load_features("val"),
+        num_classes,
+        desc=f"{name}: {len(seeds)} seeds",
+    )
+    training_s = time.perf_counter() - started
+    head = build_head(train_features[0].shape[1], num_classes, settings["dropout"])
+    head.get_layer("classifier").set_weights(heads.head_weights(0))
+    with atomic_output(model_file(name)) as partial:
+        head.save(partial)
 
     history = {
-        key: [[float(f"{value:.{HISTORY_DIGITS}g}") for value in run[key]] for run in runs]
-        for key in HISTORY_KEYS
+        key: [[float(f"{value:.{HISTORY_DIGITS}g}") for value in run] for run in runs]
+        for key, runs in curves.items()
     }
     summary = log_repeats(name, seeds, history)
-    write_json(time_file(name), {"wall_time_s": round(wall_time, 2)})
+    writing_s = time.perf_counter() - started - training_s
+    write_json(
+        time_file(name), {"wall_time_s": round(training_s, 2), "writing_s": round(writing_s, 2)}
+    )
     final, best = summary["final_val_accuracy"], summary["best_val_accuracy"]
     print(
         f"{name}: final val accuracy {final['mean']:.4f} (std {final['std'] or 0:.4f}) over "
-        f"{len(seeds)} seeds, best {best['mean']:.4f}, {wall_time:.1f} s"
+        f"{len(seeds)} seeds, best {best['mean']:.4f}; trained in {training_s:.1f} s"
     )
