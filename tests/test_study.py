@@ -2,6 +2,7 @@
 
 import json
 import sys
+import time
 
 import pytest
 from PIL import Image
@@ -84,3 +85,48 @@ def test_study_queues_the_grid_picks_the_best_and_fine_tunes_it(project, sample_
     assert {
         path.name: path.read_bytes() for path in (root / "plots" / "study-tiny").iterdir()
     } == figures
+
+
+TWO_GRID = """
+two:
+  fixed:
+    - {initial_lr: 0.001}
+  exp:
+    - {initial_lr: 0.01, k: 0.3}
+"""
+
+
+def queue_status(root):
+    return dvc("queue", "status", cwd=root).stdout
+
+
+def wait_until(condition, timeout=300):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(2)
+
+
+def test_a_variant_that_failed_or_was_left_queued_runs_in_the_next_study(project, sample_dataset):
+    root = project({"data.source": str(sample_dataset()), **FAST, "finetune.epochs": 1})
+    (root / "study.yaml").write_text(TWO_GRID)
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", "two variants"], root)
+    dvc("repro", "baseline", cwd=root)
+    run(["git", "add", "dvc.lock"], root)
+    # A failed task under a variant's name (the stage refuses k = -1), its worker gone ...
+    dvc("exp", "run", "--queue", "-n", "exp-lr0.01-k0.3", "-S", "schedule.k=-1", "train", cwd=root)
+    dvc("queue", "start", cwd=root)
+    wait_until(lambda: "Failed" in queue_status(root) and "0 active" in queue_status(root))
+    # ... and a task queued under the other's name that no worker ran.
+    dvc("exp", "run", "--queue", "-n", "fixed-lr0.001", "-S", "schedule.name=fixed", cwd=root)
+
+    study = run([sys.executable, "-m", "lrstudy.study", "--grid", "two", "--jobs", "1"], root)
+    assert "2 variants in two, 0 already run" in study.stdout
+    assert "waiting also for fixed-lr0.001, left queued by an earlier study" in study.stdout
+    assert "exp-lr0.01-k0.3 failed in an earlier study; removing that task" in study.stdout
+    shown = json.loads(dvc("exp", "show", "--json", cwd=root).stdout)
+    names = {exp["name"] for commit in shown for exp in (commit.get("experiments") or [])}
+    variants = {"exp-lr0.01-k0.3", "fixed-lr0.001"}
+    assert len(names) == 3 and variants < names and (names - variants).pop()[:-10] in variants
+    assert "Failed" not in queue_status(root)

@@ -14,54 +14,66 @@ from lrstudy.reporting.verdicts import best_variant_verdict, mcnemar_verdict, si
 from lrstudy.study.analysis import analyse, rank, study_rows
 from lrstudy.study.figures import render_comparison
 from lrstudy.study.grid import BASELINE, load_grid, variant_args
-from lrstudy.study.runner import experiments, read_experiment_json, run_dvc, run_queue
+from lrstudy.study.runner import (
+    ACTIVE,
+    experiment_states,
+    experiments,
+    read_experiment_json,
+    run_dvc,
+    run_queue,
+)
 
 DEFAULT_GRID = "reference"
 
 
-def run_grid(grid, variants, jobs):
-    """Bring the shared stages up to date, then queue and run the variants that have no
-    experiment yet; the names of the experiments that existed before."""
-    print("study: bringing fetch, split, features and baseline up to date")
-    run_dvc("repro", "baseline", capture=False)
-    # Queued experiments see only what git tracks: without dvc.lock each would recompute features.
+def stage_dvc_lock():
+    """Queued experiments see only what git tracks: without dvc.lock each would recompute the
+    features."""
     if subprocess.run(
         ["git", "ls-files", "--error-unmatch", "dvc.lock"], capture_output=True
     ).returncode:
         print("study: staging dvc.lock (git add) so that queued variants reuse the cached stages")
         subprocess.run(["git", "add", "dvc.lock"], check=True)
-    existing = {row.get("Experiment") for row in experiments()}
-    to_run = [(name, family, values) for name, family, values in variants if name not in existing]
-    print(f"study: {len(variants)} variants in {grid}, {len(variants) - len(to_run)} already run")
-    for name, family, values in to_run:
-        run_dvc(
-            "exp",
-            "run",
-            "--queue",
-            "-n",
-            name,
-            *variant_args(family, values),
-            "train",
-            capture=False,
-        )
-    if to_run:
-        run_queue([name for name, _, _ in to_run], jobs)
-    return existing
+
+
+def run_grid(grid, variants, jobs):
+    """Bring the shared stages up to date, then run every variant that has not succeeded:
+    queue those with no experiment, requeue those that failed before, wait for those an
+    earlier study left queued or running."""
+    print("study: bringing fetch, split, features and baseline up to date")
+    run_dvc("repro", "baseline", capture=False)
+    stage_dvc_lock()
+    states = experiment_states(experiments())
+    names = [name for name, _, _ in variants]
+    succeeded = [name for name in names if states.get(name) == "Success"]
+    pending = [name for name in names if states.get(name) in ACTIVE]
+    print(f"study: {len(variants)} variants in {grid}, {len(succeeded)} already run")
+    if pending:
+        print(f"study: waiting also for {', '.join(pending)}, left queued by an earlier study")
+    for name, family, values in variants:
+        if states.get(name) == "Failed":
+            print(f"study: {name} failed in an earlier study; removing that task, rerunning it")
+            run_dvc("queue", "remove", name)
+        if name not in succeeded + pending:
+            run_dvc("exp", "run", "--queue", "-n", name, *variant_args(family, values), "train")
+    if to_run := [name for name in names if name not in succeeded]:
+        run_queue(to_run, jobs)
 
 
 def wall_times(names):
     """{experiment: wall time of its `train` stage} of the named experiments that finished."""
-    finished = {row.get("Experiment") for row in experiments()} & set(names)
+    states = experiment_states(experiments())
+    finished = [name for name in names if states.get(name) == "Success"]
     return {
         name: read_experiment_json(time_file("train"), name)["wall_time_s"] for name in finished
     }
 
 
-def fine_tune_best(best, variants, existing):
+def fine_tune_best(best, variants):
     """The whole pipeline with the best variant's params, as the experiment `<best>-finetuned`
     (the run-cache restores its `train`); McNemar's test of its fine-tuning."""
     finetuned = f"{best}-finetuned"
-    if finetuned not in existing:
+    if experiment_states(experiments()).get(finetuned) != "Success":
         _, family, values = next(variant for variant in variants if variant[0] == best)
         run_dvc("exp", "run", "-n", finetuned, *variant_args(family, values), capture=False)
     return finetuned, read_experiment_json(summary_file("evaluate"), finetuned)["finetune_vs_train"]
@@ -97,7 +109,7 @@ def main(argv=None):
     variants = load_grid(args.grid, epochs)
     names = [name for name, _, _ in variants]
 
-    existing = run_grid(args.grid, variants, args.jobs)
+    run_grid(args.grid, variants, args.jobs)
     finished = wall_times(set(names))
     if not finished:
         raise UserError(f"no variant of {args.grid} finished; see the logs above")
@@ -109,7 +121,7 @@ def main(argv=None):
         f"{mean_std(summaries[best]['final_val_accuracy'])} over {seeds[best]} seeds "
         "(highest mean, ties to the lower mean loss)"
     )
-    finetuned, fine_tuning = fine_tune_best(best, variants, existing)
+    finetuned, fine_tuning = fine_tune_best(best, variants)
     notes = [
         best_variant_verdict(best, BASELINE, summaries, tests, seeds[best]),
         *([significance_count(tests, BASELINE)] if tests else []),
