@@ -7,12 +7,13 @@ noisy: ratios mean more than seconds). Writes bench/results.json, bench/results.
 results section of docs/performance.md. Takes 8 to 11 minutes on a 2-core CPU.
 
 1. one head epoch the reference reports' way (images -> frozen backbone -> head) vs on cached
-   features (bench/measure.py);
+   features; ten seeds of the head in one graph vs one by one (bench/measure.py);
 2. images/s of the `features` stage on each runtime vs the bare Keras forward on in-memory
    tensors;
 3. backbone throughput and GFLOP/s at several batch sizes, and CPU tuning trials
    (bench/forward.py, a fresh process each);
-4. DVC overhead: `dvc exp run -S schedule.k=0.3 train` and a no-op `dvc repro`;
+4. DVC overhead: `dvc exp run -S schedule.k=0.3 train` and its parts (the stage alone, its
+   imports, its training and writing), and a no-op `dvc repro`;
 5. fine-tuning training images/s on each runtime vs the same bare forward (and on a GPU).
 """
 
@@ -56,6 +57,15 @@ def timed_dvc(*args, cwd):
     return time.perf_counter() - started
 
 
+def timed_python(*args, cwd):
+    """Seconds this interpreter takes to run `python ARGS`, failing loudly with its output."""
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True)
+    if result.returncode:
+        sys.exit(f"bench: python {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+    return time.perf_counter() - started
+
+
 def bench_project(workdir, dataset):
     """A git + DVC project with this repository's pipeline, pointed at `dataset` and Lite0."""
     overrides = {"model.backbone": BACKBONE, "finetune.epochs": 1}
@@ -71,6 +81,10 @@ def measure_pipeline(project):
     noop = [timed_dvc("repro", cwd=project) for _ in range(3)]
     print("bench: dvc exp run -S schedule.k=0.3 train ...", flush=True)
     exp_run_s = timed_dvc("exp", "run", "-S", "schedule.k=0.3", "train", cwd=project)
+    training = json.loads((project / time_file("train")).read_text())
+    print("bench: the train stage alone, and the imports it starts with ...", flush=True)
+    stage_s = timed_python("-m", "stages.train", cwd=project)
+    import_s = timed_python("-c", "import stages.train", cwd=project)
 
     def read(path):
         return json.loads((project / path).read_text())
@@ -80,7 +94,10 @@ def measure_pipeline(project):
         "noop_repro_s": round(statistics.median(noop), 2),
         "exp_run_s": round(exp_run_s, 1),
         "features_stage_images_per_s": read(time_file("features"))["images_per_s"],
-        "train_stage_training_s": read(time_file("train"))["wall_time_s"],
+        "train_stage_s": round(stage_s, 1),
+        "import_s": round(import_s, 1),
+        "train_stage_training_s": training["wall_time_s"],
+        "train_stage_writing_s": training["writing_s"],
         "train_stage_repeats": len(read(repeats_file("train"))["seeds"]),
     }
 
