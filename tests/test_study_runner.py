@@ -1,11 +1,15 @@
 """The study's runner and grid file: experiment states as `dvc.api.exp_show` reports them, the
-wait for the queue that always ends, and study.yaml's one-line errors. The same runner against
-the real DVC queue: tests/test_study.py."""
+wait for the queue's tasks that always ends, and study.yaml's one-line errors. The same runner
+against the real DVC queue: tests/test_study.py."""
+
+import argparse
+import os
 
 import pytest
 from tqdm import tqdm
 
 from lrstudy.errors import UserError
+from lrstudy.study.cli import job_count
 from lrstudy.study.grid import load_grid
 from lrstudy.study.runner import (
     LOST_POLLS,
@@ -57,51 +61,57 @@ class Clock:
         self.now += seconds
 
 
-def wait(names, row_lists):
-    """wait_for over successive polls' rows (the last repeats); (result, polls taken)."""
-    clock, polls = Clock(), []
+def wait(tasks, polls, workers=1):
+    """wait_for on `tasks` ({task id: name}) over successive polls of the queue ({task id:
+    (name, state)}, or None when unreadable; the last repeats); (result, polls taken)."""
+    clock, taken = Clock(), []
 
-    def rows():
-        polls.append(clock.now)
-        return row_lists[min(len(polls), len(row_lists)) - 1]
+    def poll():
+        taken.append(clock.now)
+        return polls[min(len(taken), len(polls)) - 1]
 
-    with tqdm(total=len(names), disable=True) as bar:
-        return wait_for(names, bar, rows=rows, clock=clock, sleep=clock.sleep), len(polls)
+    with tqdm(total=len(tasks), disable=True) as bar:
+        result = wait_for(
+            tasks, bar, poll=poll, workers=lambda: workers, clock=clock, sleep=clock.sleep
+        )
+    return result, len(taken)
 
 
-def test_the_wait_ends_when_every_variant_finished():
+TASKS = {"t1": "a", "t2": "b"}
+
+
+def test_the_wait_ends_when_every_task_finished_and_follows_tasks_not_names():
     polls = [
-        [row("a", "Queued"), row("b", "Queued")],
-        [row("a", "Running"), row("b", "Queued")],
-        [row("a"), row("b", "Failed")],
+        {"t1": ("a", "Queued"), "t2": ("b", "Queued"), "old": ("b", "Success")},
+        {"t1": ("a", "Running"), "t2": ("b", "Queued"), "old": ("b", "Success")},
+        {"t1": ("a", "Success"), "t2": ("b", "Failed"), "old": ("b", "Success")},
     ]
-    assert wait(["a", "b"], polls) == ({"a": "Success", "b": "Failed"}, 3)
+    assert wait(TASKS, polls) == ({"t1": "Success", "t2": "Failed"}, 3)
 
 
-def test_a_task_that_vanished_or_is_unknown_ends_the_wait_with_one_line():
-    polls = [[row("a", "Running"), row("b", "Queued")], [row("a"), row("b", "Odd")]]
-    with pytest.raises(UserError, match=r"gave up waiting for b \(Unknown\).*nothing is queued"):
-        wait(["a", "b"], polls)
-    with pytest.raises(UserError, match=r"gave up waiting for b \(missing\)"):
-        wait(["a", "b"], [[row("a")]])
+def test_a_task_gone_from_the_queue_or_waiting_without_workers_ends_the_wait():
+    gone = [{"t1": ("a", "Running"), "t2": ("b", "Queued")}, {"t1": ("a", "Running")}]
+    with pytest.raises(UserError, match=r"gave up waiting for a \(Running\), b \(missing\)"):
+        wait(TASKS, gone)
+    orphaned = [{"t1": ("a", "Success"), "t2": ("b", "Queued")}]
+    with pytest.raises(UserError, match=r"b \(Queued\) after \d+ s: gone from the queue, or no"):
+        wait(TASKS, orphaned, workers=0)
     assert LOST_POLLS >= 2  # a task between two states for one poll is not lost
 
 
-def test_a_poll_dvc_cannot_read_is_skipped_and_unreadable_ones_hit_the_stall_limit():
-    polls = [[row("a", "Running")], None, [row("a")]]
-    assert wait(["a"], polls) == ({"a": "Success"}, 3)
+def test_an_unreadable_poll_is_skipped_and_unreadable_ones_hit_the_stall_limit():
+    polls = [{"t1": ("a", "Running")}, None, {"t1": ("a", "Success")}]
+    assert wait({"t1": "a"}, polls) == ({"t1": "Success"}, 3)
     with pytest.raises(UserError, match=r"gave up waiting for a \(unread\) after \d+ s"):
-        wait(["a"], [None])
+        wait({"t1": "a"}, [None])
 
 
 def test_a_queue_that_never_moves_ends_the_wait_after_the_stall_limit():
-    with pytest.raises(
-        UserError, match=r"gave up waiting for a \(Running\) after \d+ s: no change"
-    ):
-        wait(["a"], [[row("a", "Running")]])
-    slow = STALL_SECONDS // POLL_SECONDS - 1  # one variant running just under the limit
-    polls = [[row("a", "Running")]] * slow + [[row("a")]]
-    assert wait(["a"], polls) == ({"a": "Success"}, slow + 1)
+    with pytest.raises(UserError, match=r"a \(Running\) after \d+ s: no change"):
+        wait({"t1": "a"}, [{"t1": ("a", "Running")}])
+    slow = STALL_SECONDS // POLL_SECONDS - 1  # one task running just under the limit
+    polls = [{"t1": ("a", "Running")}] * slow + [{"t1": ("a", "Success")}]
+    assert wait({"t1": "a"}, polls) == ({"t1": "Success"}, slow + 1)
 
 
 @pytest.mark.parametrize(
@@ -132,3 +142,10 @@ def test_a_bad_grid_file_is_one_line_naming_the_problem(tmp_path, text, message)
     with pytest.raises(UserError, match=message) as error:
         load_grid("g", 50, path)
     assert "\n" not in str(error.value)
+
+
+def test_jobs_are_a_positive_number_or_one_per_core():
+    assert job_count("auto") == os.cpu_count() and job_count("3") == 3
+    for text in ("0", "-1", "two"):
+        with pytest.raises(argparse.ArgumentTypeError, match="neither a positive number nor auto"):
+            job_count(text)

@@ -1,12 +1,16 @@
 """The whole study in one command: a grid of schedules as `dvc exp` variants, the best fine-tuned.
 
-    python -m lrstudy.study --grid reference [--jobs 2] [--page docs/study.md]
+    python -m lrstudy.study --grid reference [--jobs auto] [--page docs/study.md]
 
 1. Brings the shared stages up to date (`dvc repro baseline`: fetch, split, features), then
-   queues each variant of the grid in study.yaml (grid.py) that has no experiment yet:
-   `dvc exp run --queue -n exp-lr0.01-k0.3 -S schedule.name=exp ... train` (runner.py).
-2. Runs the queue (`dvc queue start`) and waits, with a progress bar; a failed variant's log is
-   printed and the others go on.
+   queues each variant of the grid in study.yaml (grid.py) that has not succeeded yet:
+   `dvc exp run --queue -n exp-lr0.01-k0.3 -S schedule.name=exp ... train` (runner.py). A
+   variant that failed in an earlier study is removed from the queue and queued again; one an
+   earlier study left queued or running is waited for.
+2. Runs the queue (`dvc queue start --jobs N`, one variant per CPU core by default) and waits,
+   with a progress bar, until every variant has succeeded or failed (or, with one line saying
+   which, until nothing can change any more); a failed variant's log is printed and the others
+   go on.
 3. Reads every variant's per-seed curves (metrics/train/repeats.json) and tests each against
    the baseline, fixed 0.001, paired over seeds (sign-flip permutation test, Benjamini-Hochberg
    over the grid; analysis.py). Picks the best variant by mean final validation accuracy (ties:
@@ -18,5 +22,6 @@
    0.001, continued by the fine-tuned best; every variant's final accuracy with its 95 %
    interval) and metrics/study-<grid>.{md,csv} (all variants, best first, then the verdicts).
 
-Re-running it with nothing changed trains nothing: existing experiments are reused by name.
+Re-running it with nothing changed trains nothing: experiments that succeeded are reused by
+name.
 """

@@ -1,6 +1,7 @@
 """`python -m lrstudy.study`: the steps of lrstudy/study/__init__.py, one after the other."""
 
 import argparse
+import os
 import subprocess
 from pathlib import Path
 
@@ -86,10 +87,23 @@ def write_pages(pages, blocks):
         raise UserError(f"{names}: no block {' or '.join(blocks)} to write the study into")
 
 
+def job_count(text):
+    if text == "auto":
+        return os.cpu_count() or 1
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a positive number nor auto")
+    return int(text)
+
+
 def arguments(argv):
     parser = argparse.ArgumentParser(description=lrstudy.study.__doc__.split("\n\n")[0])
     parser.add_argument("--grid", default=DEFAULT_GRID, help="a top-level key of study.yaml")
-    parser.add_argument("--jobs", type=int, default=1, help="variants run at the same time")
+    parser.add_argument(
+        "--jobs",
+        type=job_count,
+        default="auto",
+        help="variants run at the same time: a number, or auto (one per CPU core; default)",
+    )
     parser.add_argument(
         "--page",
         type=Path,

@@ -5,6 +5,7 @@ interpreter's DVC as `python -m dvc`, so the venv's DVC is the one used whatever
 """
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -20,7 +21,7 @@ ACTIVE = ("Running", "Queued")
 # When one name has several rows (an old failed task beside its rerun), the first state wins.
 PRECEDENCE = ("Success", "Running", "Queued", "Failed")
 POLL_SECONDS = 5
-STALL_SECONDS = 1800  # no variant changed state for this long: stop waiting, say which
+STALL_SECONDS = 600  # no variant changed state for this long: stop waiting, say which
 LOST_POLLS = 3  # polls with nothing queued or running while some variant is missing or Unknown
 
 
@@ -47,17 +48,6 @@ def experiments():
     return dvc.api.exp_show(repo=".")
 
 
-def experiments_while_running():
-    """experiments(), or None while DVC cannot read a task that is just finishing (its temporary
-    copy vanishes under `exp show`: NotDvcRepoError); the next poll reads it."""
-    from dvc.exceptions import DvcException
-
-    try:
-        return experiments()
-    except DvcException:
-        return None
-
-
 def read_experiment_file(path, rev):
     """The text of a file (its path relative to the repository root) in the git revision or
     experiment `rev`."""
@@ -68,6 +58,30 @@ def read_experiment_file(path, rev):
 
 def read_experiment_json(path, rev):
     return json.loads(read_experiment_file(path, rev))
+
+
+def queue_tasks():
+    """{task id: (experiment name, Queued | Running | Failed | Success)} of DVC's experiment
+    queue: what `dvc queue status` lists (it has no --json), from the function it calls. Not
+    `dvc.api.exp_show`: while tasks run, it reads their temporary copies, and a copy that
+    vanishes under it raises or hangs. None when the queue cannot be read this once."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        with Repo(".") as repo:
+            tasks = repo.experiments.celery_queue.status()
+    except (DvcException, OSError):
+        return None
+    return {task["rev"]: (task["name"], task["status"]) for task in tasks}
+
+
+def queue_workers():
+    """How many queue workers are alive (`dvc queue status`'s last line)."""
+    from dvc.repo import Repo
+
+    with Repo(".") as repo:
+        return len(repo.experiments.celery_queue.worker_status())
 
 
 def precedence(state):
@@ -92,10 +106,13 @@ def experiment_states(rows):
 
 def start_queue(jobs):
     """`dvc queue start`, its output through a file: the workers it leaves running inherit it,
-    and a pipe they held open would keep whoever reads this command's output waiting for them."""
+    and a pipe they held open would keep whoever reads this command's output waiting for them.
+    The workers run `dvc` and the stages' `python` from PATH: this interpreter's come first."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     with tempfile.TemporaryFile("w+") as output:
         started = subprocess.run(
             dvc_command("queue", "start", "--jobs", str(jobs)),
+            env={**os.environ, "PATH": path},
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -107,26 +124,34 @@ def start_queue(jobs):
         print(output.read(), end="")
 
 
-def wait_for(names, bar, rows=experiments_while_running, clock=time.monotonic, sleep=time.sleep):
-    """{name: state} once every one of `names` has finished. Stops with a UserError naming what
-    is left when nothing is queued or running any more but some task is missing or Unknown
-    (after LOST_POLLS polls), or when no state changed (or none could be read) in
+def wait_for(
+    tasks, bar, poll=queue_tasks, workers=queue_workers, clock=time.monotonic, sleep=time.sleep
+):
+    """{task id: state} once every one of `tasks` ({task id: name}) has finished. Stops with a
+    UserError naming what is left when a task vanished from the queue, or tasks wait with no
+    worker alive, for LOST_POLLS polls, or when no state changed (or none could be read) in
     STALL_SECONDS."""
-    states, changed, idle_polls = dict.fromkeys(names, "unread"), clock(), 0
+    states, changed, lost_polls = dict.fromkeys(tasks, "unread"), clock(), 0
     while True:
-        if (polled := rows()) is not None:
-            known = experiment_states(polled)
-            now = {name: known.get(name, "missing") for name in names}
+        if (polled := poll()) is not None:
+            now = {task: polled.get(task, (None, "missing"))[1] for task in tasks}
             done = sum(state in FINISHED for state in now.values())
             bar.update(done - bar.n)
-            if done == len(names):
+            if done == len(tasks):
                 return now
-            idle_polls = 0 if any(state in ACTIVE for state in now.values()) else idle_polls + 1
+            stuck = "missing" in now.values() or ("Running" not in now.values() and not workers())
+            lost_polls = lost_polls + 1 if stuck else 0
             if now != states:
                 states, changed = now, clock()
-        if idle_polls >= LOST_POLLS or clock() - changed > STALL_SECONDS:
-            left = [f"{name} ({state})" for name, state in states.items() if state not in FINISHED]
-            reason = "nothing is queued or running" if idle_polls >= LOST_POLLS else "no change"
+        if lost_polls >= LOST_POLLS or clock() - changed > STALL_SECONDS:
+            left = [
+                f"{tasks[task]} ({state})"
+                for task, state in states.items()
+                if state not in FINISHED
+            ]
+            reason = (
+                "gone from the queue, or no worker" if lost_polls >= LOST_POLLS else "no change"
+            )
             raise UserError(
                 f"gave up waiting for {', '.join(left)} after {clock() - changed:.0f} s: "
                 f"{reason} (see `dvc queue status` and `dvc queue logs NAME`)"
@@ -135,13 +160,17 @@ def wait_for(names, bar, rows=experiments_while_running, clock=time.monotonic, s
 
 
 def run_queue(names, jobs):
-    """Run the queued experiments `names`, `jobs` at a time, with a progress bar; print the log
-    of each that failed. The names of those that succeeded."""
+    """Run the queued experiments `names` (the newest task of each), `jobs` at a time, with a
+    progress bar; print the log of each that failed. The names of those that succeeded."""
     start_queue(jobs)
+    newest = {}
+    for task, (name, state) in (queue_tasks() or {}).items():
+        if name in names and (name not in newest or state in ACTIVE):
+            newest[name] = task
     with tqdm(total=len(names), desc="variants", unit="exp") as bar:
-        states = wait_for(names, bar)
-    for name, state in states.items():
-        if state == "Failed":
-            log = run_dvc("queue", "logs", name, check=False).stdout
-            print(f"study: variant {name} failed; its log:\n{log}")
-    return [name for name, state in states.items() if state == "Success"]
+        states = wait_for({task: name for name, task in newest.items()}, bar)
+    failed = [name for name, task in newest.items() if states[task] == "Failed"]
+    for name in failed:
+        log = run_dvc("queue", "logs", name, check=False).stdout
+        print(f"study: variant {name} failed; its log:\n{log}")
+    return [name for name, task in newest.items() if states[task] == "Success"]
