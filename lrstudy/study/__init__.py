@@ -15,8 +15,8 @@
    the baseline, fixed 0.001, paired over seeds (sign-flip permutation test, Benjamini-Hochberg
    over the grid; analysis.py). Picks the best variant by mean final validation accuracy (ties:
    lower mean final validation loss) and runs the whole pipeline with its params as the
-   experiment `<variant>-finetuned`: DVC's run-cache restores its `train`, then finetune,
-   evaluate (with McNemar's test of fine-tuning) and report run.
+   experiment `<variant>-finetuned`: its `train` again (seconds, the same heads), then
+   finetune, evaluate (with McNemar's test of fine-tuning) and report.
 4. Writes the comparison: plots/study-<grid>/ (figures.py: per family, every variant's mean
    validation accuracy and loss with a ± 1 std band; the best of each family against fixed
    0.001, continued by the fine-tuned best; every variant's final accuracy with its 95 %

@@ -72,7 +72,7 @@ def wall_times(names):
 
 def fine_tune_best(best, variants):
     """The whole pipeline with the best variant's params, as the experiment `<best>-finetuned`
-    (the run-cache restores its `train`); McNemar's test of its fine-tuning."""
+    (its `train` runs again: seconds, the same heads); McNemar's test of its fine-tuning."""
     finetuned = f"{best}-finetuned"
     if experiment_states(experiments()).get(finetuned) != "Success":
         _, family, values = next(variant for variant in variants if variant[0] == best)
