@@ -1,4 +1,5 @@
-"""The one place that runs DVC's command line, and reads experiments through `dvc.api`.
+"""The one place that runs DVC's command line, reads experiments through `dvc.api`, and runs
+and watches the experiment queue.
 
 Every caller (the study, the plot tools, the tests' and bench's sandboxes) runs this
 interpreter's DVC as `python -m dvc`, so the venv's DVC is the one used whatever PATH holds.
