@@ -67,6 +67,9 @@ def stage_outputs(root, stage):
     }
 
 
+TRAIN_EPOCHS = 300  # long enough for `train` to be interrupted between its epochs
+
+
 @pytest.fixture(scope="module")
 def shared_project(tmp_path_factory):
     """One project for the whole module: each test interrupts a rerun of a stage it finished."""
@@ -74,7 +77,9 @@ def shared_project(tmp_path_factory):
     sample = copy_sample(
         tmp / "sample", classes=("Leopards", "crab", "okapi", "kangaroo"), per_class=12
     )
-    return make_project(tmp / "project", {"data.source": str(sample), **FAST, "train.epochs": 300})
+    return make_project(
+        tmp / "project", {"data.source": str(sample), **FAST, "train.epochs": TRAIN_EPOCHS}
+    )
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
@@ -83,8 +88,8 @@ def shared_project(tmp_path_factory):
     [
         ("fetch", "fetch: reading classes from"),
         ("features", "features: train:"),
-        # tqdm's bar after the first of the seeds (a text-mode pipe splits lines at "\r")
-        ("train", f"| 1/{FAST['train.repeats']} ["),
+        # tqdm's bar after the first epoch of all seeds (a text-mode pipe splits lines at "\r")
+        ("train", f"| 1/{TRAIN_EPOCHS} ["),
     ],
 )
 def test_an_interrupted_stage_reruns_to_the_same_outputs(shared_project, stage, marker, signum):
