@@ -36,7 +36,7 @@ from bench.table import markdown
 from lrstudy.models.litert import THREADS
 from lrstudy.paths import DATASET_REPORT, repeats_file, time_file
 from lrstudy.reporting.tables import replace_marked_block
-from lrstudy.study.runner import run_dvc
+from lrstudy.study.runner import run_dvc, with_this_python
 from tests.helpers.sandbox import EMBEDDED_DATASET, REPO_ROOT, make_project
 
 RESULTS_DIR = REPO_ROOT / "bench"
@@ -166,7 +166,7 @@ def main():
         sys.exit(f"bench: no dataset at {dataset}; pass --dataset <folder or archive of one>")
 
     # The stages' `python` (dvc.yaml's cmd) is this venv's, activated or not.
-    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    os.environ.update(with_this_python())
     started = time.perf_counter()
     results = {"dataset": dataset.name, "machine": machine()}
     defaults, tuning = forward_configurations()

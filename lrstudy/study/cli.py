@@ -61,20 +61,19 @@ def run_grid(grid, variants, jobs):
         run_queue(to_run, jobs)
 
 
-def wall_times(names):
-    """{experiment: wall time of its `train` stage} of the named experiments that finished."""
-    states = experiment_states(experiments())
+def wall_times(names, states):
+    """{experiment: wall time of its `train` stage} of the named experiments that succeeded."""
     finished = [name for name in names if states.get(name) == "Success"]
     return {
         name: read_experiment_json(time_file("train"), name)["wall_time_s"] for name in finished
     }
 
 
-def fine_tune_best(best, variants):
+def fine_tune_best(best, variants, states):
     """The whole pipeline with the best variant's params, as the experiment `<best>-finetuned`
     (its `train` runs again: seconds, the same heads); McNemar's test of its fine-tuning."""
     finetuned = f"{best}-finetuned"
-    if experiment_states(experiments()).get(finetuned) != "Success":
+    if states.get(finetuned) != "Success":
         _, family, values = next(variant for variant in variants if variant[0] == best)
         run_dvc("exp", "run", "-n", finetuned, *variant_args(family, values), capture=False)
     return finetuned, read_experiment_json(summary_file("evaluate"), finetuned)["finetune_vs_train"]
@@ -124,7 +123,8 @@ def main(argv=None):
     names = [name for name, _, _ in variants]
 
     run_grid(args.grid, variants, args.jobs)
-    finished = wall_times(set(names))
+    states = experiment_states(experiments())
+    finished = wall_times(set(names), states)
     if not finished:
         raise UserError(f"no variant of {args.grid} finished; see the logs above")
     histories, summaries, tests = analyse([name for name in names if name in finished])
@@ -135,7 +135,7 @@ def main(argv=None):
         f"{mean_std(summaries[best]['final_val_accuracy'])} over {seeds[best]} seeds "
         "(highest mean, ties to the lower mean loss)"
     )
-    finetuned, fine_tuning = fine_tune_best(best, variants)
+    finetuned, fine_tuning = fine_tune_best(best, variants, states)
     notes = [
         best_variant_verdict(best, BASELINE, summaries, tests, seeds[best]),
         *([significance_count(tests, BASELINE)] if tests else []),

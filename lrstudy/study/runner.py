@@ -26,6 +26,14 @@ STALL_SECONDS = 600  # no variant changed state for this long: stop waiting, say
 LOST_POLLS = 3  # polls with nothing queued or running while some variant is missing or Unknown
 
 
+def with_this_python(env=None):
+    """A copy of `env` (default: this process's) with this interpreter's folder first on PATH:
+    `dvc`, the stages' `python` and queue workers are this venv's, activated or not."""
+    env = dict(os.environ if env is None else env)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
 def dvc_command(*args):
     return [sys.executable, "-m", "dvc", *args]
 
@@ -109,11 +117,10 @@ def start_queue(jobs):
     """`dvc queue start`, its output through a file: the workers it leaves running inherit it,
     and a pipe they held open would keep whoever reads this command's output waiting for them.
     The workers run `dvc` and the stages' `python` from PATH: this interpreter's come first."""
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     with tempfile.TemporaryFile("w+") as output:
         started = subprocess.run(
             dvc_command("queue", "start", "--jobs", str(jobs)),
-            env={**os.environ, "PATH": path},
+            env=with_this_python(),
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -162,7 +169,7 @@ def wait_for(
 
 def run_queue(names, jobs):
     """Run the queued experiments `names` (the newest task of each), `jobs` at a time, with a
-    progress bar; print the log of each that failed. The names of those that succeeded."""
+    progress bar; print the log of each that failed."""
     start_queue(jobs)
     newest = {}
     for task, (name, state) in (queue_tasks() or {}).items():
@@ -170,8 +177,7 @@ def run_queue(names, jobs):
             newest[name] = task
     with tqdm(total=len(names), desc="variants", unit="exp") as bar:
         states = wait_for({task: name for name, task in newest.items()}, bar)
-    failed = [name for name, task in newest.items() if states[task] == "Failed"]
-    for name in failed:
-        log = run_dvc("queue", "logs", name, check=False).stdout
-        print(f"study: variant {name} failed; its log:\n{log}")
-    return [name for name, task in newest.items() if states[task] == "Success"]
+    for name, task in newest.items():
+        if states[task] == "Failed":
+            log = run_dvc("queue", "logs", name, check=False).stdout
+            print(f"study: variant {name} failed; its log:\n{log}")

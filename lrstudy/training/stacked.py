@@ -52,7 +52,7 @@ def loss_and_hits(labels, logits):
 
 
 class StackedHeads:
-    """`len(seeds)` softmax heads on the same features, trained one epoch per `fit_epoch`."""
+    """`len(seeds)` softmax heads on the same features, trained one epoch per `train_epoch`."""
 
     def __init__(self, seeds, initial_kernels, batch_size, dropout):
         self.seeds = tf.constant(seeds, tf.int32)

@@ -1,19 +1,13 @@
 """Commands run as a user would run them: this venv's python and dvc first on PATH."""
 
-import os
 import subprocess
-import sys
-from pathlib import Path
 
-from lrstudy.study.runner import run_dvc
+from lrstudy.study.runner import run_dvc, with_this_python
 
 
 def stage_env(**extra):
     """The environment the stages run in: this venv's python and dvc first on PATH."""
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.update(extra)
-    return env
+    return {**with_this_python(), **extra}
 
 
 def check_ran(result, command, check):
