@@ -1,6 +1,7 @@
 """Statistics of a study repeated over seeds: summaries with intervals, a paired test against a
-baseline, Benjamini-Hochberg over several comparisons and McNemar's exact test. Pure functions
-of numbers; the sentences that state their outcome are lrstudy/reporting/verdicts.py's.
+baseline with its power and an equivalence test, Benjamini-Hochberg over several comparisons,
+epochs to a threshold, and McNemar's exact test. Pure functions of numbers; the sentences that
+state their outcome are lrstudy/reporting/verdicts.py's.
 
 Runs with the same seed share their initial weights and batch order, so two schedules trained on
 seeds 42..51 form pairs: the test looks at the ten paired differences, not at two clouds of runs.
@@ -9,10 +10,12 @@ seeds 42..51 form pairs: the test looks at the ten paired differences, not at tw
 import math
 
 import numpy as np
-from scipy import stats
+from scipy import optimize, stats
 
 CONFIDENCE = 0.95
 ALPHA = 0.05
+POWER = 0.8
+OUTCOMES = ("better", "worse", "equivalent", "inconclusive")
 DIGITS = 6  # significant
 
 
@@ -43,16 +46,26 @@ def summarize(values):
 
 
 def per_seed_results(history):
-    """Final and best validation accuracy and loss of each seed's run, from per-epoch histories
-    ({"val_accuracy": [[epochs of seed 1], ...], "val_loss": [...]})."""
+    """Final and best validation accuracy and final loss of each seed's run, from per-epoch
+    histories ({"val_accuracy": [[epochs of seed 1], ...], "val_loss": [...]})."""
     accuracy = np.asarray(history["val_accuracy"], dtype=float)
     loss = np.asarray(history["val_loss"], dtype=float)
     return {
         "final_val_accuracy": accuracy[:, -1].tolist(),
         "best_val_accuracy": accuracy.max(axis=1).tolist(),
         "final_val_loss": loss[:, -1].tolist(),
-        "best_val_loss": loss.min(axis=1).tolist(),
     }
+
+
+def epochs_to_reach(runs, thresholds):
+    """Per run (a row of per-epoch values), the first epoch, counted from 1, whose value reaches
+    the run's threshold (one per run, or one for all); a run that never does counts as one epoch
+    past its last, so that it ranks behind every run that did."""
+    runs = np.asarray(runs, dtype=float)
+    thresholds = np.broadcast_to(np.asarray(thresholds, dtype=float), (len(runs),))
+    reached = runs >= thresholds[:, None]
+    first = reached.argmax(axis=1) + 1
+    return np.where(reached.any(axis=1), first, runs.shape[1] + 1).tolist()
 
 
 def curve_band(runs):
@@ -62,27 +75,68 @@ def curve_band(runs):
     return runs.mean(axis=0).tolist(), std.tolist()
 
 
-def paired_test(values, baseline):
-    """Two-sided sign-flip permutation test of the mean paired difference `values - baseline`:
-    under "no difference" each pair's sign is a coin flip. Exact (all 2^n sign patterns) for up
-    to 13 pairs; free of any normality assumption, which accuracies counted in whole images do
-    not meet. Identical pairs, or a single pair, give p = 1: no evidence of a difference."""
-    if len(values) != len(baseline):
-        raise ValueError("paired_test needs one baseline value per value")
-    differences = np.asarray(values, dtype=float) - np.asarray(baseline, dtype=float)
-    mean = float(np.mean(differences))
-    if len(differences) < 2 or not differences.any():
-        return {"mean_difference": _rounded(mean), "p_value": 1.0}
+def sign_flip_p(values, alternative="two-sided"):
+    """p of a sign-flip permutation test that `values` are centred on 0: under that hypothesis
+    each value's sign is a coin flip. Exact (all 2^n sign patterns) for up to 13 values; free of
+    any normality assumption, which accuracies counted in whole images do not meet. All zeros
+    give p = 1, as does a single value: no spread to test against."""
+    values = np.asarray(values, dtype=float)
+    if not values.any() or len(values) < 2:
+        return 1.0
     result = stats.permutation_test(
-        (differences,),
+        (values,),
         np.mean,
         permutation_type="samples",
         vectorized=True,
         n_resamples=9999,
-        alternative="two-sided",
+        alternative=alternative,
         rng=0,
     )
-    return {"mean_difference": _rounded(mean), "p_value": _rounded(min(1.0, result.pvalue))}
+    return _rounded(min(1.0, result.pvalue))
+
+
+def paired_test(values, baseline):
+    """Two-sided sign-flip test of the mean paired difference `values - baseline`."""
+    if len(values) != len(baseline):
+        raise ValueError("paired_test needs one baseline value per value")
+    differences = np.asarray(values, dtype=float) - np.asarray(baseline, dtype=float)
+    return {"mean_difference": _rounded(np.mean(differences)), "p_value": sign_flip_p(differences)}
+
+
+def equivalence_test(values, baseline, margin):
+    """Two one-sided tests (TOST) that the mean paired difference lies within ± margin: sign-flip
+    tests that it is above -margin and below +margin; p is the larger of the two. p < alpha:
+    the two are equivalent within the margin."""
+    differences = np.asarray(values, dtype=float) - np.asarray(baseline, dtype=float)
+    above = sign_flip_p(differences + margin, "greater")
+    below = sign_flip_p(differences - margin, "less")
+    return max(above, below)
+
+
+def minimum_detectable_difference(differences, alpha=ALPHA, power=POWER):
+    """The smallest true mean difference that a two-sided paired test at `alpha` finds with
+    probability `power`, given the observed spread of the paired differences: the paired
+    t-test's power (noncentral t), which the sign-flip test approaches. None when no difference
+    is detectable: the sign-flip test's smallest p, 2 / 2^pairs, is above alpha (fewer than 6
+    pairs at 0.05); 0 when every pair differs by the same amount."""
+    differences = np.asarray(differences, dtype=float)
+    pairs = len(differences)
+    if 2.0 ** (1 - pairs) > alpha:
+        return None
+    if np.ptp(differences) == 0:
+        return 0.0
+    spread = float(np.std(differences, ddof=1))
+    freedom, critical = pairs - 1, stats.t.ppf(1 - alpha / 2, pairs - 1)
+
+    def shortfall(shift):
+        found = stats.nct.sf(critical, freedom, shift) + stats.nct.cdf(-critical, freedom, shift)
+        return found - power
+
+    enough = 1.0
+    while shortfall(enough) < 0:
+        enough *= 2
+    shift = optimize.brentq(shortfall, 0.0, enough)
+    return _rounded(shift * spread / math.sqrt(pairs))
 
 
 def adjust_p_values(p_values):
@@ -92,15 +146,41 @@ def adjust_p_values(p_values):
     return [_rounded(p) for p in stats.false_discovery_control(p_values)]
 
 
-def compare_with_baseline(results, baseline):
-    """{variant: paired test against `baseline`, with its Benjamini-Hochberg adjusted p-value
-    over all the variants compared} from {variant: per-seed values}."""
+def compare_with_baseline(results, baseline, margin=None):
+    """{variant: paired test against `baseline`} from {variant: per-seed values}, each with its
+    Benjamini-Hochberg adjusted p-value over all the variants compared, the difference it would
+    detect with 80 % power at BH's threshold for a single true difference (alpha over the number
+    of comparisons) and, given a `margin`, the equivalence test's p (raw and adjusted)."""
     others = [name for name in results if name != baseline]
     tests = {name: paired_test(results[name], results[baseline]) for name in others}
-    adjusted = adjust_p_values([tests[name]["p_value"] for name in others])
-    for name, p_value in zip(others, adjusted, strict=True):
-        tests[name]["p_adjusted"] = p_value
+    alpha = ALPHA / max(1, len(others))
+    for name in others:
+        differences = np.subtract(results[name], results[baseline])
+        tests[name]["detectable"] = minimum_detectable_difference(differences, alpha)
+        if margin is not None:
+            tests[name]["p_equivalence"] = equivalence_test(
+                results[name], results[baseline], margin
+            )
+    adjusted = {"p_value": "p_adjusted"}
+    if margin is not None:
+        adjusted["p_equivalence"] = "p_equivalence_adjusted"
+    for raw, key in adjusted.items():
+        for name, p_value in zip(
+            others, adjust_p_values([tests[name][raw] for name in others]), strict=True
+        ):
+            tests[name][key] = p_value
     return tests
+
+
+def outcome(test, lower_is_better=False):
+    """better | worse | equivalent | inconclusive, of a comparison's adjusted p-values: a
+    significant difference first, else equivalence within the margin, else no answer."""
+    if test["p_adjusted"] < ALPHA:
+        gain = -test["mean_difference"] if lower_is_better else test["mean_difference"]
+        return "better" if gain > 0 else "worse"
+    if test.get("p_equivalence_adjusted", 1.0) < ALPHA:
+        return "equivalent"
+    return "inconclusive"
 
 
 def mcnemar_exact(before_correct, after_correct):

@@ -10,11 +10,14 @@ from lrstudy.params import load_params
 from lrstudy.paths import TABLE, report_plot
 from lrstudy.reporting.report import SPREAD_TITLE, learning_rates, plot_metric, table_rows, verdicts
 from lrstudy.reporting.tables import write_table
+from lrstudy.reporting.verdicts import verdict_settings
 
 
 @reports_user_errors
 def main():
-    policies = learning_rates(load_params())
+    params = load_params()
+    settings = verdict_settings(params)
+    policies = learning_rates(params)
     plot_metric(policies, "accuracy", "accuracy", report_plot("accuracy"), title=SPREAD_TITLE)
     plot_metric(
         policies,
@@ -33,7 +36,7 @@ def main():
         log_scale=True,
         splits=("train",),
     )
-    print(write_table(TABLE, table_rows(policies), verdicts(policies)), end="")
+    print(write_table(TABLE, table_rows(policies), verdicts(policies, settings)), end="")
 
 
 if __name__ == "__main__":

@@ -2,15 +2,21 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from lrstudy.statistics import (
     adjust_p_values,
     compare_with_baseline,
     curve_band,
+    epochs_to_reach,
+    equivalence_test,
     mcnemar_exact,
+    minimum_detectable_difference,
+    outcome,
     paired_test,
     per_seed_results,
+    sign_flip_p,
     summarize,
 )
 
@@ -42,7 +48,6 @@ def test_per_seed_results_and_bands():
         "final_val_accuracy": [0.7, 0.9],
         "best_val_accuracy": [0.8, 0.9],
         "final_val_loss": [0.6, 0.5],
-        "best_val_loss": [0.4, 0.5],
     }
     mean, std = curve_band([[1.0, 2.0], [3.0, 2.0]])
     assert mean == [2.0, 2.0] and std == pytest.approx([math.sqrt(2), 0.0])
@@ -77,7 +82,64 @@ def test_comparisons_with_the_baseline():
     assert tests["better"]["p_adjusted"] == pytest.approx(
         4 / 1024, rel=1e-5
     )  # 2 comparisons, rank 1
-    assert tests["same"] == {"mean_difference": 0.0, "p_value": 1.0, "p_adjusted": 1.0}
+    assert tests["same"] == {
+        "mean_difference": 0.0,
+        "p_value": 1.0,
+        "detectable": 0.0,
+        "p_adjusted": 1.0,
+    }
+    with_margin = compare_with_baseline(finals, "base", margin=0.05)
+    # "same" lies within ± 0.05 by both one-sided tests (p = 1/1024 each); "better" does not.
+    assert with_margin["same"]["p_equivalence"] == pytest.approx(1 / 1024, rel=1e-5)
+    assert with_margin["same"]["p_equivalence_adjusted"] == pytest.approx(2 / 1024, rel=1e-5)
+    assert with_margin["better"]["p_equivalence"] == 1.0
+
+
+def test_the_detectable_difference_is_found_80_percent_of_the_time():
+    # Ten pairs whose differences have a sample standard deviation of exactly 0.5 points.
+    spread = np.array([1.0, -1.0] * 5)
+    spread *= 0.005 / np.std(spread, ddof=1)
+    detectable = minimum_detectable_difference(spread)
+    # The t-test's answer is about one standard deviation for ten pairs ...
+    assert 0.0049 < detectable < 0.0051
+    # ... and the sign-flip test, run on simulated studies with that true difference, finds it
+    # about 80 % of the time (the t-test's power; the sign-flip test loses a little).
+    rng = np.random.default_rng(0)
+    found = [sign_flip_p(rng.normal(detectable, 0.005, 10)) < 0.05 for _ in range(300)]
+    assert 0.7 < np.mean(found) < 0.88
+    # A stricter threshold needs a larger difference; five pairs cannot reach 0.05 at all
+    # (their smallest p is 2/32), six can.
+    assert minimum_detectable_difference(spread, alpha=0.05 / 17) > detectable
+    assert minimum_detectable_difference(spread[:5]) is None
+    assert minimum_detectable_difference(spread[:6]) is not None
+    assert minimum_detectable_difference([0.01] * 10) == 0.0
+
+
+def test_equivalence_needs_both_one_sided_tests():
+    baseline = [0.95] * 10
+    close = [0.95 + offset for offset in (0.001, -0.001) * 5]
+    # Every difference within ± 1 point: each one-sided test has only the observed sign pattern
+    # as extreme, p = 1/1024.
+    assert equivalence_test(close, baseline, 0.01) == pytest.approx(1 / 1024, rel=1e-5)
+    assert equivalence_test([0.97] * 10, baseline, 0.01) == 1.0  # 2 points away: not within 1
+    spread = [0.95 + offset for offset in (0.03, -0.03) * 5]
+    assert equivalence_test(spread, baseline, 0.01) > 0.05  # too noisy to say
+
+
+def test_outcomes_of_adjusted_comparisons():
+    assert outcome({"mean_difference": 0.01, "p_adjusted": 0.01}) == "better"
+    assert outcome({"mean_difference": -0.01, "p_adjusted": 0.01}) == "worse"
+    assert outcome({"mean_difference": -0.1, "p_adjusted": 0.01}, lower_is_better=True) == "better"
+    tested = {"mean_difference": 0.001, "p_adjusted": 0.6, "p_equivalence_adjusted": 0.01}
+    assert outcome(tested) == "equivalent"
+    assert outcome({**tested, "p_equivalence_adjusted": 0.3}) == "inconclusive"
+    assert outcome({"mean_difference": 0.0, "p_adjusted": 0.6}) == "inconclusive"
+
+
+def test_epochs_to_reach_count_from_one_and_past_the_end_when_never():
+    runs = [[0.5, 0.9, 0.95], [0.2, 0.4, 0.6]]
+    assert epochs_to_reach(runs, 0.9) == [2, 4]
+    assert epochs_to_reach(runs, [0.5, 0.4]) == [1, 2]
 
 
 def test_mcnemar_exact_counts_the_discordant_images():

@@ -1,5 +1,6 @@
 """The study command for real: a tiny grid through the real DVC queue, then fine-tuning the best."""
 
+import csv
 import json
 import sys
 import time
@@ -24,7 +25,7 @@ tiny:
 VARIANTS = {"fixed-lr0.001", "exp-lr0.01-k0.3", "step-lr0.01-drop0.5-every2"}
 
 
-def test_study_queues_the_grid_picks_the_best_and_fine_tunes_it(project, sample_dataset):
+def test_study_queues_the_grid_checks_another_split_and_fine_tunes(project, sample_dataset):
     root = project({"data.source": str(sample_dataset()), **FAST, "finetune.epochs": 1})
     (root / "study.yaml").write_text(TINY_GRID)
     (root / "STUDY.md").write_text(
@@ -35,13 +36,14 @@ def test_study_queues_the_grid_picks_the_best_and_fine_tunes_it(project, sample_
     run(["git", "commit", "-qm", "tiny grid"], root)
 
     study = [sys.executable, "-m", "lrstudy.study", "--grid", "tiny", "--page", "STUDY.md"]
-    first = run([*study, "--jobs", "2"], root)
+    first = run([*study, "--jobs", "2", "--splits", "2", "--top", "1"], root)
     assert "3 variants in tiny, 0 already run" in first.stdout
-    best = next(
-        line for line in first.stdout.splitlines() if line.startswith("study: best variant")
-    )
-    best_variant = best.split()[3].rstrip(":")
-    assert best_variant in VARIANTS
+    # On split seed 43: fixed 0.001 first (it computes that split's features), then the best
+    # variant and the claims' variants (exp 0.01/k=0.3, the best step decay): all three here.
+    assert "1 variants in tiny on split seeds 43, 0 already run" in first.stdout
+    assert "2 variants in tiny on the other splits, 0 already run" in first.stdout
+    # Three seeds cannot show any difference, so the fixed rate is the one fine-tuned.
+    assert "study: fixed-lr0.001 is fine-tuned: no variant is significantly better" in first.stdout
 
     shown = json.loads(dvc("exp", "show", "--json", cwd=root).stdout)
     experiments = {
@@ -50,27 +52,32 @@ def test_study_queues_the_grid_picks_the_best_and_fine_tunes_it(project, sample_
         for exp in (commit.get("experiments") or [])
         if exp.get("name")
     }
-    assert set(experiments) == VARIANTS | {f"{best_variant}-finetuned"}
+    on_split = {f"{name}-split43" for name in VARIANTS}
+    assert set(experiments) == VARIANTS | on_split | {"fixed-lr0.001-finetuned"}
     assert experiments["exp-lr0.01-k0.3"]["params"]["params.yaml"]["data"]["schedule"]["k"] == 0.3
-    finetuned = experiments[f"{best_variant}-finetuned"]["metrics"]
+    rerun = experiments["exp-lr0.01-k0.3-split43"]["params"]["params.yaml"]["data"]
+    assert rerun["split"]["seed"] == 43 and rerun["schedule"]["k"] == 0.3
+    finetuned = experiments["fixed-lr0.001-finetuned"]["metrics"]
     assert "finetune" in finetuned["metrics/evaluate/metrics.json"]["data"]
 
-    rows, *verdicts = (root / "metrics" / "study-tiny.md").read_text().split("\n\n")
-    rows = rows.splitlines()
-    assert len(rows) == 2 + 3 and rows[2].startswith(f"| {best_variant} | 3 | ")
-    baseline = next(row for row in rows if row.startswith("| fixed-lr0.001 |"))
-    assert baseline.split(" | ")[-4:-1] == ["", "", ""]  # not tested against itself
-    # The verdicts: the best against fixed 0.001 (or the baseline itself being best),
-    # how many variants differ after Benjamini-Hochberg, and McNemar for fine-tuning.
-    if best_variant != "fixed-lr0.001":
-        assert verdicts[0].startswith(f"{best_variant} against fixed-lr0.001, paired over 3 seeds")
-    assert verdicts[1].startswith("After Benjamini-Hochberg over the 2 comparisons")
-    assert f"{best_variant}-finetuned: Fine-tuned model against the head" in verdicts[2]
-    assert "McNemar's exact test p = " in verdicts[2]
-    readme = (root / "STUDY.md").read_text()
-    assert "old" not in readme and verdicts[2].strip() in readme
-    headline = readme.split("<!-- verdict-tiny:start -->\n")[1].split("<!-- verdict-tiny:end")[0]
-    assert headline == "\n\n".join(verdicts[:2]).strip() + "\n"
+    with open(root / "metrics" / "study-tiny.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert {row["variant"] for row in rows} == VARIANTS and all(row["seeds"] == "3" for row in rows)
+    baseline = next(row for row in rows if row["variant"] == "fixed-lr0.001")
+    assert baseline["p"] == baseline["outcome"] == ""  # not tested against itself
+    assert {row["outcome"] for row in rows} - {""} == {"inconclusive"}
+    assert all(row["epochs to 99 % of final"] for row in rows)
+
+    markdown = (root / "metrics" / "study-tiny.md").read_text()
+    claims = markdown.split("The reference reports' claims, tested")[1].split("\n\n")[1]
+    assert claims.count("| inconclusive | yes |") == 6  # three seeds: no answer, on both splits
+    assert "With 3 seeds no difference can reach 0.05/2" in markdown
+    assert "Rerun on split seeds 42, 43 (2 variants and fixed-lr0.001, 3 seeds each" in markdown
+    assert "fixed-lr0.001-finetuned: Fine-tuned model against the head" in markdown
+    page = (root / "STUDY.md").read_text()
+    assert "\nold\n" not in page and "McNemar's exact test p = " in page
+    headline = page.split("<!-- verdict-tiny:start -->\n")[1].split("<!-- verdict-tiny:end")[0]
+    assert headline.startswith("The reference reports' claims, tested")
     for family in ("fixed", "exp", "step"):
         for metric in ("accuracy", "loss"):
             with Image.open(root / "plots" / "study-tiny" / f"{family}_{metric}.png") as image:
@@ -79,9 +86,10 @@ def test_study_queues_the_grid_picks_the_best_and_fine_tunes_it(project, sample_
     assert (root / "plots" / "study-tiny" / "final_accuracy.png").is_file()
 
     figures = {path.name: path.read_bytes() for path in (root / "plots" / "study-tiny").iterdir()}
-    again = run(study, root)
+    again = run([*study, "--splits", "2", "--top", "1"], root)
     assert "3 variants in tiny, 3 already run" in again.stdout
     assert "Running stage" not in again.stdout  # nothing is trained again
+    assert (root / "metrics" / "study-tiny.md").read_text() == markdown
     assert {
         path.name: path.read_bytes() for path in (root / "plots" / "study-tiny").iterdir()
     } == figures
@@ -121,7 +129,8 @@ def test_a_variant_that_failed_or_was_left_queued_runs_in_the_next_study(project
     # ... and a task queued under the other's name that no worker ran.
     dvc("exp", "run", "--queue", "-n", "fixed-lr0.001", "-S", "schedule.name=fixed", cwd=root)
 
-    study = run([sys.executable, "-m", "lrstudy.study", "--grid", "two", "--jobs", "1"], root)
+    study = [sys.executable, "-m", "lrstudy.study", "--grid", "two", "--jobs", "1", "--splits", "1"]
+    study = run(study, root)
     assert "2 variants in two, 0 already run" in study.stdout
     assert "waiting also for fixed-lr0.001, left queued by an earlier study" in study.stdout
     assert "exp-lr0.01-k0.3 failed in an earlier study; removing that task" in study.stdout

@@ -4,10 +4,16 @@ import pytest
 from lrstudy.errors import UserError
 from lrstudy.params import ParamError
 from lrstudy.reporting.verdicts import best_variant_verdict
-from lrstudy.statistics import compare_with_baseline, summarize
-from lrstudy.study.analysis import rank, study_rows
+from lrstudy.study.analysis import analyse, fine_tuning_choice, rank, study_rows
+from lrstudy.study.claims import claim_rows, claimed_variants
 from lrstudy.study.cli import write_pages
 from lrstudy.study.grid import BASELINE, load_grid, variant_args
+from lrstudy.study.robustness import (
+    rerun_variants,
+    robustness_rows,
+    robustness_sentence,
+    split_runs,
+)
 from lrstudy.training.lr_range import smooth, suggest_lr
 from lrstudy.training.schedules import variant_name
 from tests.helpers.sandbox import REPO_ROOT
@@ -56,43 +62,124 @@ def test_grids_are_checked_like_params(tmp_path):
         load_grid("missing", 50, grids)
 
 
-def summaries_of(finals, losses):
-    return {
-        name: {
-            "final_val_accuracy": summarize(finals[name]),
-            "best_val_accuracy": summarize(finals[name]),
-            "final_val_loss": summarize(losses[name]),
+SETTINGS = {"margin": 0.01, "convergence": 0.99}
+
+
+def histories_of(finals):
+    """Per variant, ten seeds' curves that climb to each seed's final accuracy (in epoch 3 for
+    variants whose name starts with "exp", in epoch 5 otherwise), with loss 1 - accuracy."""
+    histories = {}
+    for name, values in finals.items():
+        climb = 3 if name.startswith("exp") else 5
+        curves = [[final * min(1.0, (epoch + 1) / climb) for epoch in range(8)] for final in values]
+        histories[name] = {
+            "val_accuracy": curves,
+            "val_loss": [[1 - value for value in curve] for curve in curves],
         }
-        for name in finals
-    }
+    return histories
 
 
 def test_best_is_highest_mean_accuracy_then_lowest_mean_loss():
-    summaries = summaries_of(
-        {"a": [0.88, 0.88], "b": [0.89, 0.89], "c": [0.88, 0.90]},
-        {"a": [0.3, 0.3], "b": [0.4, 0.4], "c": [0.2, 0.32]},
-    )
-    assert rank(summaries) == ["c", "b", "a"]
+    finals = {"a": [0.88, 0.88], "b": [0.89, 0.89], "c": [0.88, 0.90]}
+    losses = {"a": [0.3, 0.3], "b": [0.4, 0.4], "c": [0.2, 0.32]}
+    histories = {
+        name: {"val_accuracy": [[value] for value in finals[name]], "val_loss": [[v] for v in loss]}
+        for name, loss in losses.items()
+    }
+    summaries, _ = analyse(histories, SETTINGS)
+    assert rank(summaries) == ["c", "b", "a"]  # b and c tie on accuracy; c's loss is lower
+
+
+FINALS = {
+    BASELINE: [0.95] * 10,
+    "exp-lr0.01-k0.3": [0.96] * 10,
+    "fixed-lr0.1": [0.95 + offset for offset in (0.002, -0.001) * 5],
+    "step-lr0.01-drop0.5-every3": [0.95 + offset for offset in (0.03, -0.028) * 5],
+}
 
 
 def test_study_table_and_verdict_come_from_the_paired_tests():
-    finals = {BASELINE: [0.95] * 10, "exp-lr0.01-k0.3": [0.96] * 10, "fixed-lr0.1": [0.95] * 10}
-    losses = {name: [0.2] * 10 for name in finals}
-    summaries = summaries_of(finals, losses)
-    tests = compare_with_baseline(finals, BASELINE)
-    rows = study_rows(summaries, tests, {BASELINE: 7.5}, dict.fromkeys(finals, 10))
-    assert [row["variant"] for row in rows] == ["exp-lr0.01-k0.3", BASELINE, "fixed-lr0.1"]
-    assert rows[0]["final val accuracy"] == "96.00 ± 0.00 %"
-    assert rows[0][f"vs {BASELINE} (points)"] == "+1.00"
-    assert rows[0]["p"] == "0.00195" and rows[0]["p (BH)"] == "0.00391"
-    assert rows[1]["p"] == "" and rows[1]["wall time (s)"] == 7.5
-    verdict = best_variant_verdict("exp-lr0.01-k0.3", BASELINE, summaries, tests, 10)
-    assert "0.00391 after Benjamini-Hochberg over 2 comparisons" in verdict
-    assert verdict.endswith("exp-lr0.01-k0.3 is better.")
-    best_is_baseline = best_variant_verdict(BASELINE, BASELINE, summaries, tests, 10)
+    histories = histories_of(FINALS)
+    summaries, tests = analyse(histories, SETTINGS)
+    assert tests["epochs_to_converge"]["exp-lr0.01-k0.3"]["mean_difference"] == -2  # 3 vs 5
+    rows = study_rows(summaries, tests, {BASELINE: 7.5}, dict.fromkeys(FINALS, 10), SETTINGS)
+    assert rows[0]["variant"] == "exp-lr0.01-k0.3"
+    best = rows[0]
+    assert best["final val accuracy"] == "96.00 ± 0.00 %"
+    assert best[f"vs {BASELINE} (points)"] == "+1.00" and best["outcome"] == "better"
+    assert best["p"] == "0.00195" and best["p (BH)"] == "0.00586"
+    assert best["epochs to 99 % of final"] == "3.0 ± 0.0 (-2.0, p 0.00586)"
+    assert best["final val loss"].startswith("0.0400 ± 0.0000 (-0.0100, p ")
+    outcomes = {row["variant"]: row["outcome"] for row in rows}
+    assert outcomes["fixed-lr0.1"] == "equivalent"
+    assert outcomes["step-lr0.01-drop0.5-every3"] == "inconclusive"
+    baseline = next(row for row in rows if row["variant"] == BASELINE)
+    assert baseline["p"] == "" and baseline["outcome"] == "" and baseline["wall time (s)"] == 7.5
+    verdict = best_variant_verdict("exp-lr0.01-k0.3", BASELINE, summaries, tests, 10, SETTINGS)
+    assert "0.00586 after Benjamini-Hochberg over 3 comparisons" in verdict
+    assert "exp-lr0.01-k0.3 is better." in verdict
+    assert "Epochs to 99 % of its own final validation accuracy: 3.0 ± 0.0 against 5.0" in verdict
+    assert "Final validation loss: 0.0400 ± 0.0000 against 0.0500" in verdict
+    best_is_baseline = best_variant_verdict(BASELINE, BASELINE, summaries, tests, 10, SETTINGS)
     assert "no schedule of this grid does better" in best_is_baseline
-    lone = summaries_of({"a": [0.9]}, {"a": [0.1]})
-    assert "no test" in best_variant_verdict("a", BASELINE, lone, {}, 1)
+    lone, none = analyse(histories_of({"a": [0.9]}), SETTINGS)
+    assert "no test" in best_variant_verdict("a", BASELINE, lone, none, 1, SETTINGS)
+
+
+def test_the_fine_tuned_variant_follows_the_stated_rule():
+    _, tests = analyse(histories_of(FINALS), SETTINGS)
+    ranking = ["exp-lr0.01-k0.3", "fixed-lr0.1", BASELINE]
+    assert fine_tuning_choice(ranking, tests)[0] == "exp-lr0.01-k0.3"  # significantly better
+    noise = {**FINALS, "exp-lr0.01-k0.3": FINALS["step-lr0.01-drop0.5-every3"]}
+    _, tests = analyse(histories_of(noise), SETTINGS)
+    chosen, why = fine_tuning_choice(ranking, tests)
+    assert chosen == BASELINE  # the highest mean is only noise: the fixed rate is kept
+    assert "no variant is significantly better than it" in why and "(exp-lr0.01-k0.3)" in why
+    assert fine_tuning_choice(["a", "b"], {})[0] == "a"
+
+
+def test_claims_are_answered_and_checked_on_the_other_splits():
+    summaries, tests = analyse(histories_of(FINALS), SETTINGS)
+    ranking = rank(summaries)
+    assert claimed_variants(ranking) == ["exp-lr0.01-k0.3", "step-lr0.01-drop0.5-every3"]
+    flipped = {**FINALS, "exp-lr0.01-k0.3": [0.95] * 10}
+    _, other_split = analyse(histories_of(flipped), SETTINGS)
+    rows = claim_rows(ranking, tests, 0.01, {43: tests, 44: other_split})
+    exp_accuracy = next(row for row in rows if "k = 0.3: higher final accuracy" in str(row))
+    assert exp_accuracy["answer"] == "confirmed" and exp_accuracy["here, vs fixed-lr0.001"] == (
+        "+1.00 points"
+    )
+    assert exp_accuracy["on the other splits"] == "no"  # equivalent on split 44
+    step = [row for row in rows if row["variant"] == "step-lr0.01-drop0.5-every3"]
+    assert [row["answer"] for row in step] == ["inconclusive"] * 3
+    assert {row["on the other splits"] for row in step} == {"yes"}
+    assert claim_rows(["fixed-lr0.1", BASELINE], tests, 0.01, {}) == []
+
+
+def test_split_reruns_put_the_baseline_first_and_report_each_split():
+    ranking = ["exp-lr0.01-k0.3", BASELINE, "fixed-lr0.1", "step-lr0.01-drop0.5-every3"]
+    chosen = rerun_variants(ranking, 2, ["exp-lr0.01-k0.3", "step-lr0.01-drop0.5-every3"])
+    assert chosen == [BASELINE, "exp-lr0.01-k0.3", "fixed-lr0.1", "step-lr0.01-drop0.5-every3"]
+    arguments = {name: [f"-S schedule.of={name}"] for name in chosen}
+    first, rest = split_runs(chosen, arguments, [43, 44])
+    assert first == [
+        (f"{BASELINE}-split43", [f"-S schedule.of={BASELINE}", "-S", "split.seed=43"]),
+        (f"{BASELINE}-split44", [f"-S schedule.of={BASELINE}", "-S", "split.seed=44"]),
+    ]
+    assert len(rest) == 6 and rest[0][0] == "exp-lr0.01-k0.3-split43"
+    _, tests = analyse(histories_of(FINALS), SETTINGS)
+    flipped = {**FINALS, "exp-lr0.01-k0.3": [0.95] * 10}
+    _, other = analyse(histories_of(flipped), SETTINGS)
+    rows = robustness_rows(chosen, 42, tests, {43: tests, 44: other})
+    exp = rows[0]
+    assert exp == {
+        "variant": "exp-lr0.01-k0.3",
+        "split 42": "+1.00, better",
+        "split 43": "+1.00, better",
+        "split 44": "+0.00, equivalent",
+        "holds on every split": "no",
+    }
+    assert "holds on every split for 2 of the 3." in robustness_sentence(rows, [42, 43, 44], 10)
 
 
 def test_lr_range_suggestion_is_where_the_loss_falls_fastest():

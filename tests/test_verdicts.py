@@ -1,33 +1,85 @@
-"""The verdict sentences and number formats, written from constructed statistics."""
+"""The verdict sentences and number formats, written from constructed statistics: one case per
+outcome (better, worse, equivalent, inconclusive) and per secondary measure."""
 
+import pytest
+
+from lrstudy.errors import UserError
 from lrstudy.reporting.formatting import interval, mean_std
-from lrstudy.reporting.verdicts import comparison_verdict, mcnemar_verdict, significance_count
-from lrstudy.statistics import paired_test, summarize
+from lrstudy.reporting.verdicts import (
+    comparison_verdict,
+    mcnemar_verdict,
+    measure_verdict,
+    outcome_count,
+    verdict_settings,
+)
+from lrstudy.statistics import compare_with_baseline, summarize
+
+BASE = [0.95] * 10
+CASES = {
+    "better": [0.96] * 9 + [0.97],
+    "worse": [0.94] * 9 + [0.93],
+    "equivalent": [0.95 + offset for offset in (0.002, -0.001) * 5],
+    "inconclusive": [0.95 + offset for offset in (0.03, -0.028) * 5],
+}
 
 
-def test_verdicts_are_written_from_the_numbers():
-    better, baseline = summarize([0.96] * 9 + [0.97]), summarize([0.95] * 10)
-    significant = comparison_verdict(
-        "exp", better, "fixed", baseline, paired_test([0.96] * 9 + [0.97], [0.95] * 10), 10
+def verdict_of(case, comparisons=1):
+    test = compare_with_baseline({"exp": CASES[case], "fixed": BASE}, "fixed", 0.01)["exp"]
+    summary, baseline = summarize(CASES[case]), summarize(BASE)
+    return comparison_verdict("exp", summary, "fixed", baseline, test, 10, 0.01, comparisons)
+
+
+def test_each_outcome_has_its_sentence():
+    better = verdict_of("better")
+    assert "a difference of +1.10 points, p = 0.00195 (sign-flip permutation test)" in better
+    assert "significant at 0.05, exp is better." in better
+    assert "significant at 0.05, exp is worse." in verdict_of("worse")
+    equivalent = verdict_of("equivalent")
+    assert "not significant at 0.05, and two one-sided tests put it within ±1 point" in equivalent
+    assert "exp is equivalent to fixed." in equivalent
+    inconclusive = verdict_of("inconclusive")
+    assert "nor shown within ±1 point" in inconclusive
+    assert "inconclusive; this data shows exp neither better than, worse than, nor" in inconclusive
+    # Every verdict says what the test could have found.
+    for sentence in (better, equivalent, inconclusive):
+        assert " would be found 80 % of the time at 0.05." in sentence
+    assert "0.05/17, Benjamini-Hochberg's threshold" in verdict_of("better", comparisons=17)
+
+
+def test_too_few_seeds_give_no_verdict_or_no_power():
+    one = compare_with_baseline({"exp": [0.9], "fixed": [0.8]}, "fixed", 0.01)["exp"]
+    lone = comparison_verdict("exp", summarize([0.9]), "fixed", summarize([0.8]), one, 1, 0.01, 1)
+    assert lone.endswith("no verdict.") and "p = 1 " in lone
+    few = compare_with_baseline({"exp": [0.9] * 3, "fixed": [0.8] * 3}, "fixed", 0.01)["exp"]
+    sentence = comparison_verdict(
+        "exp", summarize([0.9] * 3), "fixed", summarize([0.8] * 3), few, 3, 0.01, 1
     )
-    assert "a difference of +1.10 points, p = 0.00195" in significant
-    assert significant.endswith("significant at 0.05, exp is better.")
-    noisy = comparison_verdict(
-        "exp",
-        better,
-        "fixed",
-        baseline,
-        {"mean_difference": 0.011, "p_value": 0.01},
-        10,
-        adjusted=0.2,
-        comparisons=17,
+    assert "With 3 seeds no difference can reach 0.05: the sign-flip test's smallest p is 0.25" in (
+        sentence
     )
-    assert "0.2 after Benjamini-Hochberg over 17 comparisons" in noisy
-    assert "not significant at 0.05" in noisy and "does not show exp to be better" in noisy
-    one_seed = comparison_verdict(
-        "exp", summarize([0.9]), "fixed", summarize([0.8]), paired_test([0.9], [0.8]), 1
+
+
+def test_secondary_measures_say_sooner_lower_or_no_difference():
+    labels = {"fraction": "99 %", "baseline": "fixed"}
+    epochs = {"exp": [2] * 10, "fixed": [5] * 9 + [6]}
+    test = compare_with_baseline(epochs, "fixed")["exp"]
+    sooner = measure_verdict(
+        "epochs_to_baseline", summarize(epochs["exp"]), summarize(epochs["fixed"]), test, labels, 1
     )
-    assert one_seed.endswith("no verdict.") and "p = 1 " in one_seed
+    assert sooner == (
+        "Epochs to 99 % of fixed's mean final validation accuracy: 2.0 ± 0.0 against "
+        "5.1 ± 0.3 (-3.1 epochs, p = 0.00195): sooner."
+    )
+    losses = {"exp": [0.2, 0.3] * 5, "fixed": [0.3, 0.2] * 5}
+    test = compare_with_baseline(losses, "fixed")["exp"]
+    same = measure_verdict(
+        "final_val_loss", summarize(losses["exp"]), summarize(losses["fixed"]), test, labels, 17
+    )
+    assert same.startswith("Final validation loss: 0.2500 ± 0.0527 against 0.2500 ± 0.0527")
+    assert same.endswith("after Benjamini-Hochberg): no difference shown.")
+
+
+def test_mcnemar_sentences():
     changed = mcnemar_verdict(
         {"only_before_correct": 0, "only_after_correct": 6, "p_value": 0.03125, "test_images": 243}
     )
@@ -46,14 +98,19 @@ def test_formatting_in_percent():
     assert mean_std(summarize([0.9])) == "90.00 %" and interval(summarize([0.9])) == ""
 
 
-def test_the_significance_count_names_the_variants_each_way():
-    tests = {
-        "a": {"mean_difference": 0.02, "p_adjusted": 0.01},
-        "b": {"mean_difference": -0.03, "p_adjusted": 0.001},
-        "c": {"mean_difference": 0.01, "p_adjusted": 0.2},
-    }
-    sentence = significance_count(tests, "fixed-lr0.001")
-    assert sentence == (
-        "After Benjamini-Hochberg over the 3 comparisons with fixed-lr0.001, 1 variants are "
-        "significantly better (a) and 1 significantly worse (b) at 0.05."
+def test_the_outcome_count_names_the_variants_each_way():
+    tests = compare_with_baseline({**CASES, "fixed": BASE}, "fixed", 0.01)
+    assert outcome_count(tests, "fixed", 0.01) == (
+        "After Benjamini-Hochberg over the 4 comparisons with fixed, at 0.05: 1 significantly "
+        "better (better), 1 significantly worse (worse), 1 equivalent within ±1 point "
+        "(equivalent) and 1 inconclusive."
     )
+
+
+def test_verdict_settings_are_checked_like_params():
+    settings = verdict_settings({"verdicts": {"margin": "0.5", "convergence": 0.99}})
+    assert settings == {"margin": 0.005, "convergence": 0.99}
+    with pytest.raises(UserError, match="verdicts.margin = 0 is not allowed"):
+        verdict_settings({"verdicts": {"margin": 0, "convergence": 0.99}})
+    with pytest.raises(UserError, match="verdicts.convergence is missing"):
+        verdict_settings({"verdicts": {"margin": 1}})

@@ -13,8 +13,9 @@ from lrstudy.atomic import read_json
 from lrstudy.paths import curve_path, repeats_file, summary_file, time_file
 from lrstudy.reporting.figures import plot_curves
 from lrstudy.reporting.formatting import interval, loss_mean_std, mean_std, percent
+from lrstudy.reporting.measures import ACCURACY
 from lrstudy.reporting.verdicts import comparison_verdict, mcnemar_verdict
-from lrstudy.statistics import paired_test, per_seed_results, summarize
+from lrstudy.statistics import compare_with_baseline, per_seed_results, summarize
 from lrstudy.tracking import read_curve
 from lrstudy.training.schedules import describe, schedule_settings
 
@@ -89,11 +90,12 @@ def table_rows(policies):
     return rows
 
 
-def verdicts(policies):
-    """The scheduled head against the baseline, paired over their seeds, and fine-tuning against
-    the head it started from, image by image on the test split."""
+def verdicts(policies, settings):
+    """The scheduled head against the baseline, paired over their seeds (better, worse,
+    equivalent within the margin, or inconclusive), and fine-tuning against the head it started
+    from, image by image on the test split."""
     finals = {
-        model: per_seed_results(read_json(repeats_file(model))["history"])["final_val_accuracy"]
+        model: per_seed_results(read_json(repeats_file(model))["history"])[ACCURACY]
         for model in ("train", "baseline")
     }
     names = {model: f"{model} ({policies[model]})" for model in finals}
@@ -102,8 +104,10 @@ def verdicts(policies):
         summarize(finals["train"]),
         names["baseline"],
         summarize(finals["baseline"]),
-        paired_test(finals["train"], finals["baseline"]),
+        compare_with_baseline(finals, "baseline", settings["margin"])["train"],
         seeds=len(finals["train"]),
+        margin=settings["margin"],
+        comparisons=1,
     )
     fine_tuning = read_json(summary_file("evaluate"))["finetune_vs_train"]
     return [schedule, mcnemar_verdict(fine_tuning)]

@@ -8,13 +8,19 @@ from lrstudy.atomic import atomic_output
 from lrstudy.errors import UserError
 
 
+def markdown_table(rows):
+    """rows (dicts with the same keys) as a Markdown table, one column per key."""
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(row[column]) for column in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def write_table(stem, rows, notes=()):
     """rows (dicts with the same keys) as stem.md and stem.csv, the markdown followed by `notes`
     (paragraphs); returns the markdown."""
     columns = list(rows[0])
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(str(row[column]) for column in columns) + " |" for row in rows]
-    markdown = "\n\n".join(["\n".join(lines), *notes]) + "\n"
+    markdown = "\n\n".join([markdown_table(rows), *notes]) + "\n"
     stem = Path(stem)
     with atomic_output(stem.with_suffix(".md")) as partial:
         partial.write_text(markdown, encoding="utf-8")

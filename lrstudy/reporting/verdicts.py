@@ -3,8 +3,18 @@
 Apart from lrstudy/statistics.py, so that rewording one reruns only the stage `report`.
 """
 
-from lrstudy.reporting.formatting import mean_std
-from lrstudy.statistics import ALPHA
+from lrstudy.params import number
+from lrstudy.reporting.measures import ACCURACY, MEASURES
+from lrstudy.statistics import ALPHA, POWER, outcome
+
+
+def verdict_settings(params):
+    """params.yaml's `verdicts`: the equivalence margin (as a fraction of accuracy) and the
+    fraction of the final accuracy at which a run counts as converged."""
+    return {
+        "margin": number(params, "verdicts.margin", above=0, maximum=100) / 100,
+        "convergence": number(params, "verdicts.convergence", above=0, maximum=1),
+    }
 
 
 def significance(p_value):
@@ -13,29 +23,132 @@ def significance(p_value):
     return f"not significant at {ALPHA}"
 
 
-def comparison_verdict(
-    name, summary, baseline_name, baseline_summary, test, seeds, adjusted=None, comparisons=1
-):
-    """One sentence: is `name` better than the baseline, by the paired test over seeds."""
-    points = 100 * test["mean_difference"]
-    sentence = (
-        f"{name} against {baseline_name}, paired over {seeds} seeds: final validation accuracy "
-        f"{mean_std(summary)} against {mean_std(baseline_summary)}, a difference of "
-        f"{points:+.2f} points, p = {test['p_value']:.3g} (sign-flip permutation test)"
+def within(margin):
+    points = f"{100 * margin:g}"
+    return f"±{points} point" + ("" if points == "1" else "s")
+
+
+def power_sentence(measure, test, seeds, comparisons):
+    """What the comparison could have found: the difference it detects with 80 % power."""
+    threshold = f"{ALPHA}" if comparisons == 1 else f"{ALPHA}/{comparisons}"
+    if test["detectable"] is None:
+        return (
+            f" With {seeds} seeds no difference can reach {threshold}: the sign-flip test's "
+            f"smallest p is {2 / 2**seeds:.3g}."
+        )
+    why = "" if comparisons == 1 else ", Benjamini-Hochberg's threshold for one difference"
+    return (
+        f" Its power: a true difference of {measure.size(test['detectable'])} would be found "
+        f"{100 * POWER:.0f} % of the time at {threshold}{why}."
     )
-    p_value = test["p_value"]
-    if adjusted is not None and comparisons > 1:
-        sentence += f", {adjusted:.3g} after Benjamini-Hochberg over {comparisons} comparisons"
-        p_value = adjusted
+
+
+def comparison_verdict(name, summary, baseline, baseline_summary, test, seeds, margin, comparisons):
+    """Is `name`'s final validation accuracy better than, worse than, equivalent to (within
+    ± margin) the baseline's, or is the answer inconclusive; and what the test could find."""
+    measure = MEASURES[ACCURACY]
+    sentence = (
+        f"{name} against {baseline}, paired over {seeds} seeds: final validation accuracy "
+        f"{measure.text(summary)} against {measure.text(baseline_summary)}, a difference of "
+        f"{measure.difference(test['mean_difference'])}, p = {test['p_value']:.3g} "
+        "(sign-flip permutation test)"
+    )
+    if comparisons > 1:
+        sentence += (
+            f", {test['p_adjusted']:.3g} after Benjamini-Hochberg over {comparisons} comparisons"
+        )
     if seeds < 2:
         return sentence + ". With one seed there is no spread to test against: no verdict."
-    if p_value < ALPHA and points > 0:
-        return sentence + f": {significance(p_value)}, {name} is better."
-    if p_value < ALPHA:
-        return sentence + f": {significance(p_value)}, {name} is worse."
+    answer = outcome(test)
+    equivalence = f"{test['p_equivalence_adjusted']:.3g}"
+    if answer in ("better", "worse"):
+        sentence += f": {significance(test['p_adjusted'])}, {name} is {answer}."
+    elif answer == "equivalent":
+        sentence += (
+            f": {significance(test['p_adjusted'])}, and two one-sided tests put it within "
+            f"{within(margin)} (p = {equivalence}): {name} is equivalent to {baseline}."
+        )
+    else:
+        sentence += (
+            f": {significance(test['p_adjusted'])}, nor shown within {within(margin)} (two "
+            f"one-sided tests, p = {equivalence}): inconclusive; this data shows {name} neither "
+            f"better than, worse than, nor equivalent to {baseline}."
+        )
+    return sentence + power_sentence(measure, test, seeds, comparisons)
+
+
+def measure_verdict(key, summary, baseline_summary, test, labels, comparisons):
+    """One sentence on a secondary measure (epochs to converge, final loss) against the
+    baseline: sooner/later, lower/higher, or no difference shown, with the test's power."""
+    measure = MEASURES[key]
+    p_value = test["p_adjusted"]
+    answer = outcome(test, lower_is_better=measure.lower_is_better)
+    word = {"better": measure.gain, "worse": measure.loss}.get(answer, "no difference shown")
+    adjusted = "" if comparisons == 1 else " after Benjamini-Hochberg"
+    label = measure.label.format(**labels)
     return (
-        sentence + f": {significance(p_value)}. The difference is within the noise of the seeds; "
-        f"this data does not show {name} to be better than {baseline_name}."
+        f"{label[0].upper()}{label[1:]}: {measure.text(summary)} against "
+        f"{measure.text(baseline_summary)} ({measure.difference(test['mean_difference'])}, "
+        f"p = {p_value:.3g}{adjusted}): {word}."
+    )
+
+
+def best_variant_verdict(best, baseline, summaries, tests, seeds, settings):
+    """The sentences on a study's best variant against its baseline: its accuracy (four
+    outcomes), then its convergence and final loss, from the paired tests."""
+    if baseline not in summaries:
+        return f"The grid has no {baseline}, the baseline: no test against it."
+    if best == baseline:
+        return (
+            f"{baseline}, the baseline, has the highest mean final validation accuracy of the "
+            f"grid ({MEASURES[ACCURACY].text(summaries[baseline][ACCURACY])} over {seeds} "
+            "seeds): no schedule of this grid does better."
+        )
+    comparisons = len(tests[ACCURACY])
+    labels = {"fraction": f"{100 * settings['convergence']:g} %", "baseline": baseline}
+    sentences = [
+        comparison_verdict(
+            best,
+            summaries[best][ACCURACY],
+            baseline,
+            summaries[baseline][ACCURACY],
+            tests[ACCURACY][best],
+            seeds,
+            settings["margin"],
+            comparisons,
+        )
+    ]
+    for key in MEASURES:
+        if key != ACCURACY and seeds > 1:
+            sentences.append(
+                measure_verdict(
+                    key,
+                    summaries[best][key],
+                    summaries[baseline][key],
+                    tests[key][best],
+                    labels,
+                    comparisons,
+                )
+            )
+    return " ".join(sentences)
+
+
+def outcome_count(tests, baseline, margin):
+    """How many variants the adjusted tests call better, worse, equivalent within the margin,
+    and inconclusive against the baseline."""
+    groups = {answer: [] for answer in ("better", "worse", "equivalent", "inconclusive")}
+    for name in sorted(tests):
+        groups[outcome(tests[name])].append(name)
+    counts = [
+        f"{len(groups['better'])} significantly better ({', '.join(groups['better']) or 'none'})",
+        f"{len(groups['worse'])} significantly worse ({', '.join(groups['worse']) or 'none'})",
+        f"{len(groups['equivalent'])} equivalent within {within(margin)} "
+        f"({', '.join(groups['equivalent']) or 'none'})",
+        f"{len(groups['inconclusive'])} inconclusive",
+    ]
+    return (
+        f"After Benjamini-Hochberg over the {len(tests)} comparisons with {baseline}, at "
+        f"{ALPHA}: {', '.join(counts[:3])} and {counts[3]}."
     )
 
 
@@ -57,44 +170,3 @@ def mcnemar_verdict(test):
             + ("better." if better else "worse.")
         )
     return sentence + f": {significance(test['p_value'])}, no change shown."
-
-
-def best_variant_verdict(best, baseline, summaries, tests, seeds):
-    """The sentence on a study's best variant against its baseline, from the paired tests."""
-    if baseline not in summaries:
-        return f"The grid has no {baseline}, the baseline: no test against it."
-    if best == baseline:
-        return (
-            f"{baseline}, the baseline, has the highest mean final validation accuracy of the "
-            f"grid ({mean_std(summaries[baseline]['final_val_accuracy'])} over {seeds} seeds): "
-            "no schedule of this grid does better."
-        )
-    return comparison_verdict(
-        best,
-        summaries[best]["final_val_accuracy"],
-        baseline,
-        summaries[baseline]["final_val_accuracy"],
-        tests[best],
-        seeds,
-        adjusted=tests[best]["p_adjusted"],
-        comparisons=len(tests),
-    )
-
-
-def significance_count(tests, baseline):
-    """How many variants the adjusted tests call better and worse than the baseline."""
-    better = sorted(
-        name
-        for name, test in tests.items()
-        if test["p_adjusted"] < ALPHA and test["mean_difference"] > 0
-    )
-    worse = sorted(
-        name
-        for name, test in tests.items()
-        if test["p_adjusted"] < ALPHA and test["mean_difference"] < 0
-    )
-    return (
-        f"After Benjamini-Hochberg over the {len(tests)} comparisons with {baseline}, "
-        f"{len(better)} variants are significantly better ({', '.join(better) or 'none'}) and "
-        f"{len(worse)} significantly worse ({', '.join(worse) or 'none'}) at {ALPHA}."
-    )

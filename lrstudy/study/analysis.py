@@ -1,29 +1,71 @@
-"""A finished grid's numbers: every variant's summaries over seeds, its paired test against the
-baseline, the ranking and the study table."""
+"""A finished grid's numbers: every variant's per-seed measures and their summaries, the paired
+tests against the baseline, the ranking, the variant to fine-tune and the study table."""
+
+import numpy as np
 
 from lrstudy.paths import repeats_file
-from lrstudy.reporting.formatting import interval, loss_mean_std, mean_std
-from lrstudy.statistics import compare_with_baseline, per_seed_results, summarize
+from lrstudy.reporting.formatting import interval
+from lrstudy.reporting.measures import ACCURACY, MEASURES
+from lrstudy.reporting.verdicts import within
+from lrstudy.statistics import (
+    ALPHA,
+    compare_with_baseline,
+    epochs_to_reach,
+    outcome,
+    per_seed_results,
+    summarize,
+)
 from lrstudy.study.grid import BASELINE
 from lrstudy.study.runner import read_experiment_json
 
 
-def analyse(names):
-    """Every seed's curves of the named experiments; per variant, the summaries over seeds of
-    its final and best validation figures; and the paired tests against the baseline."""
-    histories = {
-        name: read_experiment_json(repeats_file("train"), name)["history"] for name in names
-    }
+def read_histories(names):
+    """Every seed's curves of the named experiments (metrics/train/repeats.json of each)."""
+    return {name: read_experiment_json(repeats_file("train"), name)["history"] for name in names}
+
+
+def per_seed_measures(histories, convergence):
+    """{variant: {measure: one value per seed}}: final accuracy and loss, and the epochs to
+    `convergence` of the run's own final accuracy and of the baseline's mean final accuracy."""
     results = {name: per_seed_results(history) for name, history in histories.items()}
+    target = None
+    if BASELINE in results:
+        target = convergence * float(np.mean(results[BASELINE][ACCURACY]))
+    for name, history in histories.items():
+        accuracy = np.asarray(history["val_accuracy"], dtype=float)
+        results[name]["epochs_to_converge"] = epochs_to_reach(
+            accuracy, convergence * accuracy[:, -1]
+        )
+        if target is not None:
+            results[name]["epochs_to_baseline"] = epochs_to_reach(accuracy, target)
+    return results
+
+
+def test_measures(results, margin):
+    """{measure: {variant: paired test against the baseline}} of every measure the variants
+    share with it, Benjamini-Hochberg over the variants; accuracy also tested for equivalence
+    within ± margin. Empty without the baseline."""
+    if BASELINE not in results:
+        return {}
+    return {
+        key: compare_with_baseline(
+            {name: result[key] for name, result in results.items()},
+            BASELINE,
+            margin if key == ACCURACY else None,
+        )
+        for key in MEASURES
+    }
+
+
+def analyse(histories, settings):
+    """(summaries, tests) of the variants' histories: per variant and measure the summary over
+    seeds, and per measure the paired tests against the baseline."""
+    results = per_seed_measures(histories, settings["convergence"])
     summaries = {
         name: {key: summarize(values) for key, values in result.items()}
         for name, result in results.items()
     }
-    tests = {}
-    if BASELINE in results:
-        finals = {name: result["final_val_accuracy"] for name, result in results.items()}
-        tests = compare_with_baseline(finals, BASELINE)
-    return histories, summaries, tests
+    return summaries, test_measures(results, settings["margin"])
 
 
 def rank(summaries):
@@ -32,30 +74,81 @@ def rank(summaries):
     return sorted(
         summaries,
         key=lambda name: (
-            -summaries[name]["final_val_accuracy"]["mean"],
+            -summaries[name][ACCURACY]["mean"],
             summaries[name]["final_val_loss"]["mean"],
         ),
     )
 
 
-def study_rows(summaries, tests, times, seeds):
-    """The study table, best first: each variant's mean ± std over seeds, and its paired test
+def fine_tuning_choice(ranking, tests):
+    """(the variant to fine-tune, why): the best of those significantly better than the baseline;
+    with none, the baseline itself, since no schedule of the grid beat it; without a baseline,
+    the highest mean."""
+    accuracy = tests.get(ACCURACY, {})
+    better = [name for name in ranking if name in accuracy and outcome(accuracy[name]) == "better"]
+    if better:
+        return better[0], (
+            f"{better[0]} is fine-tuned: the highest mean of the {len(better)} variants "
+            f"significantly better than {BASELINE}."
+        )
+    if BASELINE in ranking:
+        return BASELINE, (
+            f"{BASELINE} is fine-tuned: no variant is significantly better than it, so the "
+            f"simplest policy, a fixed rate, is kept rather than the highest of means that "
+            f"differ by noise ({ranking[0]})."
+        )
+    return ranking[0], f"{ranking[0]} is fine-tuned: the highest mean (no {BASELINE} to test)."
+
+
+def secondary(key, summary, test):
+    """A secondary measure's cell: '3.1 ± 0.6 (-0.8, p 0.04)', the difference and BH p beside."""
+    measure = MEASURES[key]
+    if test is None:
+        return measure.text(summary)
+    difference = measure.difference(test["mean_difference"]).split()[0]
+    return f"{measure.text(summary)} ({difference}, p {test['p_adjusted']:.3g})"
+
+
+def study_rows(summaries, tests, times, seeds, settings):
+    """The study table, best first: each variant's mean ± std over seeds, and its paired tests
     against the baseline (blank on the baseline's own row)."""
+    labels = {"fraction": f"{100 * settings['convergence']:g} %", "baseline": BASELINE}
     rows = []
     for name in rank(summaries):
-        summary, test = summaries[name], tests.get(name)
-        rows.append(
-            {
-                "variant": name,
-                "seeds": seeds[name],
-                "final val accuracy": mean_std(summary["final_val_accuracy"]),
-                "its 95 % interval": interval(summary["final_val_accuracy"]),
-                "best val accuracy": mean_std(summary["best_val_accuracy"]),
-                "final val loss": loss_mean_std(summary["final_val_loss"]),
-                f"vs {BASELINE} (points)": f"{100 * test['mean_difference']:+.2f}" if test else "",
-                "p": f"{test['p_value']:.3g}" if test else "",
-                "p (BH)": f"{test['p_adjusted']:.3g}" if test else "",
-                "wall time (s)": times.get(name, ""),
-            }
-        )
+        summary = summaries[name]
+        test = tests.get(ACCURACY, {}).get(name)
+        detectable = test and test["detectable"]
+        row = {
+            "variant": name,
+            "seeds": seeds[name],
+            "final val accuracy": MEASURES[ACCURACY].text(summary[ACCURACY]),
+            "its 95 % interval": interval(summary[ACCURACY]),
+            f"vs {BASELINE} (points)": f"{100 * test['mean_difference']:+.2f}" if test else "",
+            "p": f"{test['p_value']:.3g}" if test else "",
+            "p (BH)": f"{test['p_adjusted']:.3g}" if test else "",
+            "detectable (points)": f"{100 * detectable:.2f}" if detectable is not None else "",
+            f"within {within(settings['margin'])}: p (BH)": (
+                f"{test['p_equivalence_adjusted']:.3g}" if test else ""
+            ),
+            "outcome": outcome(test) if test else "",
+        }
+        for key in MEASURES:
+            if key != ACCURACY and key in summary:
+                column = MEASURES[key].column.format(**labels)
+                row[column] = secondary(key, summary[key], tests.get(key, {}).get(name))
+        row["wall time (s)"] = times.get(name, "")
+        rows.append(row)
     return rows
+
+
+def table_notes(settings):
+    """What the study table's columns mean, for the paragraph under it."""
+    return (
+        f"Paired over seeds against {BASELINE}: p of the sign-flip permutation test, p (BH) "
+        "after Benjamini-Hochberg over the grid; detectable: the difference found with 80 % "
+        f"power at {ALPHA} over the number of comparisons; within {within(settings['margin'])}: "
+        "the two one-sided tests of equivalence; outcome: better or worse (p (BH) < "
+        f"{ALPHA}), else equivalent, else inconclusive. Epochs count from 1 (a run that never "
+        "gets there counts as one past the last); in their and the loss column, the mean "
+        "paired difference and its p (BH)."
+    )

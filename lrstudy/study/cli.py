@@ -3,6 +3,7 @@
 import argparse
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import lrstudy.study
@@ -10,11 +11,26 @@ from lrstudy.errors import UserError, reports_user_errors
 from lrstudy.params import load_params, number
 from lrstudy.paths import study_table, summary_file, time_file
 from lrstudy.reporting.formatting import mean_std
+from lrstudy.reporting.measures import ACCURACY
 from lrstudy.reporting.tables import update_blocks, write_table
-from lrstudy.reporting.verdicts import best_variant_verdict, mcnemar_verdict, significance_count
-from lrstudy.study.analysis import analyse, rank, study_rows
+from lrstudy.reporting.verdicts import (
+    best_variant_verdict,
+    mcnemar_verdict,
+    outcome_count,
+    verdict_settings,
+)
+from lrstudy.study.analysis import (
+    analyse,
+    fine_tuning_choice,
+    rank,
+    read_histories,
+    study_rows,
+    table_notes,
+)
+from lrstudy.study.claims import claimed_variants, claims_note
 from lrstudy.study.figures import render_comparison
 from lrstudy.study.grid import BASELINE, load_grid, variant_args
+from lrstudy.study.robustness import rerun_variants, robustness_note, split_runs, split_tests
 from lrstudy.study.runner import (
     ACTIVE,
     experiment_states,
@@ -25,6 +41,7 @@ from lrstudy.study.runner import (
 )
 
 DEFAULT_GRID = "reference"
+DEFAULT_SPLITS, DEFAULT_TOP = 3, 3
 
 
 def stage_dvc_lock():
@@ -37,26 +54,29 @@ def stage_dvc_lock():
         subprocess.run(["git", "add", "dvc.lock"], check=True)
 
 
-def run_grid(grid, variants, jobs):
-    """Bring the shared stages up to date, then run every variant that has not succeeded:
-    queue those with no experiment, requeue those that failed before, wait for those an
-    earlier study left queued or running."""
+def prepare_shared_stages():
     print("study: bringing fetch, split, features and baseline up to date")
     run_dvc("repro", "baseline", capture=False)
     stage_dvc_lock()
+
+
+def run_variants(label, variants, jobs):
+    """Run every variant [(name, `dvc exp run` arguments)] that has not succeeded: queue those
+    with no experiment, requeue those that failed before, wait for those an earlier study left
+    queued or running."""
     states = experiment_states(experiments())
-    names = [name for name, _, _ in variants]
+    names = [name for name, _ in variants]
     succeeded = [name for name in names if states.get(name) == "Success"]
     pending = [name for name in names if states.get(name) in ACTIVE]
-    print(f"study: {len(variants)} variants in {grid}, {len(succeeded)} already run")
+    print(f"study: {len(variants)} variants in {label}, {len(succeeded)} already run")
     if pending:
         print(f"study: waiting also for {', '.join(pending)}, left queued by an earlier study")
-    for name, family, values in variants:
+    for name, arguments in variants:
         if states.get(name) == "Failed":
             print(f"study: {name} failed in an earlier study; removing that task, rerunning it")
             run_dvc("queue", "remove", name)
         if name not in succeeded + pending:
-            run_dvc("exp", "run", "--queue", "-n", name, *variant_args(family, values), "train")
+            run_dvc("exp", "run", "--queue", "-n", name, *arguments, "train")
     if to_run := [name for name in names if name not in succeeded]:
         run_queue(to_run, jobs)
 
@@ -69,14 +89,31 @@ def wall_times(names, states):
     }
 
 
-def fine_tune_best(best, variants, states):
-    """The whole pipeline with the best variant's params, as the experiment `<best>-finetuned`
+def fine_tune(chosen, arguments, states):
+    """The whole pipeline with the chosen variant's params, as the experiment `<chosen>-finetuned`
     (its `train` runs again: seconds, the same heads); McNemar's test of its fine-tuning."""
-    finetuned = f"{best}-finetuned"
+    finetuned = f"{chosen}-finetuned"
     if states.get(finetuned) != "Success":
-        _, family, values = next(variant for variant in variants if variant[0] == best)
-        run_dvc("exp", "run", "-n", finetuned, *variant_args(family, values), capture=False)
+        run_dvc("exp", "run", "-n", finetuned, *arguments[chosen], capture=False)
     return finetuned, read_experiment_json(summary_file("evaluate"), finetuned)["finetune_vs_train"]
+
+
+def check_robustness(grid, ranking, arguments, args, settings):
+    """The best variants, the claims' variants and the baseline on `args.splits - 1` more split
+    seeds: {split seed: tests} (empty with --splits 1 or without a baseline) and the rerun
+    variants."""
+    seed = number(load_params(), "split.seed", integer=True)
+    seeds = [seed + offset for offset in range(1, args.splits)]
+    if not seeds or BASELINE not in ranking:
+        return {}, []
+    chosen = rerun_variants(ranking, args.top, claimed_variants(ranking))
+    first, rest = split_runs(chosen, arguments, seeds)
+    started = time.monotonic()
+    run_variants(f"{grid} on split seeds {', '.join(map(str, seeds))}", first, args.jobs)
+    run_variants(f"{grid} on the other splits", rest, args.jobs)
+    print(f"study: the split reruns took {time.monotonic() - started:.0f} s")
+    succeeded = wall_times([name for name, _ in first + rest], experiment_states(experiments()))
+    return split_tests(chosen, seeds, succeeded, settings), chosen
 
 
 def write_pages(pages, blocks):
@@ -104,13 +141,27 @@ def arguments(argv):
         help="variants run at the same time: a number, or auto (one per CPU core; default)",
     )
     parser.add_argument(
+        "--splits",
+        type=job_count,
+        default=DEFAULT_SPLITS,
+        help="split seeds to check the verdicts on: split.seed and the next ones "
+        f"(default {DEFAULT_SPLITS}; 1: only the committed split)",
+    )
+    parser.add_argument(
+        "--top",
+        type=job_count,
+        default=DEFAULT_TOP,
+        help="the best variants rerun on the other splits, besides the claims' "
+        f"(default {DEFAULT_TOP})",
+    )
+    parser.add_argument(
         "--page",
         type=Path,
         action="append",
         default=[],
         help="also write into this page (repeatable) its blocks of the grid: the table and "
-        "verdicts between <!-- study-GRID:start/end -->, the verdicts alone between "
-        "<!-- verdict-GRID:start/end -->",
+        "verdicts between <!-- study-GRID:start/end -->, the claims and the best variant's "
+        "verdict between <!-- verdict-GRID:start/end -->",
     )
     return parser.parse_args(argv)
 
@@ -118,33 +169,50 @@ def arguments(argv):
 @reports_user_errors
 def main(argv=None):
     args = arguments(argv)
-    epochs = number(load_params(), "train.epochs", minimum=1, integer=True)
+    params = load_params()
+    epochs = number(params, "train.epochs", minimum=1, integer=True)
+    settings = verdict_settings(params)
     variants = load_grid(args.grid, epochs)
-    names = [name for name, _, _ in variants]
+    options = {name: variant_args(family, values) for name, family, values in variants}
 
-    run_grid(args.grid, variants, args.jobs)
-    states = experiment_states(experiments())
-    finished = wall_times(set(names), states)
+    prepare_shared_stages()
+    run_variants(args.grid, list(options.items()), args.jobs)
+    finished = wall_times(list(options), experiment_states(experiments()))
     if not finished:
         raise UserError(f"no variant of {args.grid} finished; see the logs above")
-    histories, summaries, tests = analyse([name for name in names if name in finished])
+    histories = read_histories([name for name in options if name in finished])
+    summaries, tests = analyse(histories, settings)
     ranking = rank(summaries)
-    best, seeds = ranking[0], {name: len(histories[name]["val_accuracy"]) for name in histories}
+    seeds = {name: len(history["val_accuracy"]) for name, history in histories.items()}
     print(
-        f"study: best variant {best}: final val accuracy "
-        f"{mean_std(summaries[best]['final_val_accuracy'])} over {seeds[best]} seeds "
+        f"study: best variant {ranking[0]}: final val accuracy "
+        f"{mean_std(summaries[ranking[0]][ACCURACY])} over {seeds[ranking[0]]} seeds "
         "(highest mean, ties to the lower mean loss)"
     )
-    finetuned, fine_tuning = fine_tune_best(best, variants, states)
+    tests_by_seed, chosen = check_robustness(args.grid, ranking, options, args, settings)
+    fine_tuned, why = fine_tuning_choice(ranking, tests)
+    print(f"study: {why}")
+    finetuned, fine_tuning = fine_tune(fine_tuned, options, experiment_states(experiments()))
+    claims = claims_note(ranking, tests, settings, tests_by_seed)
+    verdict = best_variant_verdict(
+        ranking[0], BASELINE, summaries, tests, seeds[ranking[0]], settings
+    )
+    split_seed = number(params, "split.seed", integer=True)
     notes = [
-        best_variant_verdict(best, BASELINE, summaries, tests, seeds[best]),
-        *([significance_count(tests, BASELINE)] if tests else []),
-        f"{finetuned}: " + mcnemar_verdict(fine_tuning),
+        table_notes(settings),
+        *claims,
+        verdict,
+        *([outcome_count(tests[ACCURACY], BASELINE, settings["margin"])] if tests else []),
+        *robustness_note(chosen, seeds[ranking[0]], tests, tests_by_seed, split_seed),
+        f"{why} {finetuned}: " + mcnemar_verdict(fine_tuning),
     ]
     out = render_comparison(args.grid, histories, summaries, ranking, finetuned)
     stem = study_table(args.grid)
-    table = write_table(stem, study_rows(summaries, tests, finished, seeds), notes)
+    table = write_table(stem, study_rows(summaries, tests, finished, seeds, settings), notes)
     print(table, end="")
-    blocks = {f"study-{args.grid}": table, f"verdict-{args.grid}": "\n\n".join(notes[:2]) + "\n"}
+    blocks = {
+        f"study-{args.grid}": table,
+        f"verdict-{args.grid}": "\n\n".join([*claims, verdict]) + "\n",
+    }
     write_pages(args.page, blocks)
     print(f"study: figures in {out}/, table in {stem}.md")

@@ -22,7 +22,7 @@ def band(history, name, metric):
 
 def render_comparison(grid, histories, summaries, ranking, finetuned):
     """Per family, every variant's mean validation curve with its ± 1 std band; the best of
-    each family against the baseline, continued by the fine-tuned best; and every variant's
+    each family against the baseline, continued by the fine-tuned variant; and every variant's
     final validation accuracy with its 95 % interval. Returns the folder."""
     out = study_plots(grid)
     families = {
@@ -49,7 +49,7 @@ def render_comparison(grid, histories, summaries, ranking, finetuned):
             curves,
             EPOCH_LABEL,
             ylabel,
-            f"{grid}: best of each family, {BASELINE}, the best fine-tuned (one run)",
+            f"{grid}: best of each family, {BASELINE}, {finetuned} (one run)",
             out / f"best_{metric}.png",
             log_scale,
         )

@@ -1,0 +1,148 @@
+"""The reference reports' headline claims, each answered by the study's paired tests:
+confirmed, refuted or inconclusive, with the power behind the answer."""
+
+from dataclasses import dataclass
+
+from lrstudy.reporting.measures import ACCURACY, MEASURES
+from lrstudy.reporting.tables import markdown_table
+from lrstudy.reporting.verdicts import within
+from lrstudy.statistics import outcome
+from lrstudy.study.grid import BASELINE
+
+EXP_DECAY = "exp-lr0.01-k0.3"
+
+
+@dataclass(frozen=True)
+class Claim:
+    schedule: str  # as the reports name it
+    family: str
+    variant: str | None  # None: the grid's best variant of the family
+    measure: str
+    reported: str  # the claim with the reports' own figures
+
+
+CLAIMS = (
+    Claim(
+        "exp decay 0.01, k = 0.3",
+        "exp",
+        EXP_DECAY,
+        ACCURACY,
+        "higher final accuracy: 89.17 % against 88.0 % (+1.17 points)",
+    ),
+    Claim(
+        "exp decay 0.01, k = 0.3",
+        "exp",
+        EXP_DECAY,
+        "epochs_to_baseline",
+        "converges sooner: its best accuracy at epoch 32, 18 epochs before fixed 0.001's",
+    ),
+    Claim(
+        "exp decay 0.01, k = 0.3",
+        "exp",
+        EXP_DECAY,
+        "final_val_loss",
+        "lower final loss: 0.1038 below fixed 0.001's",
+    ),
+    Claim(
+        "step decay, its best setting",
+        "step",
+        None,
+        ACCURACY,
+        "higher final accuracy (the report leaves its setting and figure blank)",
+    ),
+    Claim(
+        "step decay, its best setting",
+        "step",
+        None,
+        "epochs_to_baseline",
+        "converges sooner (figure left blank)",
+    ),
+    Claim(
+        "step decay, its best setting",
+        "step",
+        None,
+        "final_val_loss",
+        "lower final loss (figure left blank)",
+    ),
+)
+
+
+def claimed_variant(claim, ranking):
+    """The grid's variant a claim is about (its named one, or the best of its family), or None
+    when the grid does not have it."""
+    if claim.variant is not None:
+        return claim.variant if claim.variant in ranking else None
+    return next((name for name in ranking if name.startswith(f"{claim.family}-")), None)
+
+
+def claimed_variants(ranking):
+    """The variants the claims are about that the grid has, in the claims' order."""
+    found = (claimed_variant(claim, ranking) for claim in CLAIMS)
+    return list(dict.fromkeys(name for name in found if name))
+
+
+def answer(claim, test, margin):
+    """confirmed (significantly better the claimed way), refuted (significantly the other way,
+    or equivalent within the margin) or inconclusive, from the adjusted tests."""
+    measure = MEASURES[claim.measure]
+    found = outcome(test, lower_is_better=measure.lower_is_better)
+    if found == "better":
+        return "confirmed"
+    if found == "worse":
+        return f"refuted: {measure.loss}"
+    if found == "equivalent":
+        return f"refuted: equivalent within {within(margin)}"
+    return "inconclusive"
+
+
+def holds_on_every_split(claim, name, found, margin, tests_by_seed):
+    """yes / no: the claim's answer is the same on every rerun split; not rerun: none has it."""
+    answers = [
+        answer(claim, tests[claim.measure][name], margin)
+        for tests in tests_by_seed.values()
+        if name in tests.get(claim.measure, {})
+    ]
+    if not answers:
+        return "not rerun"
+    return "yes" if set(answers) == {found} else "no"
+
+
+def claim_rows(ranking, tests, margin, tests_by_seed):
+    """One row per claim whose variant the grid has: the claim, the study's paired difference
+    from the baseline, its adjusted p, the difference detectable with 80 % power, the answer,
+    and whether the answer is the same on the rerun splits ({split seed: tests})."""
+    rows = []
+    for claim in CLAIMS:
+        name = claimed_variant(claim, ranking)
+        if name is None or claim.measure not in tests or name not in tests[claim.measure]:
+            continue
+        measure, test = MEASURES[claim.measure], tests[claim.measure][name]
+        detectable, found = test["detectable"], answer(claim, test, margin)
+        rows.append(
+            {
+                "the reference reports' claim": f"{claim.schedule}: {claim.reported}",
+                "variant": name,
+                f"here, vs {BASELINE}": measure.difference(test["mean_difference"]),
+                "p (BH)": f"{test['p_adjusted']:.3g}",
+                "detectable": "none" if detectable is None else measure.size(detectable),
+                "answer": found,
+                "on the other splits": holds_on_every_split(
+                    claim, name, found, margin, tests_by_seed
+                ),
+            }
+        )
+    return rows
+
+
+def claims_note(ranking, tests, settings, tests_by_seed):
+    """The reference reports' claims and the study's answers, as a paragraph and a table."""
+    rows = claim_rows(ranking, tests, settings["margin"], tests_by_seed)
+    if not rows:
+        return []
+    return [
+        "The reference reports' claims, tested against "
+        f"{BASELINE} on this data (confirmed: significantly better the claimed way after "
+        "Benjamini-Hochberg; refuted: significantly the other way or, for accuracy, equivalent "
+        f"within {within(settings['margin'])}; detectable: the difference found with 80 % "
+        "power):\n\n" + markdown_table(rows)
+    ]
