@@ -148,15 +148,19 @@ def adjust_p_values(p_values):
 
 def compare_with_baseline(results, baseline, margin=None):
     """{variant: paired test against `baseline`} from {variant: per-seed values}, each with its
-    Benjamini-Hochberg adjusted p-value over all the variants compared, the difference it would
-    detect with 80 % power at BH's threshold for a single true difference (alpha over the number
-    of comparisons) and, given a `margin`, the equivalence test's p (raw and adjusted)."""
+    paired differences, its Benjamini-Hochberg adjusted p-value over all the variants compared,
+    the difference it would detect with 80 % power at alpha and at alpha over the number of
+    comparisons (BH's threshold when a single variant differs) and, given a `margin`, the
+    equivalence test's p (raw and adjusted)."""
     others = [name for name in results if name != baseline]
     tests = {name: paired_test(results[name], results[baseline]) for name in others}
-    alpha = ALPHA / max(1, len(others))
     for name in others:
         differences = np.subtract(results[name], results[baseline])
-        tests[name]["detectable"] = minimum_detectable_difference(differences, alpha)
+        tests[name]["differences"] = differences.tolist()
+        tests[name]["detectable"] = minimum_detectable_difference(differences)
+        tests[name]["detectable_adjusted"] = minimum_detectable_difference(
+            differences, ALPHA / len(others)
+        )
         if margin is not None:
             tests[name]["p_equivalence"] = equivalence_test(
                 results[name], results[baseline], margin

@@ -85,7 +85,9 @@ def test_comparisons_with_the_baseline():
     assert tests["same"] == {
         "mean_difference": 0.0,
         "p_value": 1.0,
+        "differences": [0.0] * 10,
         "detectable": 0.0,
+        "detectable_adjusted": 0.0,
         "p_adjusted": 1.0,
     }
     with_margin = compare_with_baseline(finals, "base", margin=0.05)

@@ -5,7 +5,7 @@ from lrstudy.errors import UserError
 from lrstudy.params import ParamError
 from lrstudy.reporting.verdicts import best_variant_verdict
 from lrstudy.study.analysis import analyse, fine_tuning_choice, rank, study_rows
-from lrstudy.study.claims import claim_rows, claimed_variants
+from lrstudy.study.claims import CLAIMS, answer, claim_rows, claimed_variants
 from lrstudy.study.cli import write_pages
 from lrstudy.study.grid import BASELINE, load_grid, variant_args
 from lrstudy.study.robustness import (
@@ -156,17 +156,29 @@ def test_claims_are_answered_and_checked_on_the_other_splits():
     assert claim_rows(["fixed-lr0.1", BASELINE], tests, 0.01, {}) == []
 
 
-def test_split_reruns_put_the_baseline_first_and_report_each_split():
+def test_a_claim_whose_reported_size_the_data_rule_out_is_refuted():
+    accuracy, convergence, loss = CLAIMS[:3]
+    small = [0.0004, -0.0006] * 5  # paired loss differences: far from the reported -0.1038
+    test = {"mean_difference": -0.0001, "p_adjusted": 0.9, "differences": small}
+    assert answer(loss, test, 0.01) == "refuted: -0.1038 ruled out (p = 0.000977)"
+    sooner = {"mean_difference": -1.3, "p_adjusted": 0.13, "differences": [-1, -2] * 5}
+    assert answer(convergence, sooner, 0.01) == "refuted: -18.0 epochs ruled out (p = 0.000977)"
+    noisy = [0.03, -0.028] * 5  # 3 points either way: +1.17 is neither shown nor ruled out
+    test = {"mean_difference": 0.001, "p_adjusted": 0.9, "p_equivalence_adjusted": 0.6}
+    assert answer(accuracy, {**test, "differences": noisy}, 0.01) == "inconclusive"
+
+
+def test_split_reruns_name_each_variant_and_split_and_report_each_split():
     ranking = ["exp-lr0.01-k0.3", BASELINE, "fixed-lr0.1", "step-lr0.01-drop0.5-every3"]
     chosen = rerun_variants(ranking, 2, ["exp-lr0.01-k0.3", "step-lr0.01-drop0.5-every3"])
     assert chosen == [BASELINE, "exp-lr0.01-k0.3", "fixed-lr0.1", "step-lr0.01-drop0.5-every3"]
     arguments = {name: [f"-S schedule.of={name}"] for name in chosen}
-    first, rest = split_runs(chosen, arguments, [43, 44])
-    assert first == [
-        (f"{BASELINE}-split43", [f"-S schedule.of={BASELINE}", "-S", "split.seed=43"]),
-        (f"{BASELINE}-split44", [f"-S schedule.of={BASELINE}", "-S", "split.seed=44"]),
-    ]
-    assert len(rest) == 6 and rest[0][0] == "exp-lr0.01-k0.3-split43"
+    runs = split_runs(chosen, arguments, [43, 44])
+    assert len(runs) == 8 and runs[0] == (
+        f"{BASELINE}-split43",
+        [f"-S schedule.of={BASELINE}", "-S", "split.seed=43"],
+    )
+    assert runs[-1][0] == "step-lr0.01-drop0.5-every3-split44"
     _, tests = analyse(histories_of(FINALS), SETTINGS)
     flipped = {**FINALS, "exp-lr0.01-k0.3": [0.95] * 10}
     _, other = analyse(histories_of(flipped), SETTINGS)

@@ -29,17 +29,24 @@ def within(margin):
 
 
 def power_sentence(measure, test, seeds, comparisons):
-    """What the comparison could have found: the difference it detects with 80 % power."""
-    threshold = f"{ALPHA}" if comparisons == 1 else f"{ALPHA}/{comparisons}"
+    """What the comparison could have found: the difference it detects with 80 % power, at
+    alpha and, over several comparisons, at Benjamini-Hochberg's threshold for a single one."""
     if test["detectable"] is None:
         return (
-            f" With {seeds} seeds no difference can reach {threshold}: the sign-flip test's "
+            f" With {seeds} seeds no difference can reach {ALPHA}: the sign-flip test's "
             f"smallest p is {2 / 2**seeds:.3g}."
         )
-    why = "" if comparisons == 1 else ", Benjamini-Hochberg's threshold for one difference"
-    return (
+    sentence = (
         f" Its power: a true difference of {measure.size(test['detectable'])} would be found "
-        f"{100 * POWER:.0f} % of the time at {threshold}{why}."
+        f"{100 * POWER:.0f} % of the time at {ALPHA}"
+    )
+    if comparisons == 1:
+        return sentence + "."
+    if test["detectable_adjusted"] is None:
+        return sentence + f", none at {ALPHA}/{comparisons} with {seeds} seeds."
+    return (
+        sentence + f", {measure.size(test['detectable_adjusted'])} at {ALPHA}/{comparisons} "
+        "(Benjamini-Hochberg's threshold when only one variant differs)."
     )
 
 

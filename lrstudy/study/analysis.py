@@ -145,8 +145,9 @@ def table_notes(settings):
     """What the study table's columns mean, for the paragraph under it."""
     return (
         f"Paired over seeds against {BASELINE}: p of the sign-flip permutation test, p (BH) "
-        "after Benjamini-Hochberg over the grid; detectable: the difference found with 80 % "
-        f"power at {ALPHA} over the number of comparisons; within {within(settings['margin'])}: "
+        "after Benjamini-Hochberg over the grid; detectable: the true difference found with "
+        f"80 % power at {ALPHA} (Benjamini-Hochberg needs more: the verdict below gives both); "
+        "within {within(settings['margin'])}: "
         "the two one-sided tests of equivalence; outcome: better or worse (p (BH) < "
         f"{ALPHA}), else equivalent, else inconclusive. Epochs count from 1 (a run that never "
         "gets there counts as one past the last); in their and the loss column, the mean "

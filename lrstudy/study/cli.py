@@ -107,12 +107,11 @@ def check_robustness(grid, ranking, arguments, args, settings):
     if not seeds or BASELINE not in ranking:
         return {}, []
     chosen = rerun_variants(ranking, args.top, claimed_variants(ranking))
-    first, rest = split_runs(chosen, arguments, seeds)
+    runs = split_runs(chosen, arguments, seeds)
     started = time.monotonic()
-    run_variants(f"{grid} on split seeds {', '.join(map(str, seeds))}", first, args.jobs)
-    run_variants(f"{grid} on the other splits", rest, args.jobs)
+    run_variants(f"{grid} on split seeds {', '.join(map(str, seeds))}", runs, args.jobs)
     print(f"study: the split reruns took {time.monotonic() - started:.0f} s")
-    succeeded = wall_times([name for name, _ in first + rest], experiment_states(experiments()))
+    succeeded = wall_times([name for name, _ in runs], experiment_states(experiments()))
     return split_tests(chosen, seeds, succeeded, settings), chosen
 
 

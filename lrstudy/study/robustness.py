@@ -22,18 +22,13 @@ def rerun_variants(ranking, top, claimed):
 
 
 def split_runs(chosen, arguments, seeds):
-    """([(experiment, dvc args)] of the baseline on each split seed, [...] of the others): the
-    baseline's runs go first, to compute each split's features once, which the other runs then
-    take from DVC's run cache instead of computing them side by side."""
-
-    def runs(names):
-        return [
-            (split_name(name, seed), [*arguments[name], "-S", f"split.seed={seed}"])
-            for seed in seeds
-            for name in names
-        ]
-
-    return runs([BASELINE]), runs([name for name in chosen if name != BASELINE])
+    """[(experiment, dvc args)] of every chosen variant on every split seed. Each computes its
+    split's features again: DVC's run cache skips stages with uncached outputs (time.json)."""
+    return [
+        (split_name(name, seed), [*arguments[name], "-S", f"split.seed={seed}"])
+        for seed in seeds
+        for name in chosen
+    ]
 
 
 def split_tests(chosen, seeds, succeeded, settings):
