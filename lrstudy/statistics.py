@@ -129,7 +129,9 @@ def minimum_detectable_difference(differences, alpha=ALPHA, power=POWER):
     freedom, critical = pairs - 1, stats.t.ppf(1 - alpha / 2, pairs - 1)
 
     def shortfall(shift):
-        found = stats.nct.sf(critical, freedom, shift) + stats.nct.cdf(-critical, freedom, shift)
+        # The far tail as sf at -shift, not cdf at -critical: SciPy 1.17's nct.cdf returns NaN
+        # for some arguments (df 9, -3.2498, 8.0) where sf does not.
+        found = stats.nct.sf(critical, freedom, shift) + stats.nct.sf(critical, freedom, -shift)
         return found - power
 
     enough = 1.0

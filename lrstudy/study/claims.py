@@ -55,36 +55,46 @@ def claimed_variants(ranking):
     return list(dict.fromkeys(name for name in found if name))
 
 
+def size_ruled_out(claim, test):
+    """p of the one-sided sign-flip test that the true difference falls short of the reported
+    one (None for a claim without a figure)."""
+    if claim.size is None:
+        return None
+    shortfall = np.subtract(test["differences"], claim.size)
+    return sign_flip_p(shortfall, "less" if claim.size > 0 else "greater")
+
+
 def answer(claim, test, margin):
-    """confirmed (significantly better the claimed way), refuted (significantly the other way;
-    for accuracy, equivalent within the margin; or a difference as large as the reported one
-    ruled out by a one-sided sign-flip test) or inconclusive, from the adjusted tests."""
+    """confirmed (significantly better the claimed way; if by less than reported, said so),
+    refuted (significantly the other way; for accuracy, equivalent within the margin; or a
+    difference as large as the reported one ruled out) or inconclusive."""
     measure = MEASURES[claim.measure]
     found = outcome(test, lower_is_better=measure.lower_is_better)
+    p_size = size_ruled_out(claim, test)
+    ruled_out = p_size is not None and p_size < ALPHA
+    size = f"{measure.difference(claim.size)} ruled out (p = {p_size:.3g})" if ruled_out else ""
     if found == "better":
-        return "confirmed"
+        return f"{measure.gain}, as claimed, but {size}" if ruled_out else "confirmed"
     if found == "worse":
         return f"refuted: {measure.loss}"
     if found == "equivalent":
         return f"refuted: equivalent within {within(margin)}"
-    if claim.size is not None:
-        shortfall = np.subtract(test["differences"], claim.size)
-        p_value = sign_flip_p(shortfall, "less" if claim.size > 0 else "greater")
-        if p_value < ALPHA:
-            return f"refuted: {measure.difference(claim.size)} ruled out (p = {p_value:.3g})"
-    return "inconclusive"
+    return f"refuted: {size}" if ruled_out else "inconclusive"
 
 
-def holds_on_every_split(claim, name, found, margin, tests_by_seed):
-    """yes / no: the claim's answer is the same on every rerun split; not rerun: none has it."""
-    answers = [
-        answer(claim, tests[claim.measure][name], margin)
-        for tests in tests_by_seed.values()
+def on_other_splits(claim, name, found, margin, tests_by_seed):
+    """The claim's answer on each rerun split ('the same' when all agree with `found`; 'not
+    rerun' when none has the variant)."""
+    answers = {
+        seed: answer(claim, tests[claim.measure][name], margin)
+        for seed, tests in tests_by_seed.items()
         if name in tests.get(claim.measure, {})
-    ]
+    }
     if not answers:
         return "not rerun"
-    return "yes" if set(answers) == {found} else "no"
+    if set(answers.values()) == {found}:
+        return "the same"
+    return "; ".join(f"{seed}: {text}" for seed, text in answers.items())
 
 
 def claim_rows(ranking, tests, margin, tests_by_seed):
@@ -106,9 +116,7 @@ def claim_rows(ranking, tests, margin, tests_by_seed):
                 "p (BH)": f"{test['p_adjusted']:.3g}",
                 "detectable": "none" if detectable is None else measure.size(detectable),
                 "answer": found,
-                "on the other splits": holds_on_every_split(
-                    claim, name, found, margin, tests_by_seed
-                ),
+                "on the other splits": on_other_splits(claim, name, found, margin, tests_by_seed),
             }
         )
     return rows
