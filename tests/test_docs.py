@@ -17,15 +17,17 @@ PAGES = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
 README_LIMIT = 10_000  # characters: a front page
 
 
-def study_verdicts(grid):
-    """The first two verdicts under a study's table: what its `verdict-<grid>` block holds."""
-    paragraphs = (REPO_ROOT / f"metrics/study-{grid}.md").read_text().split("\n\n")[1:3]
-    return "\n\n".join(paragraphs).strip() + "\n"
+def study_claims(grid):
+    """The reference reports' claims, a sentence and a table after the notes under a study's
+    table: what its `verdict-<grid>` block holds."""
+    paragraphs = (REPO_ROOT / f"metrics/study-{grid}.md").read_text().split("\n\n")
+    assert paragraphs[2].startswith("The reference reports' claims, tested")
+    return "\n\n".join(paragraphs[2:4]).strip() + "\n"
 
 
 # (page, marker) -> what the pipeline, the study or the bench wrote
 GENERATED = {
-    ("README.md", "verdict-reference"): lambda: study_verdicts("reference"),
+    ("README.md", "verdict-reference"): lambda: study_claims("reference"),
     ("docs/reproducibility.md", "table"): lambda: (REPO_ROOT / "metrics/table.md").read_text(),
     ("docs/study.md", "study-reference"): lambda: (
         REPO_ROOT / "metrics/study-reference.md"

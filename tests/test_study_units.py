@@ -4,7 +4,7 @@ import pytest
 from lrstudy.errors import UserError
 from lrstudy.params import ParamError
 from lrstudy.reporting.verdicts import best_variant_verdict
-from lrstudy.study.analysis import analyse, fine_tuning_choice, rank, study_rows
+from lrstudy.study.analysis import analyse, fine_tuning_choice, rank, study_rows, table_notes
 from lrstudy.study.claims import CLAIMS, answer, claim_rows, claimed_variants
 from lrstudy.study.cli import write_pages
 from lrstudy.study.grid import BASELINE, load_grid, variant_args
@@ -113,6 +113,8 @@ def test_study_table_and_verdict_come_from_the_paired_tests():
     outcomes = {row["variant"]: row["outcome"] for row in rows}
     assert outcomes["fixed-lr0.1"] == "equivalent"
     assert outcomes["step-lr0.01-drop0.5-every3"] == "inconclusive"
+    assert "within ±1 point: p (BH)" in best
+    assert "; within ±1 point: the two one-sided tests" in table_notes(SETTINGS)
     baseline = next(row for row in rows if row["variant"] == BASELINE)
     assert baseline["p"] == "" and baseline["outcome"] == "" and baseline["wall time (s)"] == 7.5
     verdict = best_variant_verdict("exp-lr0.01-k0.3", BASELINE, summaries, tests, 10, SETTINGS)

@@ -147,9 +147,8 @@ def table_notes(settings):
         f"Paired over seeds against {BASELINE}: p of the sign-flip permutation test, p (BH) "
         "after Benjamini-Hochberg over the grid; detectable: the true difference found with "
         f"80 % power at {ALPHA} (Benjamini-Hochberg needs more: the verdict below gives both); "
-        "within {within(settings['margin'])}: "
-        "the two one-sided tests of equivalence; outcome: better or worse (p (BH) < "
-        f"{ALPHA}), else equivalent, else inconclusive. Epochs count from 1 (a run that never "
-        "gets there counts as one past the last); in their and the loss column, the mean "
-        "paired difference and its p (BH)."
+        f"within {within(settings['margin'])}: the two one-sided tests of equivalence; "
+        f"outcome: better or worse (p (BH) < {ALPHA}), else equivalent, else inconclusive. "
+        "Epochs count from 1 (a run that never gets there counts as one past the last); the "
+        "epochs and loss columns give the mean paired difference and its p (BH) in brackets."
     )

@@ -159,8 +159,8 @@ def arguments(argv):
         action="append",
         default=[],
         help="also write into this page (repeatable) its blocks of the grid: the table and "
-        "verdicts between <!-- study-GRID:start/end -->, the claims and the best variant's "
-        "verdict between <!-- verdict-GRID:start/end -->",
+        "verdicts between <!-- study-GRID:start/end -->, the claims (without any, the best "
+        "variant's verdict) between <!-- verdict-GRID:start/end -->",
     )
     return parser.parse_args(argv)
 
@@ -211,7 +211,7 @@ def main(argv=None):
     print(table, end="")
     blocks = {
         f"study-{args.grid}": table,
-        f"verdict-{args.grid}": "\n\n".join([*claims, verdict]) + "\n",
+        f"verdict-{args.grid}": "\n\n".join(claims or [verdict]) + "\n",
     }
     write_pages(args.page, blocks)
     print(f"study: figures in {out}/, table in {stem}.md")
