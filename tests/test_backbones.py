@@ -20,6 +20,7 @@ from lrstudy.params import ParamError
 from lrstudy.training.finetune import finetune_settings
 from tests.helpers.commands import dvc, run
 from tests.helpers.sandbox import FAST, REPO_ROOT
+from tests.helpers.torch_files import legacy_torch_file
 
 TABBY, TIGER_CAT, EGYPTIAN_CAT, ESPRESSO = 281, 282, 285, 967
 
@@ -167,3 +168,33 @@ def test_a_stage_given_crafted_weights_ends_with_one_error_line_and_runs_nothing
     message = result.stderr.strip().splitlines()[-1]
     assert message.startswith("error: model.weights: ") and "refused" in message
     assert not marker.exists() and not (root / "data" / "features").exists()
+
+
+def test_a_well_formed_tensor_layout_is_rebuilt_as_torch_would(tmp_path):
+    weights = legacy_torch_file(
+        tmp_path / "ok.pth",
+        {"w": ("0", 1, (2, 2), (2, 1)), "t": ("0", 1, (2, 2), (1, 2))},
+        {"0": [0, 1, 2, 3, 4]},
+    )
+    tensors = read_legacy_torch_state_dict(weights)
+    assert tensors["w"].tolist() == [[1, 2], [3, 4]] and tensors["t"].tolist() == [[1, 3], [2, 4]]
+
+
+MALFORMED = {
+    "past its storage": ({"w": ("0", 0, (65536,), (1,))}, {"0": [0, 1, 2, 3]}, "reaches element"),
+    "a huge stride": ({"w": ("0", 0, (2,), (10**12,))}, {"0": [0, 1, 2, 3]}, "reaches element"),
+    "a huge shape": ({"w": ("0", 0, (10**6, 10**6), (1, 1))}, {"0": [0]}, "elements, over"),
+    "a negative offset": ({"w": ("0", -1, (2,), (1,))}, {"0": [0, 1]}, "malformed layout"),
+    "shape and strides apart": ({"w": ("0", 0, (2, 2), (1,))}, {"0": [0] * 4}, "malformed"),
+    "no storage": ({"w": ("1", 0, (2,), (1,))}, {"0": [0, 1]}, "belongs to no tensor"),
+    "a cut storage": ({"w": ("0", 0, (2,), (1,))}, {"0": (10**6, [0.0])}, "is cut short"),
+    "a huge storage": ({"w": ("0", 0, (2,), (1,))}, {"0": (2**62, [0.0])}, "declares"),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_malformed_tensor_layouts_are_refused_with_one_error(tmp_path, case):
+    tensors, storages, message = MALFORMED[case]
+    weights = legacy_torch_file(tmp_path / "crafted.pth", tensors, storages)
+    with pytest.raises(WeightsFileError, match=message):
+        read_legacy_torch_state_dict(weights)

@@ -1,6 +1,7 @@
 """Tensors of a legacy (pre-1.6, non-zip) `torch.save` file, read without torch and without
 running any code the file might carry."""
 
+import math
 import pickle
 import struct
 from collections import OrderedDict
@@ -15,6 +16,9 @@ STORAGE_DTYPES = {
     "LongStorage": "<i8",
     "IntStorage": "<i4",
 }
+
+
+MAX_ELEMENTS = 100_000_000  # per storage or tensor: 400 MB of float32, far above any backbone
 
 
 class WeightsFileError(ValueError):
@@ -85,8 +89,15 @@ def read_legacy_torch_state_dict(path):
             storages = {}
             for key in RestrictedUnpickler(file).load():
                 (count,) = struct.unpack("<q", file.read(8))
+                if not 0 <= count <= MAX_ELEMENTS:
+                    raise ValueError(f"storage {key} declares {count} elements")
+                if key not in dtypes:
+                    raise ValueError(f"storage {key} belongs to no tensor")
                 dtype = np.dtype(dtypes[key])
-                storages[key] = np.frombuffer(file.read(count * dtype.itemsize), dtype=dtype)
+                data = file.read(count * dtype.itemsize)
+                if len(data) < count * dtype.itemsize:
+                    raise ValueError(f"storage {key} is cut short")
+                storages[key] = np.frombuffer(data, dtype=dtype)
     except (
         pickle.UnpicklingError,
         EOFError,
@@ -102,11 +113,31 @@ def read_legacy_torch_state_dict(path):
             f"{path} is not a legacy torch.save file of a state dict: {error}"
         ) from None
 
-    tensors = {}
-    for name, ((key, _dtype), offset, size, stride) in state_dict.items():
-        flat = storages[key]
-        view = np.lib.stride_tricks.as_strided(
-            flat[offset:], shape=size, strides=[s * flat.itemsize for s in stride]
-        )
-        tensors[name] = np.array(view, dtype=np.float32 if flat.dtype.kind == "f" else flat.dtype)
-    return tensors
+    return {
+        name: _tensor(path, name, storages.get(key), offset, size, stride)
+        for name, ((key, _dtype), offset, size, stride) in state_dict.items()
+    }
+
+
+def _tensor(path, name, flat, offset, size, stride):
+    """One tensor as a numpy array, its offset, shape and strides checked against its storage,
+    so that a crafted file can neither read past the storage nor ask for a huge array."""
+
+    def refuse(why):
+        return WeightsFileError(f"{path}: tensor {name} {why}; the file is damaged or crafted")
+
+    if flat is None:
+        raise refuse("has no storage")
+    numbers = (offset, *size, *stride)
+    if len(size) != len(stride) or not all(type(n) is int and n >= 0 for n in numbers):
+        raise refuse(f"has a malformed layout (offset {offset}, size {size}, stride {stride})")
+    elements = math.prod(size)
+    if elements > MAX_ELEMENTS:
+        raise refuse(f"declares {elements:,} elements, over the {MAX_ELEMENTS:,} allowed")
+    last = offset + sum((length - 1) * step for length, step in zip(size, stride, strict=True))
+    if elements and last >= len(flat):
+        raise refuse(f"reaches element {last} of a storage of {len(flat)}")
+    view = np.lib.stride_tricks.as_strided(
+        flat[offset:], shape=size, strides=[step * flat.itemsize for step in stride]
+    )
+    return np.array(view, dtype=np.float32 if flat.dtype.kind == "f" else flat.dtype)
