@@ -13,6 +13,7 @@ import yaml
 from lrstudy.errors import UserError
 
 PARAMS_FILE = Path("params.yaml")
+MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's random seeds are 32-bit
 
 
 class ParamError(UserError):

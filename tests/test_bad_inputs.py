@@ -4,6 +4,7 @@ in metrics/dataset.json, or refused with one line that says what to do."""
 import json
 import os
 import shutil
+import subprocess
 import sys
 
 import numpy as np
@@ -102,6 +103,58 @@ def test_every_odd_file_is_used_or_skipped_with_its_reason(tmp_path):
             tf.io.read_file(str(tmp_path / "raw" / path)), channels=3, expand_animations=False
         )
         assert image.shape[-1] == 3 and image.dtype == tf.uint8
+
+
+def test_an_animation_keeps_only_its_first_frame_for_every_reader(tmp_path):
+    (tmp_path / "source" / "fox").mkdir(parents=True)
+    frames = [Image.new("RGB", (300, 200), (40 * shade, 0, 0)) for shade in range(6)]
+    frames[0].save(tmp_path / "source/fox/run.gif", save_all=True, append_images=frames[1:])
+    report = fetch(tmp_path / "source", tmp_path / "raw")
+    assert report["converted"] == [
+        {"file": "fox/run.gif", "format": "GIF", "saved_as": "run.png", "frames": 6}
+    ]
+    # What the features and fine-tuning read is one frame: TensorFlow decodes no other.
+    stored = tf.io.decode_image(tf.io.read_file(str(tmp_path / "raw/fox/run.png")))
+    assert stored.shape == (200, 300, 3) and int(stored[0, 0, 0]) == 0
+    with Image.open(tmp_path / "raw/fox/run.png") as image:
+        assert not getattr(image, "is_animated", False)
+
+
+def test_a_named_pipe_in_a_folder_source_is_skipped_not_waited_on(tmp_path):
+    write_image(tmp_path / "source/fox/a.png")
+    os.mkfifo(tmp_path / "source/fox/pipe.jpg")
+    probe = (
+        "import json, sys; from lrstudy.data.fetch import fetch; "
+        "print(json.dumps(fetch(sys.argv[1], sys.argv[2])['skipped']))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path / "source"), str(tmp_path / "raw")],
+        capture_output=True,
+        text=True,
+        timeout=120,  # before the fix, reading the pipe waited forever
+    )
+    assert json.loads(result.stdout) == [
+        {"file": "fox/pipe.jpg", "reason": "not a regular file (a named pipe, socket or device)"}
+    ]
+
+
+def test_two_files_stored_under_one_name_keep_the_first_and_report_the_other(tmp_path):
+    write_image(tmp_path / "source/fox/a.png", seed=1)
+    write_image(tmp_path / "source/fox/a.tif", image_format="TIFF", seed=2)
+    report = fetch(tmp_path / "source", tmp_path / "raw")
+    assert files_under(tmp_path / "raw") == ["fox/a.png"] and report["num_images"] == 1
+    assert report["skipped"] == [
+        {
+            "file": "fox/a.tif",
+            "reason": "same name as fox/a.png once stored as a.png; rename one of them to "
+            "keep both",
+        }
+    ]
+    with (
+        Image.open(tmp_path / "raw/fox/a.png") as kept,
+        Image.open(tmp_path / "source/fox/a.png") as first,
+    ):
+        assert np.array_equal(np.asarray(kept), np.asarray(first))
 
 
 def test_a_decompression_bomb_is_refused_from_its_header_in_little_memory(tmp_path):

@@ -5,9 +5,11 @@ import sys
 
 import pytest
 
+from lrstudy.data.split import split_settings
 from lrstudy.errors import UserError
 from lrstudy.models.backbones import backbone_settings
 from lrstudy.params import ParamError, choice, flag, load_params, lookup, number, text
+from lrstudy.training.head import training_settings
 from tests.helpers.commands import run
 from tests.helpers.sandbox import REPO_ROOT
 
@@ -180,3 +182,14 @@ def test_stages_refuse_bad_params_in_one_line_before_any_work(project, stage, ov
     assert "Traceback" not in result.stderr
     assert [path.name for path in (root / "data").iterdir()] == ["caltech101-animals.tar"]
     assert not (root / "metrics").exists()
+
+
+def test_seeds_stay_within_32_bits_for_every_repeat():
+    params = {"train": {"epochs": 1, "batch_size": 8, "dropout": 0, "repeats": 10}}
+    params["train"]["seed"] = 2**32 - 10  # seeds ..., 2**32 - 1: the last one NumPy takes
+    assert training_settings(params)["seed"] == 2**32 - 10
+    params["train"]["seed"] = 2**32 - 5
+    with pytest.raises(ParamError, match=r"train.seed = 4294967291 .* <= 4294967286"):
+        training_settings(params)
+    with pytest.raises(ParamError, match=r"split.seed = 4294967296 .* <= 4294967295"):
+        split_settings({"split": {"val": 0.15, "test": 0.15, "seed": 2**32}})

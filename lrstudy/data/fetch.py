@@ -2,14 +2,15 @@
 
 Every file is decoded once here. What is not a usable image is skipped and listed with its
 reason in metrics/dataset.json, never dropped silently. Formats TensorFlow cannot decode
-(TIFF, ...) are converted to PNG; greyscale, palette, CMYK, RGBA and 16-bit images are kept
-as they are and become RGB when the features are computed. Images over PIL's decompression-bomb
+(TIFF, ...) are converted to PNG, an animation to the PNG of its first frame; greyscale,
+palette, CMYK, RGBA and 16-bit images are kept as they are and become RGB when the features are
+computed. Two files that would be stored under one name (a.tif and a.png) keep the first; the
+other is skipped, with its reason. Images over PIL's decompression-bomb
 limit (~89 megapixels) are refused from their header, before any decoding. Byte-identical
 images are listed as duplicates and kept: which copy, if any, is right is the user's call.
 """
 
 import hashlib
-import io
 import os
 import shutil
 import warnings
@@ -27,36 +28,43 @@ MAX_PIXELS = Image.MAX_IMAGE_PIXELS  # PIL's decompression-bomb threshold, ~89 m
 warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # inspect_image reports it instead
 
 
+def file_digest(path):
+    """sha256 of a file, read in chunks: memory stays small whatever its size."""
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
+
+
 def inspect_image(path):
-    """(PIL format, sha256 of the bytes, None) for a usable image, else (None, None, reason)."""
+    """(PIL format, sha256 of the bytes, None, frames) for a usable image, else (None, None,
+    reason, 0). Frames: more than one for an animation (GIF, APNG, WebP, MPO). The file is
+    never read whole into memory."""
     try:
-        data = path.read_bytes()
+        if path.exists() and not path.is_file():  # reading a named pipe would wait forever
+            return None, None, "not a regular file (a named pipe, socket or device)", 0
+        if path.stat().st_size == 0:
+            return None, None, "empty file", 0
+        digest = file_digest(path)
     except OSError as error:  # broken symlink, symlink loop, no permission...
-        return None, None, f"cannot read: {error.strerror or error}"
-    if not data:
-        return None, None, "empty file"
+        return None, None, f"cannot read: {error.strerror or error}", 0
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(path) as image:
             # The header alone gives the size: refuse before decoding, so memory stays small.
             if image.width * image.height > MAX_PIXELS:
-                return (
-                    None,
-                    None,
-                    (
-                        f"too large: {image.width}x{image.height} pixels, "
-                        f"over the {MAX_PIXELS:,}-pixel "
-                        "limit against decompression bombs; downscale it to use it"
-                    ),
+                reason = (
+                    f"too large: {image.width}x{image.height} pixels, over the {MAX_PIXELS:,}-"
+                    "pixel limit against decompression bombs; downscale it to use it"
                 )
+                return None, None, reason, 0
             image.load()
             image_format = image.format
+            frames = image.n_frames if getattr(image, "is_animated", False) else 1
     except UnidentifiedImageError:
-        return None, None, "not an image"
+        return None, None, "not an image", 0
     except Image.DecompressionBombError as error:
-        return None, None, f"too large to decode safely ({error})"
-    except (OSError, SyntaxError, ValueError) as error:
-        return None, None, f"cannot decode: {error}"
-    return image_format, hashlib.sha256(data).hexdigest(), None
+        return None, None, f"too large to decode safely ({error})", 0
+    except (EOFError, OSError, SyntaxError, ValueError) as error:
+        return None, None, f"cannot decode: {error}", 0
+    return image_format, digest, None, frames
 
 
 def is_hidden(name):
@@ -110,16 +118,21 @@ def duplicate_groups(files, digests):
     return [group for group in by_digest.values() if len(group) > 1]
 
 
-def copy_image(source, target, image_format):
-    """Copy as-is if TensorFlow decodes the format, else convert to PNG; the written path."""
+def needs_png(image_format, frames):
+    """Whether to store an image as PNG: TensorFlow cannot decode its format, or it is an
+    animation, of which only the first frame is kept (TensorFlow would decode every frame each
+    time the image is read)."""
+    return image_format not in TENSORFLOW_FORMATS or frames > 1
+
+
+def copy_image(source, target, as_png):
+    """Copy the file to `target`, or write its first frame there as PNG."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    if image_format in TENSORFLOW_FORMATS:
+    if not as_png:
         shutil.copyfile(source, target)
-        return target
-    target = target.with_suffix(".png")
+        return
     with Image.open(source) as image:
         image.convert("RGBA" if "A" in image.getbands() else "RGB").save(target, "PNG")
-    return target
 
 
 def fetch(class_root, output_dir):
@@ -137,14 +150,25 @@ def fetch(class_root, output_dir):
             )
         )
     counts = dict.fromkeys(classes, 0)
-    converted = []
-    for (label, relative), (image_format, _, reason) in zip(files, checks, strict=True):
+    converted, stored = [], {}
+    for (label, relative), (image_format, _, reason, frames) in zip(files, checks, strict=True):
+        source = Path(class_root, relative)
+        as_png = needs_png(image_format, frames)
+        target = Path(output_dir, relative)
+        target = target.with_suffix(".png") if as_png else target
+        if not reason and target in stored:
+            reason = (
+                f"same name as {stored[target]} once stored as {target.name}; rename one of "
+                "them to keep both"
+            )
         if reason:
             skipped.append({"file": relative, "reason": reason})
             continue
-        written = copy_image(Path(class_root, relative), Path(output_dir, relative), image_format)
-        if written.name != Path(relative).name:
-            converted.append({"file": relative, "format": image_format, "saved_as": written.name})
+        copy_image(source, target, as_png)
+        stored[target] = relative
+        if target.name != Path(relative).name or frames > 1:
+            entry = {"file": relative, "format": image_format, "saved_as": target.name}
+            converted.append({**entry, "frames": frames} if frames > 1 else entry)
         counts[label] += 1
     empty = [label for label, count in counts.items() if count == 0]
     return {
@@ -154,5 +178,5 @@ def fetch(class_root, output_dir):
         "empty_classes": empty,
         "converted": converted,
         "skipped": skipped,
-        "duplicates": duplicate_groups(files, [digest for _, digest, _ in checks]),
+        "duplicates": duplicate_groups(files, [check[1] for check in checks]),
     }

@@ -10,7 +10,7 @@ import math
 import random
 from pathlib import Path
 
-from lrstudy.params import ParamError, number
+from lrstudy.params import MAX_SEED, ParamError, number
 from lrstudy.paths import SPLITS
 
 
@@ -19,7 +19,7 @@ def split_settings(params):
     test = number(params, "split.test", minimum=0, maximum=1)
     if val + test >= 1:
         raise ParamError("split.val + split.test", val + test, "< 1, so that train keeps images")
-    seed = number(params, "split.seed", minimum=0, integer=True)
+    seed = number(params, "split.seed", minimum=0, maximum=MAX_SEED, integer=True)
     return val, test, seed
 
 

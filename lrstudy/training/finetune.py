@@ -27,7 +27,7 @@ from dvclive.keras import DVCLiveCallback
 from lrstudy.data.images import image_dataset
 from lrstudy.models.backbones import BACKBONES, build_backbone
 from lrstudy.models.unfreezing import assemble, split_backbone, trainable_part, unfreeze_top
-from lrstudy.params import ParamError, flag, number
+from lrstudy.params import MAX_SEED, ParamError, flag, number
 from lrstudy.paths import manifest_path, metrics_dir, model_file
 from lrstudy.tracking import keep_in_summary, open_live
 from lrstudy.training.head import compile_classifier
@@ -46,7 +46,7 @@ def finetune_settings(params, backbone_name):
         "epochs": number(params, "finetune.epochs", minimum=1, integer=True),
         "batch_size": number(params, "finetune.batch_size", minimum=1, integer=True),
         "augment": flag(params, "finetune.augment"),
-        "seed": number(params, "finetune.seed", minimum=0, integer=True),
+        "seed": number(params, "finetune.seed", minimum=0, maximum=MAX_SEED, integer=True),
     }
 
 

@@ -9,16 +9,20 @@ categorical cross-entropy: the same value as categorical cross-entropy on one-ho
 
 import keras
 
-from lrstudy.params import number
+from lrstudy.params import MAX_SEED, number
 
 
 def training_settings(params):
+    """train.*, checked; the seeds train.seed ... train.seed + repeats - 1 all stay 32-bit."""
+    repeats = number(params, "train.repeats", minimum=1, maximum=100, integer=True)
     return {
         "epochs": number(params, "train.epochs", minimum=1, integer=True),
         "batch_size": number(params, "train.batch_size", minimum=1, integer=True),
         "dropout": number(params, "train.dropout", minimum=0, maximum=0.99),
-        "seed": number(params, "train.seed", minimum=0, integer=True),
-        "repeats": number(params, "train.repeats", minimum=1, maximum=100, integer=True),
+        "seed": number(
+            params, "train.seed", minimum=0, maximum=MAX_SEED - repeats + 1, integer=True
+        ),
+        "repeats": repeats,
     }
 
 
