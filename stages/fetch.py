@@ -8,6 +8,7 @@ import shutil
 import tempfile
 
 from lrstudy.atomic import atomic_output, write_json
+from lrstudy.data.archives import archive_limits
 from lrstudy.data.fetch import fetch
 from lrstudy.data.sources import resolve_source
 from lrstudy.errors import UserError, reports_user_errors
@@ -20,11 +21,12 @@ def main():
     params = load_params()
     source = text(params, "data.source")
     sha256 = params["data"].get("sha256")
+    limits = archive_limits(params)
     RAW_DIR.parent.mkdir(parents=True, exist_ok=True)
     for stale in RAW_DIR.parent.glob(".fetch-*"):  # a killed fetch's downloads and extractions
         shutil.rmtree(stale, ignore_errors=True)
     with tempfile.TemporaryDirectory(dir=RAW_DIR.parent, prefix=".fetch-") as workdir:
-        class_root, refused = resolve_source(source, sha256, workdir)
+        class_root, refused = resolve_source(source, sha256, workdir, limits)
         print(f"fetch: reading classes from {class_root}")
         with atomic_output(RAW_DIR) as partial:
             report = fetch(class_root, partial)

@@ -13,10 +13,13 @@ import pytest
 import yaml
 from PIL import Image
 
-from lrstudy.data.sources import extract_archive, find_class_root, resolve_source
+from lrstudy.data.archives import extract_archive
+from lrstudy.data.sources import find_class_root, resolve_source
 from lrstudy.errors import UserError
 from tests.helpers.commands import run
 from tests.helpers.sandbox import REPO_ROOT
+
+LIMITS = {"files": 1000, "bytes": 10**8}
 
 
 def image_bytes(shade=0):
@@ -54,7 +57,7 @@ def test_archive_members_outside_the_target_are_refused(tmp_path, make, suffix):
         },
     )
     target = tmp_path / "work" / "out"
-    refused = extract_archive(archive, target)
+    refused = extract_archive(archive, target, LIMITS)
     assert {item["file"] for item in refused} == {
         "../escaped.jpg",
         "wildlife/../../also_escaped.jpg",
@@ -78,7 +81,7 @@ def test_links_in_a_tar_archive_are_refused_not_followed(tmp_path):
         link = tarfile.TarInfo("wild/fox/passwd.jpg")
         link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
         tarred.addfile(link)
-    refused = extract_archive(archive, tmp_path / "out")
+    refused = extract_archive(archive, tmp_path / "out", LIMITS)
     assert refused == [
         {"file": "wild/fox/passwd.jpg", "reason": "not a regular file (link or device)"}
     ]
@@ -88,22 +91,22 @@ def test_links_in_a_tar_archive_are_refused_not_followed(tmp_path):
 def test_local_archive_resolves_to_its_class_folders_and_checks_sha256(tmp_path):
     archive = make_zip(tmp_path / "d.zip", {"a/x.jpg": image_bytes(1), "b/y.jpg": image_bytes(2)})
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()
-    root, refused = resolve_source(str(archive), digest, tmp_path / "work")
+    root, refused = resolve_source(str(archive), digest, tmp_path / "work", LIMITS)
     assert sorted(p.name for p in root.iterdir()) == ["a", "b"] and refused == []
     with pytest.raises(UserError, match="data.sha256"):
-        resolve_source(str(archive), "0" * 64, tmp_path / "work")
+        resolve_source(str(archive), "0" * 64, tmp_path / "work", LIMITS)
 
 
 def test_a_file_that_is_not_an_archive_is_refused_clearly(tmp_path):
     fake = tmp_path / "broken.zip"
     fake.write_bytes(b"this is not a zip file")
     with pytest.raises(UserError, match="not a readable zip or tar archive"):
-        resolve_source(str(fake), None, tmp_path / "work")
+        resolve_source(str(fake), None, tmp_path / "work", LIMITS)
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(UserError, match="not an archive"):
-        resolve_source(str(tmp_path / "notes.txt"), None, tmp_path / "work")
+        resolve_source(str(tmp_path / "notes.txt"), None, tmp_path / "work", LIMITS)
     with pytest.raises(UserError, match="does not exist"):
-        resolve_source(str(tmp_path / "missing"), None, tmp_path / "work")
+        resolve_source(str(tmp_path / "missing"), None, tmp_path / "work", LIMITS)
 
 
 def test_url_source_downloads_from_a_local_server(tmp_path):
@@ -120,10 +123,12 @@ def test_url_source_downloads_from_a_local_server(tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_port}/animals.tar.gz"
-        root, _ = resolve_source(url, digest, tmp_path / "work")
+        root, _ = resolve_source(url, digest, tmp_path / "work", LIMITS)
         assert sorted(p.name for p in root.iterdir()) == ["a", "b"]
         with pytest.raises(UserError, match="cannot download .*/missing.zip"):
-            resolve_source(url.replace("animals.tar.gz", "missing.zip"), None, tmp_path / "work2")
+            resolve_source(
+                url.replace("animals.tar.gz", "missing.zip"), None, tmp_path / "work2", LIMITS
+            )
     finally:
         server.shutdown()
 

@@ -4,19 +4,16 @@ Each resolves to a local folder with one sub-folder per class.
 """
 
 import hashlib
-import shutil
-import tarfile
 import urllib.error
 import urllib.request
-import zipfile
 from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
+from lrstudy.data.archives import ARCHIVE_SUFFIXES, extract_archive, is_archive
 from lrstudy.errors import UserError
 
 KAGGLE_PREFIX = "kaggle:"
-ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 
 
 def local_copy_hint(source):
@@ -30,24 +27,25 @@ def local_copy_hint(source):
     )
 
 
-def resolve_source(source, sha256, workdir):
+def resolve_source(source, sha256, workdir, limits):
     """(local folder holding the class folders of `source`, archive members refused).
 
-    Downloads and unpacks into workdir where needed.
+    Downloads and unpacks into workdir where needed, an archive within `limits`
+    (lrstudy/data/archives.py).
     """
     extracted = Path(workdir) / "extracted"
     if source.startswith(KAGGLE_PREFIX):
         return find_class_root(download_kaggle(source)), []
     if source.startswith(("http://", "https://")):
         archive = download_url(source, Path(workdir) / "download", sha256)
-        refused = extract_archive(archive, extracted)
+        refused = extract_archive(archive, extracted, limits)
         return find_class_root(extracted), refused
     path = Path(source).expanduser()
     if path.is_dir():
         return find_class_root(path), []
     if path.is_file() and is_archive(path):
         verify_sha256(path, sha256)
-        refused = extract_archive(path, extracted)
+        refused = extract_archive(path, extracted, limits)
         return find_class_root(extracted), refused
     if path.is_file():
         raise UserError(
@@ -103,68 +101,6 @@ def verify_sha256(path, expected):
             f"{path} has sha256 {digest.hexdigest()}, but data.sha256 is {expected}: "
             "the download is corrupt or data.sha256 is out of date"
         )
-
-
-def is_archive(path):
-    return str(path).lower().endswith(ARCHIVE_SUFFIXES)
-
-
-def unsafe_member_reason(name):
-    """Why an archive member must not be extracted, or None: no absolute paths, no `..`."""
-    posix = PurePosixPath(name.replace("\\", "/"))
-    if posix.is_absolute() or (posix.parts and posix.parts[0].endswith(":")):
-        return "absolute path in archive"
-    if ".." in posix.parts:
-        return "path escapes the archive ('..')"
-    return None
-
-
-def extract_archive(archive, target):
-    """Extract regular files only; refuse links, devices and members that would land outside
-    `target`.
-
-    Returns the refused members as [{"file": name, "reason": why}].
-    """
-    target = Path(target)
-    if target.exists():
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
-    refused = []
-    try:
-        if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as zipped:
-                for member in zipped.infolist():
-                    if member.is_dir():
-                        continue
-                    if reason := unsafe_member_reason(member.filename):
-                        refused.append({"file": member.filename, "reason": reason})
-                        continue
-                    _write_member(target / member.filename, zipped.open(member))
-        elif tarfile.is_tarfile(archive):
-            with tarfile.open(archive) as tarred:
-                for member in tarred:
-                    if member.isdir():
-                        continue
-                    if not member.isfile():
-                        refused.append(
-                            {"file": member.name, "reason": "not a regular file (link or device)"}
-                        )
-                        continue
-                    if reason := unsafe_member_reason(member.name):
-                        refused.append({"file": member.name, "reason": reason})
-                        continue
-                    _write_member(target / member.name, tarred.extractfile(member))
-        else:
-            raise UserError(f"{archive} is not a readable zip or tar archive")
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError) as error:
-        raise UserError(f"{archive} is a damaged archive ({error})") from None
-    return refused
-
-
-def _write_member(path, source):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with source, open(path, "wb") as file:
-        shutil.copyfileobj(source, file)
 
 
 def find_class_root(path):

@@ -1,0 +1,97 @@
+"""Unpacking crafted and damaged archives: each member once, within the caps, checksums read."""
+
+import gzip
+import io
+import tarfile
+import zipfile
+
+import pytest
+
+from lrstudy.data.archives import archive_limits, extract_archive
+from lrstudy.errors import UserError
+from lrstudy.params import ParamError, load_params
+from tests.helpers.sandbox import REPO_ROOT
+from tests.test_sources import image_bytes
+
+LIMITS = {"files": 1000, "bytes": 10**8}
+
+
+def tar_of(path, members, compresslevel=9):
+    """A .tar.gz of [(name, bytes)], names repeatable, as a careless packer would write it."""
+    with (
+        gzip.open(path, "wb", compresslevel=compresslevel) as packed,
+        tarfile.open(fileobj=packed, mode="w") as archive,
+    ):
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+def files_under(root):
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+def test_a_repeated_name_keeps_the_first_copy_and_reports_the_second(tmp_path):
+    first, second = image_bytes(10), image_bytes(200)
+    archive = tar_of(tmp_path / "a.tar.gz", [("fox/a.jpg", first), ("fox/a.jpg", second)])
+    refused = extract_archive(archive, tmp_path / "out", LIMITS)
+    assert (tmp_path / "out/fox/a.jpg").read_bytes() == first
+    assert refused == [
+        {"file": "fox/a.jpg", "reason": "a second member named fox/a.jpg; the first is kept"}
+    ]
+
+
+def test_a_file_and_a_folder_of_one_name_and_a_nameless_member_are_refused(tmp_path):
+    members = [("fox", b"not a folder"), ("fox/a.jpg", image_bytes()), (".", b"x")]
+    refused = extract_archive(tar_of(tmp_path / "a.tar.gz", members), tmp_path / "out", LIMITS)
+    assert files_under(tmp_path / "out") == ["fox"]
+    assert [item["reason"] for item in refused] == [
+        "a file and a folder of the same name; the first is kept",
+        "no file name",
+    ]
+
+
+def test_more_files_or_bytes_than_allowed_stop_with_one_error(tmp_path):
+    members = [(f"fox/{index}.jpg", image_bytes()) for index in range(3)]
+    archive = tar_of(tmp_path / "a.tar.gz", members)
+    with pytest.raises(UserError, match="holds more than data.max_files = 2 files"):
+        extract_archive(archive, tmp_path / "out", {"files": 2, "bytes": 10**8})
+    bomb = tmp_path / "bomb.zip"  # 2 MB of zeros in a few kilobytes
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zipped:
+        zipped.writestr("fox/zeros.jpg", bytes(2_000_000))
+    assert bomb.stat().st_size < 10_000
+    with pytest.raises(UserError, match=r"unpacks to more than data.max_gb = 0.001 GB"):
+        extract_archive(bomb, tmp_path / "out", {"files": 10, "bytes": 10**6})
+
+
+def corrupt(path, position):
+    data = bytearray(path.read_bytes())
+    data[position] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_damaged_compressed_data_is_one_error_not_altered_content(tmp_path):
+    # Stored, not compressed, inside gzip: a flipped byte changes a member's content and only
+    # the gzip checksum at the end of the stream can tell.
+    photo = image_bytes()
+    archive = tar_of(tmp_path / "a.tar.gz", [("fox/a.jpg", photo)], compresslevel=0)
+    corrupt(archive, archive.read_bytes().index(photo) + len(photo) // 2)
+    with pytest.raises(UserError, match="is a damaged archive"):
+        extract_archive(archive, tmp_path / "out", LIMITS)
+    zipped = tmp_path / "a.zip"
+    with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as packed:
+        packed.writestr("fox/a.jpg", image_bytes() * 50)
+    corrupt(zipped, 60)  # inside the deflate data, past the member's local header
+    with pytest.raises(UserError, match="is a damaged archive"):
+        extract_archive(zipped, tmp_path / "out", LIMITS)
+
+
+def test_the_caps_are_params_checked_like_the_others():
+    assert archive_limits(load_params(REPO_ROOT / "params.yaml")) == {
+        "files": 1_000_000,
+        "bytes": 100 * 10**9,
+    }
+    with pytest.raises(ParamError, match="data.max_gb = 0 is not allowed"):
+        archive_limits({"data": {"max_files": 10, "max_gb": 0}})
