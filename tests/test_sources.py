@@ -14,7 +14,7 @@ import yaml
 from PIL import Image
 
 from lrstudy.data.archives import extract_archive
-from lrstudy.data.sources import find_class_root, resolve_source
+from lrstudy.data.sources import download_url, find_class_root, resolve_source
 from lrstudy.errors import UserError
 from tests.helpers.commands import run
 from tests.helpers.sandbox import REPO_ROOT
@@ -166,3 +166,55 @@ def test_the_reference_setup_offline_fails_fast_with_the_local_copy_command(proj
     # `-S data.sha256=null` reached the stage as no checksum, and the backbone as B0.
     params = yaml.safe_load((root / "params.yaml").read_text())
     assert params["data"]["sha256"] is None and params["model"]["backbone"] == "efficientnet_b0"
+
+
+class Liar(http.server.BaseHTTPRequestHandler):
+    """Serves /short (announces 10,240 bytes, sends 2,048), /drip (a byte every 0.2 s, for
+    ever) and /big (5,000 bytes)."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.send_response(200)
+        if self.path.startswith("/short"):
+            self.send_header("Content-Length", "10240")
+            self.end_headers()
+            self.wfile.write(bytes(2048))
+        elif self.path.startswith("/drip"):
+            self.end_headers()
+            while True:
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.2)
+        else:
+            self.send_header("Content-Length", "5000")
+            self.end_headers()
+            self.wfile.write(bytes(5000))
+
+
+@pytest.fixture
+def liar():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Liar)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_a_download_cut_short_too_slow_or_too_large_stops_with_one_error(tmp_path, liar):
+    with pytest.raises(UserError, match="was cut short"):
+        download_url(f"{liar}/short.zip", tmp_path / "a", None, LIMITS)
+    with pytest.raises(UserError, match=r"took over 1 s \(\d+ bytes so far\)"):
+        download_url(f"{liar}/drip.zip", tmp_path / "b", None, LIMITS, deadline_s=1)
+    with pytest.raises(UserError, match="is larger than data.max_gb = 1e-06 GB"):
+        download_url(f"{liar}/big.zip", tmp_path / "c", None, {"files": 10, "bytes": 1000})
+    # A path that names no file is saved under a name of its own, not over the folder.
+    saved = download_url(f"{liar}/big/..", tmp_path / "d", None, LIMITS)
+    assert saved.name == "dataset.zip" and saved.stat().st_size == 5000
+
+
+def test_data_sha256_where_it_cannot_apply_is_named_in_a_warning(tmp_path, capsys):
+    (tmp_path / "animals" / "fox").mkdir(parents=True)
+    resolve_source(str(tmp_path / "animals"), "ab" * 32, tmp_path / "work", LIMITS)
+    assert "warning: data.sha256 is not checked for" in capsys.readouterr().out

@@ -4,6 +4,8 @@ Each resolves to a local folder with one sub-folder per class.
 """
 
 import hashlib
+import http.client
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path, PurePosixPath
@@ -14,6 +16,7 @@ from lrstudy.data.archives import ARCHIVE_SUFFIXES, extract_archive, is_archive
 from lrstudy.errors import UserError
 
 KAGGLE_PREFIX = "kaggle:"
+DOWNLOAD_DEADLINE_S = 6 * 3600  # for the whole download: Oregon Wildlife is 5 GB
 
 
 def local_copy_hint(source):
@@ -35,13 +38,15 @@ def resolve_source(source, sha256, workdir, limits):
     """
     extracted = Path(workdir) / "extracted"
     if source.startswith(KAGGLE_PREFIX):
+        warn_unchecked(source, sha256, "a Kaggle dataset arrives unpacked")
         return find_class_root(download_kaggle(source)), []
     if source.startswith(("http://", "https://")):
-        archive = download_url(source, Path(workdir) / "download", sha256)
+        archive = download_url(source, Path(workdir) / "download", sha256, limits)
         refused = extract_archive(archive, extracted, limits)
         return find_class_root(extracted), refused
     path = Path(source).expanduser()
     if path.is_dir():
+        warn_unchecked(source, sha256, "a folder has no one file to hash")
         return find_class_root(path), []
     if path.is_file() and is_archive(path):
         verify_sha256(path, sha256)
@@ -58,6 +63,11 @@ def resolve_source(source, sha256, workdir, limits):
     )
 
 
+def warn_unchecked(source, sha256, why):
+    if sha256:
+        print(f"fetch: warning: data.sha256 is not checked for {source}: {why}; set it to null")
+
+
 def download_kaggle(source):
     import kagglehub
     import requests
@@ -71,22 +81,55 @@ def download_kaggle(source):
         ) from None
 
 
-def download_url(url, target_dir, sha256):
-    name = PurePosixPath(urllib.request.urlparse(url).path).name or "dataset.zip"
+def download_url(url, target_dir, sha256, limits, deadline_s=DOWNLOAD_DEADLINE_S):
+    """Download `url` into target_dir, checked: against the Content-Length the server announced,
+    within `limits["bytes"]` and `deadline_s` seconds in all, then against `sha256` if set."""
+    name = PurePosixPath(urllib.request.urlparse(url).path).name
+    name = name if name not in ("", ".", "..") else "dataset.zip"
     target = Path(target_dir) / name
     target.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + deadline_s
     try:
         with urllib.request.urlopen(url, timeout=30) as response, open(target, "wb") as file:
             total = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=f"download {name}") as bar:
-                while chunk := response.read(1 << 20):
+                while chunk := response.read1(1 << 20):  # what has arrived: no waiting for 1 MiB
                     file.write(chunk)
                     bar.update(len(chunk))
+                    check_progress(url, bar.n, limits, deadline, deadline_s)
     except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
         reason = getattr(error, "reason", error)
         raise UserError(f"cannot download {url} ({reason}). " + local_copy_hint(url)) from None
+    except http.client.IncompleteRead as error:
+        raise UserError(
+            f"the download of {url} was cut short ({error}: the connection closed); try again"
+        ) from None
+    if total is not None and bar.n != total:
+        raise UserError(
+            f"the download of {url} was cut short: {bar.n:,} of the {total:,} bytes the server "
+            "announced; try again"
+        )
     verify_sha256(target, sha256)
     return target
+
+
+def duration(seconds):
+    return f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds:g} s"
+
+
+def check_progress(url, received, limits, deadline, deadline_s):
+    """Stop a download that passes the size cap or its overall deadline (a server that sends a
+    byte now and then would otherwise keep it alive forever)."""
+    if received > limits["bytes"]:
+        raise UserError(
+            f"{url} is larger than data.max_gb = {limits['bytes'] / 1e9:g} GB; raise it if the "
+            "dataset really is that large"
+        )
+    if time.monotonic() > deadline:
+        raise UserError(
+            f"the download of {url} took over {duration(deadline_s)} ({received:,} bytes so far): "
+            "the server is too slow. " + local_copy_hint(url)
+        )
 
 
 def verify_sha256(path, expected):
