@@ -116,6 +116,19 @@ def test_a_conversion_is_cached_by_architecture_and_weights(photos, capsys):
     assert not list(cache_dir().glob(".partial-*"))
 
 
+def test_a_damaged_cached_conversion_is_converted_again_and_abandoned_partials_go(photos, capsys):
+    backbone = build_backbone("efficientnet_lite0", "imagenet", 64)
+    first = converted(backbone)
+    (cached_file,) = cache_dir().glob("*.tflite")
+    cached_file.write_bytes(first[: len(first) // 2])  # a half-written or tampered file
+    abandoned = cache_dir() / ".partial-999999999-x.tflite"  # no process has this id
+    abandoned.write_bytes(b"half")
+    capsys.readouterr()
+    assert converted(backbone) == first
+    assert "does not match its sha256; converting again" in capsys.readouterr().out
+    assert cached_file.read_bytes() == first and not abandoned.exists()
+
+
 @pytest.mark.slow  # several conversions: seconds each
 def test_b0_converts_and_agrees_with_keras(photos):
     backbone = build_backbone("efficientnet_b0", None, 96)  # random weights: no download here

@@ -7,7 +7,8 @@ On this project's 2-core CPUs LiteRT runs EfficientNet-Lite0 several times as fa
 A conversion takes seconds, so each is cached under ~/.cache/lrstudy/litert (or
 $LRSTUDY_CACHE/litert), named by a hash of what decides its result: the model's layers, settings
 and wiring, its weights and the TensorFlow version that converts it. A cached file is never
-stale, and experiments and queued runs share one conversion of the same frozen backbone.
+stale, is used only if it matches the sha256 written beside it, and experiments and queued runs
+share one conversion of the same frozen backbone.
 """
 
 import contextlib
@@ -78,17 +79,51 @@ def conversion_key(model):
     return digest.hexdigest()[:32]
 
 
+def cached(path):
+    """A cached conversion if it is whole: its bytes match the sha256 written beside it once
+    they were complete (a damaged or foreign file there is converted again)."""
+    try:
+        content = path.read_bytes()
+        recorded = digest_path(path).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    if hashlib.sha256(content).hexdigest() == recorded:
+        return content
+    print(f"litert: {path} does not match its sha256; converting again")
+    return None
+
+
+def digest_path(path):
+    return path.with_name(path.name + ".sha256")
+
+
+def remove_abandoned(folder):
+    """Partial files of conversions whose process is gone (killed mid-write)."""
+    for partial in Path(folder).glob(".partial-*"):
+        owner = partial.name.split("-")[1]
+        try:
+            os.kill(int(owner), 0)
+        except (ValueError, ProcessLookupError):
+            partial.unlink(missing_ok=True)
+        except PermissionError:  # alive, someone else's
+            pass
+
+
 def converted(model):
     """The model as a LiteRT flatbuffer: from the cache, or converted once and cached."""
     path = cache_dir() / f"{model.name}-{conversion_key(model)}.tflite"
-    if path.exists():
-        return path.read_bytes()
+    if (content := cached(path)) is not None:
+        return content
     started = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):  # the converter lists every captured tensor
         content = tf.lite.TFLiteConverter.from_keras_model(model).convert()
-    # Concurrent runs may convert the same model: each writes its own partial file.
+    if path.parent.exists():
+        remove_abandoned(path.parent)
+    # Concurrent runs may convert the same model: each writes its own partial files.
     with atomic_output(path, private=True) as partial:
         partial.write_bytes(content)
+    with atomic_output(digest_path(path), private=True) as partial:
+        partial.write_text(hashlib.sha256(content).hexdigest() + "\n", encoding="utf-8")
     print(f"litert: converted {model.name} in {time.perf_counter() - started:.1f} s -> {path}")
     return content
 
