@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -136,6 +137,19 @@ def test_a_named_pipe_in_a_folder_source_is_skipped_not_waited_on(tmp_path):
     assert json.loads(result.stdout) == [
         {"file": "fox/pipe.jpg", "reason": "not a regular file (a named pipe, socket or device)"}
     ]
+
+
+def test_names_that_are_not_utf8_are_skipped_and_the_report_can_be_written(tmp_path):
+    write_image(tmp_path / "source/fox/ok.png")
+    write_image(Path(os.fsdecode(bytes(tmp_path / "source/fox") + b"/caf\xe9.png")))
+    write_image(Path(os.fsdecode(bytes(tmp_path / "source") + b"/\xfeowl/a.png")))
+    report = fetch(tmp_path / "source", tmp_path / "raw")
+    assert report["images_per_class"] == {"fox": 1}
+    assert (
+        sorted(item["reason"] for item in report["skipped"])
+        == ["its name is not valid UTF-8; rename it"] * 2
+    )
+    json.dumps(report, ensure_ascii=False).encode("utf-8")  # what write_json will write
 
 
 def test_two_files_stored_under_one_name_keep_the_first_and_report_the_other(tmp_path):

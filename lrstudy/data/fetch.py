@@ -71,6 +71,16 @@ def is_hidden(name):
     return name.startswith(".") or name.lower() in SYSTEM_FILES
 
 
+def undecodable(name):
+    """Whether a file name is not valid UTF-8 (Python keeps its bytes as surrogates, which no
+    manifest or report can be written with)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def list_candidates(class_root):
     """(class names, [(class, path relative to class_root)], [skipped]) in a stable order.
 
@@ -80,10 +90,14 @@ def list_candidates(class_root):
     classes, files, skipped, seen = [], [], [], set()
 
     def skip(path, reason):
-        skipped.append({"file": Path(path).relative_to(class_root).as_posix(), "reason": reason})
+        relative = Path(path).relative_to(class_root).as_posix()
+        skipped.append({"file": relative.encode("utf-8", "replace").decode(), "reason": reason})
 
+    not_utf8 = "its name is not valid UTF-8; rename it"
     for entry in sorted(class_root.iterdir()):
-        if is_hidden(entry.name):
+        if undecodable(entry.name):
+            skip(entry, not_utf8)
+        elif is_hidden(entry.name):
             skip(entry, "hidden or system file")
         elif not entry.is_dir():
             skip(entry, "not inside a class folder")
@@ -99,7 +113,9 @@ def list_candidates(class_root):
                     skip(Path(folder, name), "hidden folder")
                 subfolders[:] = sorted(name for name in subfolders if not is_hidden(name))
                 for name in sorted(names):
-                    if is_hidden(name):
+                    if undecodable(str(Path(folder, name))):
+                        skip(Path(folder, name), not_utf8)
+                    elif is_hidden(name):
                         skip(Path(folder, name), "hidden or system file")
                     else:
                         files.append(
