@@ -218,3 +218,8 @@ def test_data_sha256_where_it_cannot_apply_is_named_in_a_warning(tmp_path, capsy
     (tmp_path / "animals" / "fox").mkdir(parents=True)
     resolve_source(str(tmp_path / "animals"), "ab" * 32, tmp_path / "work", LIMITS)
     assert "warning: data.sha256 is not checked for" in capsys.readouterr().out
+
+
+def test_a_kaggle_handle_that_is_not_one_is_named_in_one_error(tmp_path):
+    with pytest.raises(UserError, match="'kaggle:justone' is not a Kaggle dataset .*<owner>/"):
+        resolve_source("kaggle:justone", None, tmp_path / "work", LIMITS)

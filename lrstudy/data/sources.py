@@ -75,6 +75,11 @@ def download_kaggle(source):
     handle = source[len(KAGGLE_PREFIX) :]
     try:
         return Path(kagglehub.dataset_download(handle))
+    except ValueError as error:  # kagglehub's parse of the handle
+        raise UserError(
+            f"data.source {source!r} is not a Kaggle dataset ({error}): write it as "
+            f"{KAGGLE_PREFIX}<owner>/<dataset>, as in its kaggle.com/datasets/ address"
+        ) from None
     except requests.exceptions.ConnectionError:
         raise UserError(
             f"cannot reach Kaggle to download {source} (offline?). " + local_copy_hint(source)
