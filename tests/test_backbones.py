@@ -198,3 +198,17 @@ def test_malformed_tensor_layouts_are_refused_with_one_error(tmp_path, case):
     weights = legacy_torch_file(tmp_path / "crafted.pth", tensors, storages)
     with pytest.raises(WeightsFileError, match=message):
         read_legacy_torch_state_dict(weights)
+
+
+def test_weights_of_another_architecture_are_refused_with_one_error(tmp_path):
+    other = legacy_torch_file(
+        tmp_path / "other.pth", {"fc.weight": ("0", 0, (2,), (1,))}, {"0": [0, 1]}
+    )
+    with pytest.raises(
+        WeightsFileError, match="is not EfficientNet-Lite0's: no tensor '_conv_stem"
+    ):
+        efficientnet_lite0(weights_path=other)
+    stem = {"_conv_stem.weight": ("0", 0, (2, 2, 2, 2), (8, 4, 2, 1))}
+    misshapen = legacy_torch_file(tmp_path / "stem.pth", stem, {"0": [0.0] * 16})
+    with pytest.raises(WeightsFileError, match="is not EfficientNet-Lite0's: "):
+        efficientnet_lite0(input_shape=(64, 64, 3), weights_path=misshapen)

