@@ -38,40 +38,32 @@ class Measure:
 
 
 ACCURACY = "final_val_accuracy"
-EPOCHS = {"unit": "epochs", "scale": 1, "digits": 1, "lower_is_better": True}
+
+
+def epochs_to(label, column):
+    """Epochs to a threshold, counted from 1: fewer is sooner."""
+    return Measure(label, column, True, "sooner", "later", "epochs", 1, 1)
+
+
 MEASURES = {
     ACCURACY: Measure(
-        label="final validation accuracy",
-        column="final val accuracy",
-        unit="points",
-        scale=100,
-        digits=2,
-        lower_is_better=False,
-        gain="better",
-        loss="worse",
+        "final validation accuracy",
+        "final val accuracy",
+        False,
+        "better",
+        "worse",
+        "points",
+        100,
+        2,
     ),
-    "epochs_to_converge": Measure(
-        label="epochs to {fraction} of its own final validation accuracy",
-        column="epochs to {fraction} of final",
-        **EPOCHS,
-        gain="sooner",
-        loss="later",
+    "epochs_to_converge": epochs_to(
+        "epochs to {fraction} of its own final validation accuracy", "epochs to {fraction} of final"
     ),
-    "epochs_to_baseline": Measure(
-        label="epochs to {fraction} of {baseline}'s mean final validation accuracy",
-        column="epochs to {fraction} of {baseline}'s",
-        **EPOCHS,
-        gain="sooner",
-        loss="later",
+    "epochs_to_baseline": epochs_to(
+        "epochs to {fraction} of {baseline}'s mean final validation accuracy",
+        "epochs to {fraction} of {baseline}'s",
     ),
     "final_val_loss": Measure(
-        label="final validation loss",
-        column="final val loss",
-        unit="",
-        scale=1,
-        digits=4,
-        lower_is_better=True,
-        gain="lower",
-        loss="higher",
+        "final validation loss", "final val loss", True, "lower", "higher", "", 1, 4
     ),
 }
