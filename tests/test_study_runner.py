@@ -147,5 +147,5 @@ def test_a_bad_grid_file_is_one_line_naming_the_problem(tmp_path, text, message)
 def test_jobs_are_a_positive_number_or_one_per_core():
     assert job_count("auto") == os.cpu_count() and job_count("3") == 3
     for text in ("0", "-1", "two"):
-        with pytest.raises(argparse.ArgumentTypeError, match="neither a positive number nor auto"):
+        with pytest.raises(argparse.ArgumentTypeError, match="is not a positive number, nor auto"):
             job_count(text)

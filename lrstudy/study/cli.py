@@ -98,12 +98,11 @@ def fine_tune(chosen, arguments, states):
     return finetuned, read_experiment_json(summary_file("evaluate"), finetuned)["finetune_vs_train"]
 
 
-def check_robustness(grid, ranking, arguments, args, settings):
+def check_robustness(grid, ranking, arguments, args, settings, split_seed):
     """The best variants, the claims' variants and the baseline on `args.splits - 1` more split
-    seeds: {split seed: tests} (empty with --splits 1 or without a baseline) and the rerun
-    variants."""
-    seed = number(load_params(), "split.seed", integer=True)
-    seeds = [seed + offset for offset in range(1, args.splits)]
+    seeds after `split_seed`: {split seed: tests} (empty with --splits 1 or without a baseline)
+    and the rerun variants."""
+    seeds = [split_seed + offset for offset in range(1, args.splits)]
     if not seeds or BASELINE not in ranking:
         return {}, []
     chosen = rerun_variants(ranking, args.top, claimed_variants(ranking))
@@ -122,12 +121,16 @@ def write_pages(pages, blocks):
         raise UserError(f"{names}: no block {' or '.join(blocks)} to write the study into")
 
 
+def positive_number(text, allowed="a positive number"):
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {allowed}")
+    return int(text)
+
+
 def job_count(text):
     if text == "auto":
         return os.cpu_count() or 1
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is neither a positive number nor auto")
-    return int(text)
+    return positive_number(text, "a positive number, nor auto")
 
 
 def arguments(argv):
@@ -141,14 +144,14 @@ def arguments(argv):
     )
     parser.add_argument(
         "--splits",
-        type=job_count,
+        type=positive_number,
         default=DEFAULT_SPLITS,
         help="split seeds to check the verdicts on: split.seed and the next ones "
         f"(default {DEFAULT_SPLITS}; 1: only the committed split)",
     )
     parser.add_argument(
         "--top",
-        type=job_count,
+        type=positive_number,
         default=DEFAULT_TOP,
         help="the best variants rerun on the other splits, besides the claims' "
         f"(default {DEFAULT_TOP})",
@@ -163,6 +166,13 @@ def arguments(argv):
         "variant's verdict) between <!-- verdict-GRID:start/end -->",
     )
     return parser.parse_args(argv)
+
+
+def print_best(best, summaries, seeds):
+    print(
+        f"study: best variant {best}: final val accuracy {mean_std(summaries[best][ACCURACY])} "
+        f"over {seeds[best]} seeds (highest mean, ties to the lower mean loss)"
+    )
 
 
 @reports_user_errors
@@ -183,12 +193,11 @@ def main(argv=None):
     summaries, tests = analyse(histories, settings)
     ranking = rank(summaries)
     seeds = {name: len(history["val_accuracy"]) for name, history in histories.items()}
-    print(
-        f"study: best variant {ranking[0]}: final val accuracy "
-        f"{mean_std(summaries[ranking[0]][ACCURACY])} over {seeds[ranking[0]]} seeds "
-        "(highest mean, ties to the lower mean loss)"
+    print_best(ranking[0], summaries, seeds)
+    split_seed = number(params, "split.seed", integer=True)
+    tests_by_seed, chosen = check_robustness(
+        args.grid, ranking, options, args, settings, split_seed
     )
-    tests_by_seed, chosen = check_robustness(args.grid, ranking, options, args, settings)
     fine_tuned, why = fine_tuning_choice(ranking, tests)
     print(f"study: {why}")
     finetuned, fine_tuning = fine_tune(fine_tuned, options, experiment_states(experiments()))
@@ -196,7 +205,6 @@ def main(argv=None):
     verdict = best_variant_verdict(
         ranking[0], BASELINE, summaries, tests, seeds[ranking[0]], settings
     )
-    split_seed = number(params, "split.seed", integer=True)
     notes = [
         table_notes(settings),
         *claims,
