@@ -1,6 +1,7 @@
 """Problems the user can fix are reported as one line, never as a traceback."""
 
 import functools
+import inspect
 import sys
 from pathlib import Path
 
@@ -21,7 +22,7 @@ def reports_user_errors(main):
             print(f"error: {error}", file=sys.stderr)
             raise SystemExit(1) from None
         except KeyboardInterrupt:
-            stage = Path(main.__code__.co_filename).stem
+            stage = Path(inspect.unwrap(main).__code__.co_filename).stem
             print(
                 f"interrupted: {stage} stopped and wrote no finished output. Run `dvc repro` "
                 "to finish it (fine-tuning resumes from its last completed epoch).",

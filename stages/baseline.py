@@ -1,14 +1,13 @@
 """Stage `baseline`: the reference reports' section 1, the head trained with a fixed learning
 rate, once per seed."""
 
-from lrstudy.errors import reports_user_errors
-from lrstudy.params import load_params, number
+from lrstudy.params import load_params, number, stage_main
 from lrstudy.training.head import training_settings
 from lrstudy.training.repeats import train_repeats
 from lrstudy.training.schedules import make_schedule
 
 
-@reports_user_errors
+@stage_main
 def main():
     params = load_params()
     lr = number(params, "baseline.lr", above=0)

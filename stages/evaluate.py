@@ -13,10 +13,9 @@ import numpy as np
 from lrstudy.data.features import load_features
 from lrstudy.data.images import image_dataset
 from lrstudy.data.manifests import read_classes, read_manifest
-from lrstudy.errors import reports_user_errors
 from lrstudy.models.backbones import backbone_settings
 from lrstudy.models.runtime import FROZEN, choose_runtime
-from lrstudy.params import load_params, number
+from lrstudy.params import load_params, number, stage_main
 from lrstudy.paths import CONFUSION_MATRIX_PLOT, MISTAKES_PLOT, PER_CLASS_TABLE, model_file
 from lrstudy.reporting.evaluate import (
     GRID_SIZE,
@@ -31,7 +30,7 @@ from lrstudy.reporting.tables import write_table
 from lrstudy.statistics import mcnemar_exact
 
 
-@reports_user_errors
+@stage_main
 def main():
     params = load_params()
     _, _, image_size = backbone_settings(params)

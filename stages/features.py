@@ -12,15 +12,14 @@ from lrstudy.atomic import atomic_output, write_json
 from lrstudy.data.features import write_info, write_split
 from lrstudy.data.images import compute_features
 from lrstudy.data.manifests import read_classes, read_split
-from lrstudy.errors import reports_user_errors
 from lrstudy.models.backbones import backbone_settings, build_backbone
 from lrstudy.models.devices import configure_devices
 from lrstudy.models.runtime import choose_runtime
-from lrstudy.params import load_params, number
+from lrstudy.params import load_params, number, stage_main
 from lrstudy.paths import FEATURES_DIR, SPLITS, time_file
 
 
-@reports_user_errors
+@stage_main
 def main():
     params = load_params()
     backbone_name, weights, image_size = backbone_settings(params)

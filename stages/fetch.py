@@ -11,12 +11,12 @@ from lrstudy.atomic import atomic_output, write_json
 from lrstudy.data.archives import archive_limits
 from lrstudy.data.fetch import fetch
 from lrstudy.data.sources import resolve_source
-from lrstudy.errors import UserError, reports_user_errors
-from lrstudy.params import load_params, text
+from lrstudy.errors import UserError
+from lrstudy.params import load_params, stage_main, text
 from lrstudy.paths import DATASET_REPORT, RAW_DIR
 
 
-@reports_user_errors
+@stage_main
 def main():
     params = load_params()
     source = text(params, "data.source")

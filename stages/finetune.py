@@ -11,11 +11,10 @@ import keras
 
 from lrstudy.atomic import atomic_output, remove_output, write_json
 from lrstudy.data.manifests import read_classes, read_split
-from lrstudy.errors import reports_user_errors
 from lrstudy.models.backbones import backbone_settings
 from lrstudy.models.devices import configure_devices
 from lrstudy.models.runtime import choose_runtime
-from lrstudy.params import load_params, number
+from lrstudy.params import load_params, number, stage_main
 from lrstudy.paths import CHECKPOINT_DIR, model_file, time_file
 from lrstudy.training.determinism import seed_everything
 from lrstudy.training.finetune import (
@@ -44,7 +43,7 @@ def print_plan(models, settings, runtime, history):
     )
 
 
-@reports_user_errors
+@stage_main
 def main():
     params = load_params()
     backbone_name, weights, image_size = backbone_settings(params)

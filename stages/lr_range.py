@@ -7,8 +7,7 @@ import numpy as np
 
 from lrstudy.atomic import write_json
 from lrstudy.data.features import class_count, load_features
-from lrstudy.errors import reports_user_errors
-from lrstudy.params import load_params
+from lrstudy.params import load_params, stage_main
 from lrstudy.paths import LR_RANGE_PLOT, LR_RANGE_REPORT
 from lrstudy.reporting.figures import plot_range_test
 from lrstudy.training.determinism import seed_everything
@@ -16,7 +15,7 @@ from lrstudy.training.head import build_head, compile_classifier, training_setti
 from lrstudy.training.lr_range import range_settings, range_test, smooth, suggest_lr
 
 
-@reports_user_errors
+@stage_main
 def main():
     params = load_params()
     min_lr, max_lr, steps = range_settings(params)

@@ -5,15 +5,14 @@ Writes plots/{accuracy,loss,learning_rate}.png and metrics/table.{md,csv} from t
 the table ends with the tested verdicts.
 """
 
-from lrstudy.errors import reports_user_errors
-from lrstudy.params import load_params
+from lrstudy.params import load_params, stage_main
 from lrstudy.paths import TABLE, report_plot
 from lrstudy.reporting.report import SPREAD_TITLE, learning_rates, plot_metric, table_rows, verdicts
 from lrstudy.reporting.tables import write_table
 from lrstudy.reporting.verdicts import verdict_settings
 
 
-@reports_user_errors
+@stage_main
 def main():
     params = load_params()
     settings = verdict_settings(params)

@@ -6,12 +6,12 @@ lrstudy/data/split.py says how classes are split, and what happens to the smalle
 from lrstudy.atomic import atomic_output, write_json
 from lrstudy.data.manifests import write_manifests
 from lrstudy.data.split import files_by_class, split_report, split_settings, stratified_split
-from lrstudy.errors import UserError, reports_user_errors
-from lrstudy.params import load_params
+from lrstudy.errors import UserError
+from lrstudy.params import load_params, stage_main
 from lrstudy.paths import RAW_DIR, SPLIT_DIR, SPLIT_REPORT
 
 
-@reports_user_errors
+@stage_main
 def main():
     val, test, seed = split_settings(load_params())
     found = files_by_class(RAW_DIR)

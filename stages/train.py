@@ -4,14 +4,13 @@ This is the stage each `dvc exp run -S schedule....` variant reruns; nothing ups
 depends on `schedule.*`, so experiments reuse the cached features.
 """
 
-from lrstudy.errors import reports_user_errors
-from lrstudy.params import load_params
+from lrstudy.params import load_params, stage_main
 from lrstudy.training.head import training_settings
 from lrstudy.training.repeats import train_repeats
 from lrstudy.training.schedules import describe, ignored_params, make_schedule, schedule_settings
 
 
-@reports_user_errors
+@stage_main
 def main():
     params = load_params()
     name, values = schedule_settings(params)

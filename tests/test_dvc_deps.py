@@ -64,3 +64,9 @@ def test_the_closure_follows_imports_through_other_project_modules():
         "lrstudy/__init__.py",
     } <= closure
     assert not any(path.startswith(("tests/", "bench/", "tools/")) for path in closure)
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_each_stage_runs_the_file_of_its_name(name):
+    # stage_main names the stage by its file, to look up the params dvc.yaml declares for it
+    assert stage_module(STAGES[name]) == f"stages.{name}"

@@ -78,6 +78,11 @@ def make_project(root, params_overrides=None):
         overrides.setdefault("data.sha256", None)
     if overrides:
         set_params(root / "params.yaml", overrides)
+    return commit_repository(root)
+
+
+def commit_repository(root, message="pipeline"):
+    """The files at `root` committed in a new git + DVC repository."""
 
     def git(*args):
         subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
@@ -88,5 +93,5 @@ def make_project(root, params_overrides=None):
     run_dvc("init", "-q", cwd=root)
     run_dvc("config", "core.analytics", "false", cwd=root)
     git("add", "-A")
-    git("commit", "-qm", "pipeline")
+    git("commit", "-qm", message)
     return root
