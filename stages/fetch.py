@@ -8,7 +8,7 @@ import shutil
 import tempfile
 
 from lrstudy.atomic import atomic_output, write_json
-from lrstudy.data.archives import archive_limits
+from lrstudy.data.archives import source_limits
 from lrstudy.data.fetch import fetch
 from lrstudy.data.sources import resolve_source
 from lrstudy.errors import UserError
@@ -21,7 +21,7 @@ def main():
     params = load_params()
     source = text(params, "data.source")
     sha256 = params["data"].get("sha256")
-    limits = archive_limits(params)
+    limits = source_limits(params)
     RAW_DIR.parent.mkdir(parents=True, exist_ok=True)
     for stale in RAW_DIR.parent.glob(".fetch-*"):  # a killed fetch's downloads and extractions
         shutil.rmtree(stale, ignore_errors=True)
@@ -29,7 +29,7 @@ def main():
         class_root, refused = resolve_source(source, sha256, workdir, limits)
         print(f"fetch: reading classes from {class_root}")
         with atomic_output(RAW_DIR) as partial:
-            report = fetch(class_root, partial)
+            report = fetch(class_root, partial, limits)
             report["skipped"] = refused + report["skipped"]
             write_json(DATASET_REPORT, {"source": source, **report})
             if not report["num_images"]:

@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from lrstudy.data.archives import archive_limits, extract_archive
+from lrstudy.data.archives import extract_archive, source_limits
 from lrstudy.errors import UserError
 from lrstudy.params import ParamError, load_params
 from tests.helpers.sandbox import REPO_ROOT
@@ -89,9 +89,9 @@ def test_damaged_compressed_data_is_one_error_not_altered_content(tmp_path):
 
 
 def test_the_caps_are_params_checked_like_the_others():
-    assert archive_limits(load_params(REPO_ROOT / "params.yaml")) == {
+    assert source_limits(load_params(REPO_ROOT / "params.yaml")) == {
         "files": 1_000_000,
         "bytes": 100 * 10**9,
     }
     with pytest.raises(ParamError, match="data.max_gb = 0 is not allowed"):
-        archive_limits({"data": {"max_files": 10, "max_gb": 0}})
+        source_limits({"data": {"max_files": 10, "max_gb": 0}})

@@ -13,11 +13,16 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from lrstudy.data.archives import source_limits
 from lrstudy.data.fetch import MAX_PIXELS, fetch
+from lrstudy.errors import UserError
+from lrstudy.params import load_params
 from tests.helpers.commands import dvc, run
 from tests.helpers.images import write_image
+from tests.helpers.sandbox import REPO_ROOT
 from tests.test_sources import image_bytes, make_zip
 
+LIMITS = source_limits(load_params(REPO_ROOT / "params.yaml"))  # the defaults
 KEPT = [
     "Mäusebussard/сова 1.jpg",
     "Mäusebussard/鳥.png",
@@ -86,7 +91,7 @@ def files_under(root):
 
 
 def test_every_odd_file_is_used_or_skipped_with_its_reason(tmp_path):
-    report = fetch(seed_messy_dataset(tmp_path / "source"), tmp_path / "raw")
+    report = fetch(seed_messy_dataset(tmp_path / "source"), tmp_path / "raw", LIMITS)
 
     assert files_under(tmp_path / "raw") == KEPT
     assert report["num_images"] == len(KEPT)
@@ -110,7 +115,7 @@ def test_an_animation_keeps_only_its_first_frame_for_every_reader(tmp_path):
     (tmp_path / "source" / "fox").mkdir(parents=True)
     frames = [Image.new("RGB", (300, 200), (40 * shade, 0, 0)) for shade in range(6)]
     frames[0].save(tmp_path / "source/fox/run.gif", save_all=True, append_images=frames[1:])
-    report = fetch(tmp_path / "source", tmp_path / "raw")
+    report = fetch(tmp_path / "source", tmp_path / "raw", LIMITS)
     assert report["converted"] == [
         {"file": "fox/run.gif", "format": "GIF", "saved_as": "run.png", "frames": 6}
     ]
@@ -126,7 +131,8 @@ def test_a_named_pipe_in_a_folder_source_is_skipped_not_waited_on(tmp_path):
     os.mkfifo(tmp_path / "source/fox/pipe.jpg")
     probe = (
         "import json, sys; from lrstudy.data.fetch import fetch; "
-        "print(json.dumps(fetch(sys.argv[1], sys.argv[2])['skipped']))"
+        f"LIMITS = {LIMITS!r}; "
+        "print(json.dumps(fetch(sys.argv[1], sys.argv[2], LIMITS)['skipped']))"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe, str(tmp_path / "source"), str(tmp_path / "raw")],
@@ -143,7 +149,7 @@ def test_names_that_are_not_utf8_are_skipped_and_the_report_can_be_written(tmp_p
     write_image(tmp_path / "source/fox/ok.png")
     write_image(Path(os.fsdecode(bytes(tmp_path / "source/fox") + b"/caf\xe9.png")))
     write_image(Path(os.fsdecode(bytes(tmp_path / "source") + b"/\xfeowl/a.png")))
-    report = fetch(tmp_path / "source", tmp_path / "raw")
+    report = fetch(tmp_path / "source", tmp_path / "raw", LIMITS)
     assert report["images_per_class"] == {"fox": 1}
     assert (
         sorted(item["reason"] for item in report["skipped"])
@@ -155,7 +161,7 @@ def test_names_that_are_not_utf8_are_skipped_and_the_report_can_be_written(tmp_p
 def test_two_files_stored_under_one_name_keep_the_first_and_report_the_other(tmp_path):
     write_image(tmp_path / "source/fox/a.png", seed=1)
     write_image(tmp_path / "source/fox/a.tif", image_format="TIFF", seed=2)
-    report = fetch(tmp_path / "source", tmp_path / "raw")
+    report = fetch(tmp_path / "source", tmp_path / "raw", LIMITS)
     assert files_under(tmp_path / "raw") == ["fox/a.png"] and report["num_images"] == 1
     assert report["skipped"] == [
         {
@@ -266,3 +272,22 @@ def test_an_archive_with_escaping_members_is_used_without_them(tmp_path, project
     assert report["images_per_class"] == {"deer": 1, "fox": 1}
     assert {item["file"] for item in report["skipped"]} == {"../evil.jpg", "/abs.jpg"}
     assert not (tmp_path / "evil.jpg").exists() and not (root / "data" / "evil.jpg").exists()
+
+
+def test_a_folder_source_over_the_caps_is_refused_before_anything_is_copied(tmp_path):
+    for index in range(3):
+        write_image(tmp_path / f"source/fox/{index}.png", seed=index)
+    size = sum(path.stat().st_size for path in (tmp_path / "source/fox").iterdir())
+    with pytest.raises(UserError, match=r"holds more than data.max_files = 2 files"):
+        fetch(tmp_path / "source", tmp_path / "raw", {**LIMITS, "files": 2})
+    with pytest.raises(UserError, match=r"GB, more than data.max_gb = "):
+        fetch(tmp_path / "source", tmp_path / "raw", {**LIMITS, "bytes": size - 1})
+    assert not (tmp_path / "raw").exists()
+
+
+def test_a_full_disk_while_copying_the_images_is_one_line(tmp_path):
+    write_image(tmp_path / "source/fox/a.png")
+    (tmp_path / "raw/fox").mkdir(parents=True)
+    (tmp_path / "raw/fox/a.png").symlink_to("/dev/full")  # every write there: ENOSPC
+    with pytest.raises(UserError, match=r"no space left on disk copying the images of .*source"):
+        fetch(tmp_path / "source", tmp_path / "raw", LIMITS)

@@ -18,8 +18,8 @@ CHUNK = 1 << 20
 DAMAGED = (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, lzma.LZMAError)
 
 
-def archive_limits(params):
-    """data.max_files and data.max_gb: what one archive may unpack to."""
+def source_limits(params):
+    """data.max_files and data.max_gb: what one source may hold, or one archive unpack to."""
     return {
         "files": number(params, "data.max_files", minimum=1, integer=True),
         "bytes": int(number(params, "data.max_gb", above=0) * 1e9),

@@ -10,6 +10,7 @@ limit (~89 megapixels) are refused from their header, before any decoding. Byte-
 images are listed as duplicates and kept: which copy, if any, is right is the user's call.
 """
 
+import errno
 import hashlib
 import os
 import shutil
@@ -151,13 +152,32 @@ def copy_image(source, target, as_png):
         image.convert("RGBA" if "A" in image.getbands() else "RGB").save(target, "PNG")
 
 
-def fetch(class_root, output_dir):
-    """Copy every usable image of class_root into output_dir; the dataset report."""
-    classes, files, skipped = list_candidates(class_root)
-    if not classes:
-        raise UserError(f"no class folders in {class_root}: expected one sub-folder per class")
+def size_of(path):
+    """The file's size; 0 for one that cannot be read (inspect_image says why)."""
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+def check_limits(class_root, files, limits):
+    """Refuse a source over data.max_files or data.max_gb before anything is copied."""
+    if len(files) > limits["files"]:
+        raise UserError(
+            f"{class_root} holds more than data.max_files = {limits['files']:,} files; "
+            "raise it if the dataset really is that large"
+        )
+    size = sum(size_of(Path(class_root, relative)) for _, relative in files)
+    if size > limits["bytes"]:
+        raise UserError(
+            f"{class_root} holds {size / 1e9:.3g} GB, more than data.max_gb = "
+            f"{limits['bytes'] / 1e9:g} GB; raise it if the dataset really is that large"
+        )
+
+
+def inspect_all(class_root, files):
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-        checks = list(
+        return list(
             tqdm(
                 pool.map(lambda item: inspect_image(Path(class_root, item[1])), files),
                 total=len(files),
@@ -165,10 +185,13 @@ def fetch(class_root, output_dir):
                 unit="img",
             )
         )
-    counts = dict.fromkeys(classes, 0)
-    converted, stored = [], {}
+
+
+def store_images(class_root, output_dir, files, checks, skipped):
+    """Copy (or convert) each usable image; (images per class, converted), reasons to skip
+    appended to `skipped`."""
+    counts, converted, stored = {}, [], {}
     for (label, relative), (image_format, _, reason, frames) in zip(files, checks, strict=True):
-        source = Path(class_root, relative)
         as_png = needs_png(image_format, frames)
         target = Path(output_dir, relative)
         target = target.with_suffix(".png") if as_png else target
@@ -180,18 +203,37 @@ def fetch(class_root, output_dir):
         if reason:
             skipped.append({"file": relative, "reason": reason})
             continue
-        copy_image(source, target, as_png)
+        copy_image(Path(class_root, relative), target, as_png)
         stored[target] = relative
         if target.name != Path(relative).name or frames > 1:
             entry = {"file": relative, "format": image_format, "saved_as": target.name}
             converted.append({**entry, "frames": frames} if frames > 1 else entry)
-        counts[label] += 1
-    empty = [label for label, count in counts.items() if count == 0]
+        counts[label] = counts.get(label, 0) + 1
+    return counts, converted
+
+
+def fetch(class_root, output_dir, limits):
+    """Copy every usable image of class_root into output_dir; the dataset report. `limits`
+    (data.max_files, data.max_gb) cap what is read, whatever the source."""
+    classes, files, skipped = list_candidates(class_root)
+    if not classes:
+        raise UserError(f"no class folders in {class_root}: expected one sub-folder per class")
+    check_limits(class_root, files, limits)
+    checks = inspect_all(class_root, files)
+    try:
+        counts, converted = store_images(class_root, output_dir, files, checks, skipped)
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+        raise UserError(
+            f"no space left on disk copying the images of {class_root} into {output_dir}: "
+            "free space there"
+        ) from None
     return {
-        "num_classes": len(classes) - len(empty),
+        "num_classes": len(counts),
         "num_images": sum(counts.values()),
-        "images_per_class": {label: count for label, count in counts.items() if count},
-        "empty_classes": empty,
+        "images_per_class": {label: counts[label] for label in classes if label in counts},
+        "empty_classes": [label for label in classes if label not in counts],
         "converted": converted,
         "skipped": skipped,
         "duplicates": duplicate_groups(files, [check[1] for check in checks]),

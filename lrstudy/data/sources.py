@@ -3,7 +3,6 @@
 Each resolves to a local folder with one sub-folder per class.
 """
 
-import hashlib
 import http.client
 import time
 import urllib.error
@@ -13,6 +12,7 @@ from pathlib import Path, PurePosixPath
 from tqdm import tqdm
 
 from lrstudy.data.archives import ARCHIVE_SUFFIXES, extract_archive, is_archive
+from lrstudy.data.fetch import file_digest
 from lrstudy.errors import UserError
 
 KAGGLE_PREFIX = "kaggle:"
@@ -140,13 +140,10 @@ def check_progress(url, received, limits, deadline, deadline_s):
 def verify_sha256(path, expected):
     if not expected:
         return
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        while chunk := file.read(1 << 20):
-            digest.update(chunk)
-    if digest.hexdigest() != str(expected).lower():
+    digest = file_digest(path)
+    if digest != str(expected).lower():
         raise UserError(
-            f"{path} has sha256 {digest.hexdigest()}, but data.sha256 is {expected}: "
+            f"{path} has sha256 {digest}, but data.sha256 is {expected}: "
             "the download is corrupt or data.sha256 is out of date"
         )
 
