@@ -1,5 +1,7 @@
 """Problems the user can fix are reported as one line, never as a traceback."""
 
+import contextlib
+import errno
 import functools
 import inspect
 import sys
@@ -8,6 +10,17 @@ from pathlib import Path
 
 class UserError(Exception):
     """Something wrong in the params, the data or the environment that the user can fix."""
+
+
+@contextlib.contextmanager
+def reports_full_disk(doing):
+    """A full disk inside the block (ENOSPC) as one UserError saying what was being written."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+        raise UserError(f"no space left on disk {doing}: free space there") from None
 
 
 def reports_user_errors(main):

@@ -2,6 +2,8 @@
 
 import gzip
 import io
+import os
+import subprocess
 import tarfile
 import zipfile
 
@@ -95,3 +97,21 @@ def test_the_caps_are_params_checked_like_the_others():
     }
     with pytest.raises(ParamError, match="data.max_gb = 0 is not allowed"):
         source_limits({"data": {"max_files": 10, "max_gb": 0}})
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 1 MiB file system (tmpfs), where this user may mount one."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)]
+    if subprocess.run(mount, capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_full_disk_while_extracting_is_one_line(tmp_path, small_disk):
+    archive = tar_of(tmp_path / "big.tar.gz", [("fox/noise.bin", os.urandom(2 << 20))])
+    with pytest.raises(UserError, match=r"no space left on disk extracting .*big.tar.gz into"):
+        extract_archive(archive, small_disk / "out", LIMITS)

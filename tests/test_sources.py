@@ -209,6 +209,10 @@ def test_a_download_cut_short_too_slow_or_too_large_stops_with_one_error(tmp_pat
         download_url(f"{liar}/drip.zip", tmp_path / "b", None, LIMITS, deadline_s=1)
     with pytest.raises(UserError, match="is larger than data.max_gb = 1e-06 GB"):
         download_url(f"{liar}/big.zip", tmp_path / "c", None, {"files": 10, "bytes": 1000})
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e/big.zip").symlink_to("/dev/full")  # every write there: ENOSPC
+    with pytest.raises(UserError, match="no space left on disk downloading .*big.zip into"):
+        download_url(f"{liar}/big.zip", tmp_path / "e", None, LIMITS)
     # A path that names no file is saved under a name of its own, not over the folder.
     saved = download_url(f"{liar}/big/..", tmp_path / "d", None, LIMITS)
     assert saved.name == "dataset.zip" and saved.stat().st_size == 5000

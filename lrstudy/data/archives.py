@@ -2,7 +2,6 @@
 regular files inside the target, each name once, within a cap on files and bytes, and a
 compressed stream read to its end so that its checksum is checked."""
 
-import errno
 import lzma
 import shutil
 import tarfile
@@ -10,7 +9,7 @@ import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
 
-from lrstudy.errors import UserError
+from lrstudy.errors import UserError, reports_full_disk
 from lrstudy.params import number
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
@@ -83,29 +82,28 @@ def extract_archive(archive, target, limits):
         shutil.rmtree(target)
     target.mkdir(parents=True)
     refused, written, budget = [], set(), {"files": limits["files"], "bytes": limits["bytes"]}
-    try:
-        for name, kind, open_member in archive_members(archive):
-            if kind == "dir":
-                continue
-            if reason := member_refusal(name, kind, target, written):
-                refused.append({"file": name, "reason": reason})
-                continue
-            budget["files"] -= 1
-            if budget["files"] < 0:
-                raise UserError(
-                    f"{archive} holds more than data.max_files = {limits['files']:,} files; "
-                    "raise it if the dataset really is that large"
-                )
-            write_member(Path(target, name), open_member(), budget, archive, limits)
-            written.add(Path(target, name))
-    except DAMAGED as error:
-        raise UserError(f"{archive} is a damaged archive ({error})") from None
-    except OSError as error:
-        if error.errno == errno.ENOSPC:
-            raise UserError(f"no space left on disk extracting {archive} into {target}") from None
-        if error.errno is None:  # gzip's and bz2's checks of their streams (a bad CRC...)
+    with reports_full_disk(f"extracting {archive} into {target}"):
+        try:
+            for name, kind, open_member in archive_members(archive):
+                if kind == "dir":
+                    continue
+                if reason := member_refusal(name, kind, target, written):
+                    refused.append({"file": name, "reason": reason})
+                    continue
+                budget["files"] -= 1
+                if budget["files"] < 0:
+                    raise UserError(
+                        f"{archive} holds more than data.max_files = {limits['files']:,} files; "
+                        "raise it if the dataset really is that large"
+                    )
+                write_member(Path(target, name), open_member(), budget, archive, limits)
+                written.add(Path(target, name))
+        except DAMAGED as error:
             raise UserError(f"{archive} is a damaged archive ({error})") from None
-        raise
+        except OSError as error:
+            if error.errno is None:  # gzip's and bz2's checks of their streams (a bad CRC...)
+                raise UserError(f"{archive} is a damaged archive ({error})") from None
+            raise
     return refused
 
 

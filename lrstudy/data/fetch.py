@@ -10,7 +10,6 @@ limit (~89 megapixels) are refused from their header, before any decoding. Byte-
 images are listed as duplicates and kept: which copy, if any, is right is the user's call.
 """
 
-import errno
 import hashlib
 import os
 import shutil
@@ -21,7 +20,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from lrstudy.errors import UserError
+from lrstudy.errors import UserError, reports_full_disk
 
 TENSORFLOW_FORMATS = {"JPEG", "MPO", "PNG", "GIF", "BMP", "WEBP"}
 SYSTEM_FILES = {"thumbs.db", "desktop.ini"}
@@ -220,15 +219,8 @@ def fetch(class_root, output_dir, limits):
         raise UserError(f"no class folders in {class_root}: expected one sub-folder per class")
     check_limits(class_root, files, limits)
     checks = inspect_all(class_root, files)
-    try:
+    with reports_full_disk(f"copying the images of {class_root} into {output_dir}"):
         counts, converted = store_images(class_root, output_dir, files, checks, skipped)
-    except OSError as error:
-        if error.errno != errno.ENOSPC:
-            raise
-        raise UserError(
-            f"no space left on disk copying the images of {class_root} into {output_dir}: "
-            "free space there"
-        ) from None
     return {
         "num_classes": len(counts),
         "num_images": sum(counts.values()),

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from lrstudy.data.archives import ARCHIVE_SUFFIXES, extract_archive, is_archive
 from lrstudy.data.fetch import file_digest
-from lrstudy.errors import UserError
+from lrstudy.errors import UserError, reports_full_disk
 
 KAGGLE_PREFIX = "kaggle:"
 DOWNLOAD_DEADLINE_S = 6 * 3600  # for the whole download: Oregon Wildlife is 5 GB
@@ -95,7 +95,11 @@ def download_url(url, target_dir, sha256, limits, deadline_s=DOWNLOAD_DEADLINE_S
     target.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + deadline_s
     try:
-        with urllib.request.urlopen(url, timeout=30) as response, open(target, "wb") as file:
+        with (
+            reports_full_disk(f"downloading {url} into {target_dir}"),
+            urllib.request.urlopen(url, timeout=30) as response,
+            open(target, "wb") as file,
+        ):
             total = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=f"download {name}") as bar:
                 while chunk := response.read1(1 << 20):  # what has arrived: no waiting for 1 MiB
