@@ -41,7 +41,7 @@ def model_file(model):
 
 
 def metrics_dir(stage):
-    """A stage's dvclive folder (baseline, train, finetune, evaluate) or timings (features)."""
+    """A stage's dvclive folder (baseline, train, finetune, evaluate)."""
     return METRICS_DIR / stage
 
 
@@ -51,8 +51,9 @@ def summary_file(stage):
 
 
 def time_file(stage):
-    """A stage's wall time, apart from its metrics so that those stay byte-identical on rerun."""
-    return metrics_dir(stage) / "time.json"
+    """A stage's wall time: committed with git (and in each experiment's commit) but no DVC
+    output, since it changes on every run and would change dvc.lock."""
+    return METRICS_DIR / "times" / f"{stage}.json"
 
 
 def repeats_file(model):

@@ -3,7 +3,7 @@
 The cache (lrstudy/data/features.py) depends only on the images, the split and `model.*`, so
 schedule experiments never recompute it. On CPUs the backbone runs converted to LiteRT
 (`model.runtime`, lrstudy/models/runtime.py); its features agree with Keras' within 1e-4. Its
-speed goes to metrics/features/time.json, apart, so that the cache stays byte-identical on rerun.
+speed goes to metrics/times/features.json, which is no DVC output (lrstudy/paths.py says why).
 """
 
 import time

@@ -14,6 +14,7 @@ from lrstudy.data.manifests import read_classes, read_split
 from lrstudy.models.backbones import backbone_settings
 from lrstudy.models.devices import configure_devices
 from lrstudy.models.runtime import choose_runtime
+from lrstudy.models.saving import save_model
 from lrstudy.params import load_params, number, stage_main
 from lrstudy.paths import CHECKPOINT_DIR, model_file, time_file
 from lrstudy.training.determinism import seed_everything
@@ -82,7 +83,7 @@ def main():
         {"wall_time_s": round(checkpoint.seconds, 2), "images_per_s": round(images_per_second, 1)},
     )
     with atomic_output(model_file("finetune")) as partial:
-        models.full.save(partial)
+        save_model(models.full, partial)
     remove_output(CHECKPOINT_DIR)
     print(
         f"finetune: best val accuracy {best_accuracy:.4f} at epoch {best_step}, "

@@ -9,6 +9,7 @@ import sys
 import pytest
 from PIL import Image
 
+from lrstudy.paths import time_file
 from lrstudy.tracking import parse_curve
 from tests.helpers.commands import dvc, ran_stages, run
 from tests.helpers.sandbox import FAST
@@ -69,7 +70,7 @@ def test_repro_then_schedule_experiments_rerun_only_what_depends_on_the_schedule
     assert learning_rates.splitlines()[:3] == ["step\tlearning_rate", "0\t0.01", "1\t0.009048374"]
     spread = pipeline / "metrics" / "train" / "plots" / "metrics" / "eval" / "accuracy_std.tsv"
     assert len(spread.read_text().splitlines()) == 1 + FAST["train.epochs"]
-    assert "wall_time_s" in json.loads((pipeline / "metrics" / "train" / "time.json").read_text())
+    assert "wall_time_s" in json.loads((pipeline / time_file("train")).read_text())
     assert (pipeline / "data" / "models" / "train.keras").is_file()
 
     # Fine-tuning continues the head's epochs: steps 4 and 5 after the head's 0..3.
@@ -77,10 +78,7 @@ def test_repro_then_schedule_experiments_rerun_only_what_depends_on_the_schedule
         pipeline / "metrics" / "finetune" / "plots" / "metrics" / "eval" / "accuracy.tsv"
     ).read_text()
     assert [line.split("\t")[0] for line in finetune_curve.splitlines()] == ["step", "4", "5"]
-    assert (
-        json.loads((pipeline / "metrics" / "finetune" / "time.json").read_text())["images_per_s"]
-        > 0
-    )
+    assert json.loads((pipeline / time_file("finetune")).read_text())["images_per_s"] > 0
     test_scores = json.loads((pipeline / "metrics" / "evaluate" / "metrics.json").read_text())
     models = ("baseline", "train", "finetune")
     assert all(0 <= test_scores[model]["test_accuracy"] <= 1 for model in models)

@@ -10,7 +10,7 @@ experiment carries its own.
 import matplotlib.pyplot as plt
 
 from lrstudy.atomic import read_json
-from lrstudy.paths import curve_path, repeats_file, summary_file, time_file
+from lrstudy.paths import curve_path, repeats_file, summary_file
 from lrstudy.reporting.figures import plot_curves
 from lrstudy.reporting.formatting import interval, loss_mean_std, mean_std, percent
 from lrstudy.reporting.measures import ACCURACY
@@ -84,7 +84,6 @@ def table_rows(policies):
                 "best val accuracy": mean_std(figures["best_val_accuracy"]),
                 "final val loss": loss_mean_std(figures["final_val_loss"]),
                 "test accuracy (first seed)": percent(test[model]["test_accuracy"]),
-                "wall time (s)": read_json(time_file(model))["wall_time_s"],
             }
         )
     return rows

@@ -22,8 +22,8 @@ def rerun_variants(ranking, top, claimed):
 
 
 def split_runs(chosen, arguments, seeds):
-    """[(experiment, dvc args)] of every chosen variant on every split seed. Each computes its
-    split's features again: DVC's run cache skips stages with uncached outputs (time.json)."""
+    """[(experiment, dvc args)] of every chosen variant on every split seed. The first on a
+    split seed computes its features; DVC's run cache gives them to the others."""
     return [
         (split_name(name, seed), [*arguments[name], "-S", f"split.seed={seed}"])
         for seed in seeds

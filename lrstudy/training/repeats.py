@@ -10,6 +10,7 @@ import time
 
 from lrstudy.atomic import atomic_output, write_json
 from lrstudy.data.features import class_count, load_features
+from lrstudy.models.saving import save_model
 from lrstudy.paths import metrics_dir, model_file, repeats_file, time_file
 from lrstudy.statistics import curve_band, per_seed_results, summarize
 from lrstudy.tracking import keep_in_summary, open_live
@@ -74,7 +75,7 @@ def train_repeats(name, schedule, settings):
     head = build_head(train_features[0].shape[1], num_classes, settings["dropout"])
     head.get_layer("classifier").set_weights(heads.head_weights(0))
     with atomic_output(model_file(name)) as partial:
-        head.save(partial)
+        save_model(head, partial)
 
     history = {
         key: [[float(f"{value:.{HISTORY_DIGITS}g}") for value in run] for run in runs]

@@ -15,6 +15,7 @@ from pathlib import Path
 import keras
 
 from lrstudy.atomic import atomic_output, recover
+from lrstudy.models.saving import save_model
 
 MODEL_FILE = "model.keras"
 STATE_FILE = "state.json"
@@ -40,7 +41,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         state = {"fingerprint": self.fingerprint, "history": self.history, "seconds": self.seconds}
         with atomic_output(self.directory) as partial:
             partial.mkdir()
-            self.model.save(partial / MODEL_FILE)
+            save_model(self.model, partial / MODEL_FILE)
             (partial / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
 
 
