@@ -2,7 +2,10 @@
 # make test         - set up .venv and run the test suite (what CI runs)
 # make test-fast    - the unit tests only (no DVC pipelines, no training on images): < 2 min
 # make lint         - ruff (pyflakes, pycodestyle, isort, bugbear; settings in pyproject.toml)
-# make study        - the whole schedule study of study.yaml's GRID (default reference), into docs/study.md
+# make study        - the whole schedule study of study.yaml's GRID (default reference), into docs/study.md;
+#                     SHARD=i/n runs only the i-th of n shares of it, one per machine (docs/sharing.md)
+# make push / pull  - the DVC cache (with the run cache) and HEAD's experiments to / from the
+#                     default DVC remote and the git remote GIT_REMOTE (default origin)
 # make compare      - HEAD and every experiment in one table that fits a terminal
 # make repro-reference - the reference reports' setup as one experiment: Oregon Wildlife from
 #                     Kaggle and EfficientNet-B0 (needs internet for the data and the weights)
@@ -13,8 +16,9 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 REFERENCE_SETUP := -S data.source=kaggle:virtualdvid/oregon-wildlife -S data.sha256=null \
                 -S model.backbone=efficientnet_b0
 
-.PHONY: setup repro repro-reference test test-fast lint study compare bench
+.PHONY: setup repro repro-reference test test-fast lint study compare bench push pull
 GRID ?= reference
+GIT_REMOTE ?= origin
 
 setup: $(VENV)/installed .dvc/plots-offline.html
 
@@ -43,10 +47,18 @@ lint: setup
 	ruff check .
 
 study: setup
-	python -m lrstudy.study --grid $(GRID) --page docs/study.md --page README.md
+	python -m lrstudy.study --grid $(GRID) $(if $(SHARD),--shard $(SHARD),--page docs/study.md --page README.md)
 
 compare: setup
 	python -m tools.compare
+
+push: setup
+	dvc push --run-cache
+	dvc exp push --run-cache $(GIT_REMOTE)
+
+pull: setup
+	dvc pull --run-cache
+	dvc exp pull --run-cache $(GIT_REMOTE)
 
 bench: setup
 	python -m bench.run

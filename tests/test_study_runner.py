@@ -9,8 +9,8 @@ import pytest
 from tqdm import tqdm
 
 from lrstudy.errors import UserError
-from lrstudy.study.cli import job_count
-from lrstudy.study.grid import load_grid
+from lrstudy.study.grid import load_grid, shard_of
+from lrstudy.study.options import job_count, shard
 from lrstudy.study.runner import (
     LOST_POLLS,
     POLL_SECONDS,
@@ -149,3 +149,15 @@ def test_jobs_are_a_positive_number_or_one_per_core():
     for text in ("0", "-1", "two"):
         with pytest.raises(argparse.ArgumentTypeError, match="is not a positive number, nor auto"):
             job_count(text)
+
+
+def test_a_shard_is_i_of_n_and_the_shards_deal_out_the_grid_once():
+    assert shard("1/2") == (1, 2) and shard("3/3") == (3, 3)
+    for text in ("0/2", "3/2", "1", "a/b", "1/0", "-1/2"):
+        with pytest.raises(argparse.ArgumentTypeError, match="is not i/n with 1 <= i <= n"):
+            shard(text)
+    grid = [f"variant{index}" for index in range(18)]
+    for count in (1, 2, 4, 7, 18, 20):
+        shares = [shard_of(grid, index, count) for index in range(1, count + 1)]
+        assert sorted(name for share in shares for name in share) == sorted(grid)
+        assert max(map(len, shares)) - min(map(len, shares)) <= 1

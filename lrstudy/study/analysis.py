@@ -109,7 +109,7 @@ def secondary(key, summary, test):
     return f"{measure.text(summary)} ({difference}, p {test['p_adjusted']:.3g})"
 
 
-def study_rows(summaries, tests, times, seeds, settings):
+def study_rows(summaries, tests, seeds, settings):
     """The study table, best first: each variant's mean ± std over seeds, and its paired tests
     against the baseline (blank on the baseline's own row)."""
     labels = {"fraction": f"{100 * settings['convergence']:g} %", "baseline": BASELINE}
@@ -136,7 +136,6 @@ def study_rows(summaries, tests, times, seeds, settings):
             if key != ACCURACY and key in summary:
                 column = MEASURES[key].column.format(**labels)
                 row[column] = secondary(key, summary[key], tests.get(key, {}).get(name))
-        row["wall time (s)"] = times.get(name, "")
         rows.append(row)
     return rows
 

@@ -1,15 +1,11 @@
 """`python -m lrstudy.study`: the steps of lrstudy/study/__init__.py, one after the other."""
 
-import argparse
-import os
 import subprocess
 import time
-from pathlib import Path
 
-import lrstudy.study
 from lrstudy.errors import UserError, reports_user_errors
 from lrstudy.params import load_params, number
-from lrstudy.paths import study_table, summary_file, time_file
+from lrstudy.paths import study_table, summary_file
 from lrstudy.reporting.formatting import mean_std
 from lrstudy.reporting.measures import ACCURACY
 from lrstudy.reporting.tables import update_blocks, write_table
@@ -29,7 +25,8 @@ from lrstudy.study.analysis import (
 )
 from lrstudy.study.claims import claimed_variants, claims_note
 from lrstudy.study.figures import render_comparison
-from lrstudy.study.grid import BASELINE, load_grid, variant_args
+from lrstudy.study.grid import BASELINE, load_grid, shard_of, variant_args
+from lrstudy.study.options import arguments as parse_arguments
 from lrstudy.study.robustness import rerun_variants, robustness_note, split_runs, split_tests
 from lrstudy.study.runner import (
     ACTIVE,
@@ -39,9 +36,6 @@ from lrstudy.study.runner import (
     run_dvc,
     run_queue,
 )
-
-DEFAULT_GRID = "reference"
-DEFAULT_SPLITS, DEFAULT_TOP = 3, 3
 
 
 def stage_dvc_lock():
@@ -81,12 +75,10 @@ def run_variants(label, variants, jobs):
         run_queue(to_run, jobs)
 
 
-def wall_times(names, states):
-    """{experiment: wall time of its `train` stage} of the named experiments that succeeded."""
-    finished = [name for name in names if states.get(name) == "Success"]
-    return {
-        name: read_experiment_json(time_file("train"), name)["wall_time_s"] for name in finished
-    }
+def succeeded(names):
+    """Those of the named experiments that succeeded (here or pulled from a git remote)."""
+    states = experiment_states(experiments())
+    return [name for name in names if states.get(name) == "Success"]
 
 
 def fine_tune(chosen, arguments, states):
@@ -110,8 +102,7 @@ def check_robustness(grid, ranking, arguments, args, settings, split_seed):
     started = time.monotonic()
     run_variants(f"{grid} on split seeds {', '.join(map(str, seeds))}", runs, args.jobs)
     print(f"study: the split reruns took {time.monotonic() - started:.0f} s")
-    succeeded = wall_times([name for name, _ in runs], experiment_states(experiments()))
-    return split_tests(chosen, seeds, succeeded, settings), chosen
+    return split_tests(chosen, seeds, succeeded([name for name, _ in runs]), settings), chosen
 
 
 def write_pages(pages, blocks):
@@ -121,51 +112,17 @@ def write_pages(pages, blocks):
         raise UserError(f"{names}: no block {' or '.join(blocks)} to write the study into")
 
 
-def positive_number(text, allowed="a positive number"):
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not {allowed}")
-    return int(text)
-
-
-def job_count(text):
-    if text == "auto":
-        return os.cpu_count() or 1
-    return positive_number(text, "a positive number, nor auto")
-
-
-def arguments(argv):
-    parser = argparse.ArgumentParser(description=lrstudy.study.__doc__.split("\n\n")[0])
-    parser.add_argument("--grid", default=DEFAULT_GRID, help="a top-level key of study.yaml")
-    parser.add_argument(
-        "--jobs",
-        type=job_count,
-        default="auto",
-        help="variants run at the same time: a number, or auto (one per CPU core; default)",
+def run_shard(grid, options, shard, jobs):
+    """Only shard (i, n) of the grid's variants; the table waits for every shard's."""
+    index, count = shard
+    share = shard_of(list(options.items()), index, count)
+    run_variants(f"{grid}, shard {index}/{count}", share, jobs)
+    print(
+        f"study: shard {index}/{count} done ({len(succeeded([n for n, _ in share]))} of its "
+        f"{len(share)} variants succeeded). Push them (make push); once every shard is pushed, "
+        f"a clone that pulled them (make pull) builds the table: python -m lrstudy.study "
+        f"--grid {grid}"
     )
-    parser.add_argument(
-        "--splits",
-        type=positive_number,
-        default=DEFAULT_SPLITS,
-        help="split seeds to check the verdicts on: split.seed and the next ones "
-        f"(default {DEFAULT_SPLITS}; 1: only the committed split)",
-    )
-    parser.add_argument(
-        "--top",
-        type=positive_number,
-        default=DEFAULT_TOP,
-        help="the best variants rerun on the other splits, besides the claims' "
-        f"(default {DEFAULT_TOP})",
-    )
-    parser.add_argument(
-        "--page",
-        type=Path,
-        action="append",
-        default=[],
-        help="also write into this page (repeatable) its blocks of the grid: the table and "
-        "verdicts between <!-- study-GRID:start/end -->, the claims (without any, the best "
-        "variant's verdict) between <!-- verdict-GRID:start/end -->",
-    )
-    return parser.parse_args(argv)
 
 
 def print_best(best, summaries, seeds):
@@ -177,7 +134,7 @@ def print_best(best, summaries, seeds):
 
 @reports_user_errors
 def main(argv=None):
-    args = arguments(argv)
+    args = parse_arguments(argv)
     params = load_params()
     epochs = number(params, "train.epochs", minimum=1, integer=True)
     settings = verdict_settings(params)
@@ -185,11 +142,13 @@ def main(argv=None):
     options = {name: variant_args(family, values) for name, family, values in variants}
 
     prepare_shared_stages()
+    if args.shard:
+        return run_shard(args.grid, options, args.shard, args.jobs)
     run_variants(args.grid, list(options.items()), args.jobs)
-    finished = wall_times(list(options), experiment_states(experiments()))
+    finished = succeeded(list(options))
     if not finished:
         raise UserError(f"no variant of {args.grid} finished; see the logs above")
-    histories = read_histories([name for name in options if name in finished])
+    histories = read_histories(finished)
     summaries, tests = analyse(histories, settings)
     ranking = rank(summaries)
     seeds = {name: len(history["val_accuracy"]) for name, history in histories.items()}
@@ -215,7 +174,7 @@ def main(argv=None):
     ]
     out = render_comparison(args.grid, histories, summaries, ranking, finetuned)
     stem = study_table(args.grid)
-    table = write_table(stem, study_rows(summaries, tests, finished, seeds, settings), notes)
+    table = write_table(stem, study_rows(summaries, tests, seeds, settings), notes)
     print(table, end="")
     blocks = {
         f"study-{args.grid}": table,

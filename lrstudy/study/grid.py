@@ -72,3 +72,9 @@ def variant_args(family, values):
     """The `-S schedule.key=value` arguments of `dvc exp run` for a variant."""
     pairs = {"name": family, **values}
     return [arg for key, value in pairs.items() for arg in ("-S", f"schedule.{key}={value}")]
+
+
+def shard_of(variants, index, count):
+    """The `index`-th (1-based) of `count` shares of `variants`, dealt round-robin in grid
+    order: every variant in exactly one share, the shares' sizes within one of each other."""
+    return variants[index - 1 :: count]

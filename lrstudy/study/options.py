@@ -1,0 +1,72 @@
+"""The study command's options: `python -m lrstudy.study --help`."""
+
+import argparse
+import os
+from pathlib import Path
+
+import lrstudy.study
+
+DEFAULT_GRID = "reference"
+DEFAULT_SPLITS, DEFAULT_TOP = 3, 3
+
+
+def positive_number(text, allowed="a positive number"):
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {allowed}")
+    return int(text)
+
+
+def job_count(text):
+    if text == "auto":
+        return os.cpu_count() or 1
+    return positive_number(text, "a positive number, nor auto")
+
+
+def shard(text):
+    """`i/n` as (i, n), 1 <= i <= n."""
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not i/n with 1 <= i <= n (e.g. 1/2)")
+    return int(index), int(count)
+
+
+def arguments(argv):
+    parser = argparse.ArgumentParser(description=lrstudy.study.__doc__.split("\n\n")[0])
+    parser.add_argument("--grid", default=DEFAULT_GRID, help="a top-level key of study.yaml")
+    parser.add_argument(
+        "--jobs",
+        type=job_count,
+        default="auto",
+        help="variants run at the same time: a number, or auto (one per CPU core; default)",
+    )
+    parser.add_argument(
+        "--shard",
+        type=shard,
+        help="i/n: run only the i-th of n shares of the grid, one per machine, and stop; each "
+        "pushes its experiments (make push), and a clone that pulled them all runs the study "
+        "without --shard to build the table (docs/sharing.md)",
+    )
+    parser.add_argument(
+        "--splits",
+        type=positive_number,
+        default=DEFAULT_SPLITS,
+        help="split seeds to check the verdicts on: split.seed and the next ones "
+        f"(default {DEFAULT_SPLITS}; 1: only the committed split)",
+    )
+    parser.add_argument(
+        "--top",
+        type=positive_number,
+        default=DEFAULT_TOP,
+        help="the best variants rerun on the other splits, besides the claims' "
+        f"(default {DEFAULT_TOP})",
+    )
+    parser.add_argument(
+        "--page",
+        type=Path,
+        action="append",
+        default=[],
+        help="also write into this page (repeatable) its blocks of the grid: the table and "
+        "verdicts between <!-- study-GRID:start/end -->, the claims (without any, the best "
+        "variant's verdict) between <!-- verdict-GRID:start/end -->",
+    )
+    return parser.parse_args(argv)

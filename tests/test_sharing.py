@@ -1,0 +1,126 @@
+"""Sharing results instead of recomputing them, all real git and DVC: a bare repository stands
+in for the git server, a folder for the DVC remote, clones in temporary folders for machines.
+
+Machine A ran the pipeline and a tiny study, and pushed both (`make push`'s commands). A clone
+that pulls is up to date at once and trains only the head for its first experiment; a clone
+that pulls A's experiments rebuilds A's study table training nothing; and two machines that
+each ran half the grid (`--shard`) give, pulled together, A's table byte for byte.
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers.commands import dvc, ran_stages, run
+from tests.helpers.images import copy_sample
+from tests.helpers.sandbox import FAST, make_project
+from tests.test_study import TINY_GRID
+
+pytestmark = pytest.mark.slow  # real DVC pipelines: minutes
+
+STUDY = [sys.executable, "-m", "lrstudy.study", "--grid", "tiny", "--splits", "1"]
+TABLES = ("metrics/study-tiny.md", "metrics/study-tiny.csv")
+
+
+def git(*args, cwd):
+    return run(["git", *args], cwd)
+
+
+def clone(base, name, source="origin.git"):
+    """A machine: a clone of the git server, with the DVC remote its .dvc/config names."""
+    root = base / name
+    subprocess.run(["git", "clone", "-q", str(base / source), str(root)], check=True)
+    git("config", "user.name", name, cwd=root)
+    git("config", "user.email", f"{name}@localhost", cwd=root)
+    return root
+
+
+def tables(root):
+    return {name: (root / name).read_bytes() for name in TABLES}
+
+
+@pytest.fixture(scope="module")
+def machines(tmp_path_factory):
+    """(base folder, machine A's study tables): A ran `dvc repro` and the tiny study, then
+    pushed its commit, its DVC cache with the run cache, and its experiments."""
+    base = tmp_path_factory.mktemp("sharing")
+    sample = copy_sample(base / "sample")
+    a = make_project(base / "a", {"data.source": str(sample), **FAST, "finetune.epochs": 1})
+    (a / "study.yaml").write_text(TINY_GRID)
+    subprocess.run(["git", "init", "-q", "--bare", str(base / "origin.git")], check=True)
+    dvc("remote", "add", "-d", "shared", str(base / "dvc-remote"), cwd=a)
+    dvc("repro", cwd=a)
+    git("add", "-A", cwd=a)
+    git("commit", "-qm", "the pipeline run, a shared DVC remote", cwd=a)
+    git("remote", "add", "origin", str(base / "origin.git"), cwd=a)
+    git("push", "-q", "-u", "origin", "HEAD", cwd=a)
+    dvc("push", "--run-cache", cwd=a)
+    run(STUDY, a)
+    dvc("exp", "push", "--run-cache", "origin", cwd=a)
+    return base, tables(a)
+
+
+def test_a_clone_that_pulls_is_up_to_date_and_its_first_experiment_trains_only_the_head(machines):
+    base, _ = machines
+    b = clone(base, "b")
+    dvc("pull", "--run-cache", cwd=b)
+    assert json.loads(dvc("status", "--json", cwd=b).stdout) == {}
+    assert ran_stages(dvc("repro", cwd=b).stdout) == []
+    first = dvc("exp", "run", "-S", "schedule.k=0.3", "train", cwd=b)
+    assert ran_stages(first.stdout) == ["train"]
+
+
+def test_a_clone_that_pulls_a_finished_study_trains_nothing_and_rebuilds_its_table(machines):
+    base, table = machines
+    later = clone(base, "later")
+    dvc("pull", "--run-cache", cwd=later)
+    dvc("exp", "pull", "--run-cache", "origin", cwd=later)
+    study = run(STUDY, later)
+    assert "3 variants in tiny, 3 already run" in study.stdout
+    assert "Running stage" not in study.stdout
+    assert tables(later) == table
+
+
+def test_a_grid_sharded_over_two_machines_gives_the_one_machine_table(machines):
+    base, table = machines
+    # Their own git server: A's experiments, pushed to origin, must not be what is pulled.
+    subprocess.run(["git", "init", "-q", "--bare", str(base / "shards.git")], check=True)
+    git("push", "-q", str(base / "shards.git"), "HEAD", cwd=base / "a")
+    shards = str(base / "shards.git")
+    for index in (1, 2):
+        machine = clone(base, f"shard{index}", "shards.git")
+        dvc("pull", "--run-cache", cwd=machine)
+        ran = run([*STUDY, "--shard", f"{index}/2"], machine)
+        share = 2 if index == 1 else 1  # three variants dealt round-robin
+        assert f"{share} variants in tiny, shard {index}/2, 0 already run" in ran.stdout
+        assert f"shard {index}/2 done ({share} of its {share} variants succeeded)" in ran.stdout
+        assert not (machine / TABLES[0]).exists()  # a shard builds no table
+        dvc("exp", "push", "--run-cache", shards, cwd=machine)
+
+    merged = clone(base, "merged", "shards.git")
+    dvc("pull", "--run-cache", cwd=merged)
+    dvc("exp", "pull", "--run-cache", shards, cwd=merged)
+    study = run(STUDY, merged)
+    assert "3 variants in tiny, 3 already run" in study.stdout
+    assert tables(merged) == table
+
+
+def test_the_fine_tuned_model_is_an_artifact_that_dvc_gets_by_name(machines):
+    base, _ = machines
+    c = clone(base, "c")
+    listed = dvc("ls", "--json", ".", "data/models", cwd=c)
+    assert "finetune.keras" in {entry["path"] for entry in json.loads(listed.stdout)}
+    # A version, in GTO's tag convention, pushed to the git server.
+    git("tag", "-a", "finetuned-classifier@v1.0.0", "-m", "first fine-tuned model", cwd=c)
+    git("push", "-q", "origin", "finetuned-classifier@v1.0.0", cwd=c)
+
+    target = base / "downloaded" / "model.keras"
+    target.parent.mkdir()
+    origin = str(base / "origin.git")
+    dvc("artifacts", "get", origin, "finetuned-classifier", "-o", str(target), cwd=target.parent)
+    import keras
+
+    model = keras.models.load_model(target)
+    assert model.output_shape == (None, 3)  # the sample's three classes
