@@ -14,7 +14,7 @@ PYTHON ?= python3
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 REFERENCE_SETUP := -S data.source=kaggle:virtualdvid/oregon-wildlife -S data.sha256=null \
-                -S model.backbone=efficientnet_b0
+                -S backbone.name=efficientnet_b0
 
 .PHONY: setup repro repro-reference test test-fast lint study compare bench push pull
 GRID ?= reference

@@ -19,8 +19,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from lrstudy.backbone.litert import LiteRTModel
 from lrstudy.models.backbones import build_backbone
-from lrstudy.models.litert import LiteRTModel
 
 
 def multiply_accumulates(model):

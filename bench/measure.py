@@ -11,17 +11,13 @@ import numpy as np
 import tensorflow as tf
 
 from bench.forward import multiply_accumulates
-from lrstudy.data.features import load_features
-from lrstudy.data.images import compute_features, image_dataset
-from lrstudy.data.manifests import read_classes, read_split
+from lrstudy.backbone.litert import WITHOUT_AUTOTUNE
+from lrstudy.backbone.runtime import RUNTIMES, compute_features, image_dataset
+from lrstudy.core.datasets import load_features, read_classes, read_split
+from lrstudy.core.schedules import make_schedule
+from lrstudy.finetuning import finetune_datasets, finetune_models
+from lrstudy.heads.training import build_head, compile_classifier, fit_heads, seed_everything
 from lrstudy.models.backbones import build_backbone
-from lrstudy.models.litert import WITHOUT_AUTOTUNE
-from lrstudy.models.runtime import RUNTIMES
-from lrstudy.training.determinism import seed_everything
-from lrstudy.training.finetune import finetune_datasets, finetune_models
-from lrstudy.training.head import build_head, compile_classifier
-from lrstudy.training.schedules import make_schedule
-from lrstudy.training.stacked import fit_heads
 from tests.helpers.models import build_finetune_model
 
 BACKBONE = "efficientnet_lite0"  # the backbone whose ImageNet weights are here

@@ -1,5 +1,5 @@
 """The library behind the learning-rate study's DVC stages (stages/ holds their entry points).
 
-data/ -> models/ -> training/ -> reporting/ -> study/, each importing only those before it,
-with leaf modules every one may use: params, errors, paths, atomic, statistics, tracking.
+core -> data, backbone -> heads -> finetuning -> reporting -> study: each imports only those
+before it (and statistics, a leaf), so that dvc.yaml's code deps are a few folders per stage.
 """

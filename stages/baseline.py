@@ -1,21 +1,15 @@
 """Stage `baseline`: the reference reports' section 1, the head trained with a fixed learning
-rate, once per seed."""
+rate, once per seed (lrstudy/heads/repeats.py)."""
 
-from lrstudy.params import load_params, number, stage_main
-from lrstudy.training.head import training_settings
-from lrstudy.training.repeats import train_repeats
-from lrstudy.training.schedules import make_schedule
+from lrstudy.core.stage import stage_main
 
 
 @stage_main
-def main():
-    params = load_params()
-    lr = number(params, "baseline.lr", above=0)
-    settings = training_settings(params)
-    print(f"baseline: fixed learning rate {lr}")
-    train_repeats(
-        "baseline", make_schedule("fixed", {"initial_lr": lr}, settings["epochs"]), settings
-    )
+def main(config):
+    from lrstudy.heads.repeats import train_repeats
+
+    print(f"baseline: fixed learning rate {config.baseline.lr:g}")
+    train_repeats("baseline", "baseline", lambda epoch: config.baseline.lr, config.head)
 
 
 if __name__ == "__main__":

@@ -1,59 +1,55 @@
-"""Stage `features`: run the frozen backbone once per split and cache its pooled output.
+"""Stage `features`: the frozen backbone run once over every image of data/raw, its pooled
+output cached (lrstudy/core/datasets.py).
 
-The cache (lrstudy/data/features.py) depends only on the images, the split and `model.*`, so
-schedule experiments never recompute it. On CPUs the backbone runs converted to LiteRT
-(`model.runtime`, lrstudy/models/runtime.py); its features agree with Keras' within 1e-4. Its
-speed goes to metrics/times/features.json, which is no DVC output (lrstudy/paths.py says why).
+The cache depends only on the images and `backbone.*`, not on the split: another split seed or
+schedule reuses it. On CPUs the backbone runs converted to LiteRT (`backbone.runtime`,
+lrstudy/backbone/runtime.py); its features agree with Keras' within 1e-4. Its speed goes to
+metrics/times/features.json (git-ignored: it changes on every run).
 """
 
 import time
 
-from lrstudy.atomic import atomic_output, write_json
-from lrstudy.data.features import write_info, write_split
-from lrstudy.data.images import compute_features
-from lrstudy.data.manifests import read_classes, read_split
-from lrstudy.models.backbones import backbone_settings, build_backbone
-from lrstudy.models.devices import configure_devices
-from lrstudy.models.runtime import choose_runtime
-from lrstudy.params import load_params, number, stage_main
-from lrstudy.paths import FEATURES_DIR, SPLITS, time_file
+from lrstudy.core.datasets import raw_images, write_features
+from lrstudy.core.outputs import atomic_output, write_json
+from lrstudy.core.paths import FEATURES_DIR, time_file
+from lrstudy.core.stage import stage_main
 
 
 @stage_main
-def main():
-    params = load_params()
-    backbone_name, weights, image_size = backbone_settings(params)
-    batch_size = number(params, "model.batch_size", minimum=1, integer=True)
-    classes = read_classes()
-    strategy = configure_devices(params)
-    runtime = choose_runtime(params, strategy.num_replicas_in_sync)
-    with strategy.scope():
-        backbone = build_backbone(backbone_name, weights, image_size)
+def main(config):
+    settings = config.backbone
+    settings.check_weights_file()
+    from lrstudy.backbone.build import build_backbone
+    from lrstudy.backbone.runtime import choose_runtime, compute_features, configure_devices
 
+    paths = [path for images in raw_images().values() for path in images]
+    strategy = configure_devices(settings)
+    runtime = choose_runtime(settings.runtime, strategy.num_replicas_in_sync)
+    with strategy.scope():
+        backbone = build_backbone(settings)
     forward = runtime(backbone)  # before the clock starts: a conversion is cached once done
-    counts, started = {}, time.perf_counter()
+
+    print(
+        f"features: {len(paths)} images through {settings.name} at {settings.image_size} px "
+        f"({runtime.name})"
+    )
+    started = time.perf_counter()
+    features = compute_features(forward, paths, settings.image_size, settings.batch_size)
+    seconds = time.perf_counter() - started
+    info = {
+        "backbone": settings.name,
+        "image_size": settings.image_size,
+        "feature_dim": int(backbone.output_shape[-1]),
+    }
     with atomic_output(FEATURES_DIR) as partial:
         partial.mkdir()
-        for split in SPLITS:
-            paths, labels = read_split(split, classes)
-            print(
-                f"features: {split}: {len(paths)} images through {backbone_name} "
-                f"at {image_size} px ({runtime.name})"
-            )
-            write_split(
-                partial, split, compute_features(forward, paths, image_size, batch_size), labels
-            )
-            counts[split] = len(paths)
-        feature_dim = int(backbone.output_shape[-1])
-        write_info(partial, backbone_name, image_size, feature_dim, classes, counts)
-    seconds = time.perf_counter() - started
-    total = sum(counts.values())
-    print(f"features: {total} images in {seconds:.1f} s ({total / seconds:.1f} images/s)")
+        write_features(partial, paths, features, info)
+    print(f"features: {len(paths)} images in {seconds:.1f} s ({len(paths) / seconds:.1f} images/s)")
     write_json(
         time_file("features"),
         {
             "wall_time_s": round(seconds, 2),
-            "images_per_s": round(total / seconds, 1),
+            "images_per_s": round(len(paths) / seconds, 1),
             "runtime": runtime.name,
         },
     )

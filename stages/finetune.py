@@ -1,37 +1,23 @@
 """Stage `finetune`: the reference reports' section 3, the top backbone blocks trained with
 `train`'s head.
 
-The recipe (lrstudy/training/finetune.py): BatchNorm frozen and in inference mode, the last
+The recipe (lrstudy/finetuning.py): BatchNorm frozen and in inference mode, the last
 `finetune.unfreeze_blocks` blocks unfrozen, a low learning rate, light augmentation. The frozen
-bottom runs on the runtime of `model.runtime`. Resumes after an interruption from its last
+bottom runs on the runtime of `backbone.runtime`. Resumes after an interruption from its last
 completed epoch.
 """
 
-import keras
-
-from lrstudy.atomic import atomic_output, remove_output, write_json
-from lrstudy.data.manifests import read_classes, read_split
-from lrstudy.models.backbones import backbone_settings
-from lrstudy.models.devices import configure_devices
-from lrstudy.models.runtime import choose_runtime
-from lrstudy.models.saving import save_model
-from lrstudy.params import load_params, number, stage_main
-from lrstudy.paths import CHECKPOINT_DIR, model_file, time_file
-from lrstudy.training.determinism import seed_everything
-from lrstudy.training.finetune import (
-    check_batch_splits_evenly,
-    finetune_datasets,
-    finetune_models,
-    finetune_settings,
-    fingerprint,
-    fit_logged,
-)
-from lrstudy.training.resume import EpochCheckpoint, load_checkpoint
+from lrstudy.core.datasets import read_split
+from lrstudy.core.outputs import remove_output, write_json, write_model
+from lrstudy.core.paths import CHECKPOINT_DIR, model_file, time_file
+from lrstudy.core.stage import stage_main
 
 
 def print_plan(models, settings, runtime, history):
+    import keras
+
     if history:
-        print(f"finetune: resuming after epoch {len(history) - 1} of {settings['epochs']}")
+        print(f"finetune: resuming after epoch {len(history)} of {settings.epochs}")
     else:
         print(
             f"finetune: unfrozen blocks {', '.join(models.unfrozen) or '(none)'} and the top "
@@ -39,55 +25,56 @@ def print_plan(models, settings, runtime, history):
         )
     trainable = sum(int(keras.ops.size(weight)) for weight in models.fitted.trainable_weights)
     print(
-        f"finetune: {trainable:,} trainable weights, lr {settings['lr']:g}, "
-        f"{settings['epochs']} epochs"
+        f"finetune: {trainable:,} trainable weights, lr {settings.lr:g}, {settings.epochs} epochs"
     )
 
 
 @stage_main
-def main():
-    params = load_params()
-    backbone_name, weights, image_size = backbone_settings(params)
-    settings = finetune_settings(params, backbone_name)
-    head_epochs = number(params, "train.epochs", minimum=1, integer=True)
-    classes = read_classes()
-    train_split, val_split = read_split("train", classes), read_split("val", classes)
+def main(config):
+    backbone, settings = config.backbone, config.finetune
+    backbone.check_weights_file()
+    from lrstudy.backbone.runtime import choose_runtime, configure_devices
+    from lrstudy.finetuning import (
+        EpochCheckpoint,
+        check_batch_splits_evenly,
+        finetune_datasets,
+        finetune_models,
+        fingerprint,
+        fit_logged,
+        load_checkpoint,
+    )
+    from lrstudy.heads.training import seed_everything
 
-    seed_everything(settings["seed"])
-    strategy = configure_devices(params)
+    training, validation = read_split("training"), read_split("validation")
+    seed_everything(settings.seed)
+    strategy = configure_devices(backbone)
     replicas = strategy.num_replicas_in_sync
-    check_batch_splits_evenly(settings["batch_size"], replicas)
-    runtime = choose_runtime(params, replicas)
-    run_fingerprint = fingerprint(params, runtime)
+    check_batch_splits_evenly(settings.batch_size, replicas)
+    runtime = choose_runtime(backbone.runtime, replicas)
+    run_fingerprint = fingerprint(backbone, settings, runtime)
     with strategy.scope():
         resumed = load_checkpoint(CHECKPOINT_DIR, run_fingerprint)
         checkpointed, history, seconds = resumed or (None, [], 0.0)
-        models = finetune_models(
-            backbone_name, weights, image_size, settings, runtime, checkpointed
-        )
+        models = finetune_models(backbone, settings, runtime, checkpointed)
     print_plan(models, settings, runtime, history)
 
-    train, validation = finetune_datasets(
-        train_split, val_split, image_size, settings, replicas, models.forward
+    datasets = finetune_datasets(
+        training, validation, backbone.image_size, settings, replicas, models.forward
     )
     checkpoint = EpochCheckpoint(CHECKPOINT_DIR, run_fingerprint, history, seconds)
-    best_accuracy, best_step = fit_logged(
-        models.fitted, train, validation, checkpoint, settings["epochs"], head_epochs
+    best_accuracy, best_epoch = fit_logged(
+        models.fitted, *datasets, checkpoint, settings.epochs, first_step=config.head.epochs
     )
 
-    images_per_second = (
-        (len(train_split[0]) + len(val_split[0])) * settings["epochs"] / checkpoint.seconds
-    )
-    write_json(
-        time_file("finetune"),
-        {"wall_time_s": round(checkpoint.seconds, 2), "images_per_s": round(images_per_second, 1)},
-    )
-    with atomic_output(model_file("finetune")) as partial:
-        save_model(models.full, partial)
+    speed = (len(training[0]) + len(validation[0])) * settings.epochs / checkpoint.seconds
+    timing = {"wall_time_s": round(checkpoint.seconds, 2), "images_per_s": round(speed, 1)}
+    write_json(time_file("finetune"), timing)
+    write_model(models.full, model_file("finetuned"))
     remove_output(CHECKPOINT_DIR)
     print(
-        f"finetune: best val accuracy {best_accuracy:.4f} at epoch {best_step}, "
-        f"{checkpoint.seconds:.1f} s, {images_per_second:.1f} images/s (train + val)"
+        f"finetune: best val accuracy {best_accuracy:.4f} after epoch {best_epoch} of "
+        f"{settings.epochs}; {checkpoint.seconds:.1f} s, {speed:.1f} images/s (training + "
+        "validation)"
     )
 
 

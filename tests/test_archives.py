@@ -6,16 +6,16 @@ import os
 import subprocess
 import tarfile
 import zipfile
+from dataclasses import replace
 
 import pytest
 
-from lrstudy.data.archives import extract_archive, source_limits
-from lrstudy.errors import UserError
-from lrstudy.params import ParamError, load_params
-from tests.helpers.sandbox import REPO_ROOT
+from lrstudy.core.config import DataConfig
+from lrstudy.core.errors import UserError
+from lrstudy.data.archives import extract_archive
 from tests.test_sources import image_bytes
 
-LIMITS = {"files": 1000, "bytes": 10**8}
+LIMITS = DataConfig(source="test", sha256=None, max_files=1000, max_gb=0.1)
 
 
 def tar_of(path, members, compresslevel=9):
@@ -59,13 +59,13 @@ def test_more_files_or_bytes_than_allowed_stop_with_one_error(tmp_path):
     members = [(f"fox/{index}.jpg", image_bytes()) for index in range(3)]
     archive = tar_of(tmp_path / "a.tar.gz", members)
     with pytest.raises(UserError, match="holds more than data.max_files = 2 files"):
-        extract_archive(archive, tmp_path / "out", {"files": 2, "bytes": 10**8})
+        extract_archive(archive, tmp_path / "out", replace(LIMITS, max_files=2))
     bomb = tmp_path / "bomb.zip"  # 2 MB of zeros in a few kilobytes
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zipped:
         zipped.writestr("fox/zeros.jpg", bytes(2_000_000))
     assert bomb.stat().st_size < 10_000
     with pytest.raises(UserError, match=r"unpacks to more than data.max_gb = 0.001 GB"):
-        extract_archive(bomb, tmp_path / "out", {"files": 10, "bytes": 10**6})
+        extract_archive(bomb, tmp_path / "out", replace(LIMITS, max_files=10, max_gb=0.001))
 
 
 def corrupt(path, position):
@@ -88,15 +88,6 @@ def test_damaged_compressed_data_is_one_error_not_altered_content(tmp_path):
     corrupt(zipped, 60)  # inside the deflate data, past the member's local header
     with pytest.raises(UserError, match="is a damaged archive"):
         extract_archive(zipped, tmp_path / "out", LIMITS)
-
-
-def test_the_caps_are_params_checked_like_the_others():
-    assert source_limits(load_params(REPO_ROOT / "params.yaml")) == {
-        "files": 1_000_000,
-        "bytes": 100 * 10**9,
-    }
-    with pytest.raises(ParamError, match="data.max_gb = 0 is not allowed"):
-        source_limits({"data": {"max_files": 10, "max_gb": 0}})
 
 
 @pytest.fixture

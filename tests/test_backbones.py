@@ -1,3 +1,4 @@
+import importlib
 import pickle
 import sys
 from collections import OrderedDict
@@ -8,18 +9,16 @@ import pytest
 import tensorflow as tf
 from skimage import data
 
-from lrstudy.models.backbones import BACKBONES, build_backbone
-from lrstudy.models.efficientnet_lite0 import efficientnet_lite0, packaged_weights_path
-from lrstudy.models.torch_weights import (
+from lrstudy.backbone.build import block_names, build_backbone
+from lrstudy.backbone.efficientnet_lite0 import STAGES, efficientnet_lite0, packaged_weights_path
+from lrstudy.backbone.torch_weights import (
     LEGACY_MAGIC,
     WeightsFileError,
     read_legacy_torch_state_dict,
 )
-from lrstudy.models.unfreezing import block_names
-from lrstudy.params import ParamError
-from lrstudy.training.finetune import finetune_settings
+from lrstudy.core.config import BACKBONES
 from tests.helpers.commands import dvc, run
-from tests.helpers.sandbox import FAST, REPO_ROOT
+from tests.helpers.sandbox import FAST, REPO_ROOT, committed_config
 from tests.helpers.torch_files import legacy_torch_file
 
 TABBY, TIGER_CAT, EGYPTIAN_CAT, ESPRESSO = 281, 282, 285, 967
@@ -50,7 +49,7 @@ def test_lite0_port_recognises_real_photos(lite0_classifier, photo, expected):
 
 
 def test_lite0_feature_extractor_gives_pooled_features_at_any_supported_size():
-    backbone = build_backbone("efficientnet_lite0", "imagenet", 64)
+    backbone = build_backbone(committed_config({"backbone.image_size": 64}).backbone)
     assert backbone.output_shape == (None, 1280)
     features = backbone.predict(np.zeros((2, 64, 64, 3), np.float32), verbose=0)
     assert features.shape == (2, 1280) and np.all(np.isfinite(features))
@@ -62,7 +61,8 @@ def test_b0_loads_a_local_weights_file(tmp_path):
     )
     weights_file = tmp_path / "efficientnetb0_notop.weights.h5"
     reference.save_weights(weights_file)
-    loaded = build_backbone("efficientnet_b0", str(weights_file), 64)
+    settings = {"backbone.name": "efficientnet_b0", "backbone.weights": str(weights_file)}
+    loaded = build_backbone(committed_config({**settings, "backbone.image_size": 64}).backbone)
     pixels = np.random.default_rng(0).uniform(0, 255, (1, 64, 64, 3)).astype(np.float32)
     np.testing.assert_allclose(
         loaded.predict(pixels, verbose=0), reference.predict(pixels, verbose=0), rtol=1e-5
@@ -75,9 +75,9 @@ def test_b0_offline_without_weights_names_both_ways_out():
         [
             sys.executable,
             "-c",
-            "from lrstudy.models.backbones import build_backbone as b; "
-            "from lrstudy.errors import reports_user_errors as r; "
-            "r(b)('efficientnet_b0', 'imagenet', 64)",
+            "from lrstudy.backbone.build import efficientnet_b0 as b; "
+            "from lrstudy.core.errors import reports_user_errors as r; "
+            "r(b)('imagenet', (64, 64, 3), 'avg')",
         ],
         REPO_ROOT,
         check=False,
@@ -89,36 +89,22 @@ def test_b0_offline_without_weights_names_both_ways_out():
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     message = result.stderr.strip().splitlines()[-1]
-    assert "model.weights" in message and "model.backbone=efficientnet_lite0" in message
+    assert "backbone.weights" in message and "backbone.name=efficientnet_lite0" in message
 
 
 @pytest.mark.parametrize("name", sorted(BACKBONES))
-def test_each_registry_entry_builds_pooled_features_with_its_declared_blocks(name):
+def test_each_registry_entry_names_a_builder_of_pooled_features_with_its_declared_blocks(name):
     entry = BACKBONES[name]
+    module, function = entry.builder.split(":")
     # weights None: random for B0 (its download is out of reach here), the packaged file for Lite0.
-    model = entry.build(None, (64, 64, 3), "avg")
+    model = getattr(importlib.import_module(module), function)(None, (64, 64, 3), "avg")
     assert model.output_shape == (None, 1280)
-    assert len(block_names(model, entry.block_pattern)) == entry.block_count
+    assert len(block_names(model, entry)) == entry.block_count
     assert entry.preprocessing and entry.weights_source
 
 
-def test_unfreeze_blocks_is_bounded_by_the_chosen_backbones_block_count():
-    params = {
-        "finetune": {
-            "unfreeze_blocks": 17,
-            "lr": 1e-5,
-            "epochs": 1,
-            "batch_size": 8,
-            "augment": False,
-            "seed": 0,
-        }
-    }
-    for name, entry in BACKBONES.items():
-        with pytest.raises(ParamError, match=f"expected an integer >= 0 <= {entry.block_count}"):
-            finetune_settings(params, name)
-        params["finetune"]["unfreeze_blocks"] = entry.block_count
-        assert finetune_settings(params, name)["unfreeze_blocks"] == entry.block_count
-        params["finetune"]["unfreeze_blocks"] = 17
+def test_the_lite0_entry_counts_the_blocks_of_its_stage_table():
+    assert BACKBONES["efficientnet_lite0"].block_count == sum(repeats for repeats, *_ in STAGES)
 
 
 class CreatesAFile:
@@ -160,13 +146,13 @@ def test_a_stage_given_crafted_weights_ends_with_one_error_line_and_runs_nothing
     marker = tmp_path / "ran"
     weights = crafted_weights(tmp_path / "crafted.pth", marker, 0)
     root = project(
-        {"data.source": str(sample_dataset(per_class=3)), **FAST, "model.weights": str(weights)}
+        {"data.source": str(sample_dataset(per_class=3)), **FAST, "backbone.weights": str(weights)}
     )
     dvc("repro", "split", cwd=root)
     result = run([sys.executable, "-m", "stages.features"], root, check=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     message = result.stderr.strip().splitlines()[-1]
-    assert message.startswith("error: model.weights: ") and "refused" in message
+    assert message.startswith("error: backbone.weights: ") and "refused" in message
     assert not marker.exists() and not (root / "data" / "features").exists()
 
 

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,16 +14,15 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from lrstudy.data.archives import source_limits
+from lrstudy.core.config import load_config
+from lrstudy.core.errors import UserError
 from lrstudy.data.fetch import MAX_PIXELS, fetch
-from lrstudy.errors import UserError
-from lrstudy.params import load_params
 from tests.helpers.commands import dvc, run
 from tests.helpers.images import write_image
 from tests.helpers.sandbox import REPO_ROOT
 from tests.test_sources import image_bytes, make_zip
 
-LIMITS = source_limits(load_params(REPO_ROOT / "params.yaml"))  # the defaults
+LIMITS = load_config(REPO_ROOT / "params.yaml").data  # the default caps
 KEPT = [
     "Mäusebussard/сова 1.jpg",
     "Mäusebussard/鳥.png",
@@ -131,7 +131,7 @@ def test_a_named_pipe_in_a_folder_source_is_skipped_not_waited_on(tmp_path):
     os.mkfifo(tmp_path / "source/fox/pipe.jpg")
     probe = (
         "import json, sys; from lrstudy.data.fetch import fetch; "
-        f"LIMITS = {LIMITS!r}; "
+        f"from lrstudy.core.config import DataConfig; LIMITS = {LIMITS!r}; "
         "print(json.dumps(fetch(sys.argv[1], sys.argv[2], LIMITS)['skipped']))"
     )
     result = subprocess.run(
@@ -279,9 +279,9 @@ def test_a_folder_source_over_the_caps_is_refused_before_anything_is_copied(tmp_
         write_image(tmp_path / f"source/fox/{index}.png", seed=index)
     size = sum(path.stat().st_size for path in (tmp_path / "source/fox").iterdir())
     with pytest.raises(UserError, match=r"holds more than data.max_files = 2 files"):
-        fetch(tmp_path / "source", tmp_path / "raw", {**LIMITS, "files": 2})
+        fetch(tmp_path / "source", tmp_path / "raw", replace(LIMITS, max_files=2))
     with pytest.raises(UserError, match=r"GB, more than data.max_gb = "):
-        fetch(tmp_path / "source", tmp_path / "raw", {**LIMITS, "bytes": size - 1})
+        fetch(tmp_path / "source", tmp_path / "raw", replace(LIMITS, max_gb=(size - 1) / 1e9))
     assert not (tmp_path / "raw").exists()
 
 

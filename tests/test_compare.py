@@ -5,13 +5,13 @@ from tools.compare import WIDTH, differences, evaluated, render, table_rows
 
 HEAD_PARAMS = {
     "schedule": {"name": "exp", "initial_lr": 0.01, "k": 0.1, "drop": 0.5, "epochs_drop": 10},
-    "train": {"repeats": 10},
+    "head": {"repeats": 10},
 }
 
 
 def revision(schedule, train_mean, trained="new", evaluated_model="new"):
-    """An experiment's data: its params, metrics, and the hashes of the models its stages wrote
-    (outs) and its `evaluate` read (deps)."""
+    """An experiment's data: its params, metrics, and the hashes of the scheduled head its
+    `train` wrote (outs) and its `finetune` read (deps)."""
     params = {**HEAD_PARAMS, "schedule": {**HEAD_PARAMS["schedule"], **schedule}}
     accuracy = {"mean": train_mean, "std": 0.005}
     return {
@@ -19,16 +19,10 @@ def revision(schedule, train_mean, trained="new", evaluated_model="new"):
         "metrics": {
             "metrics/train/metrics.json": {"data": {"final_val_accuracy": accuracy}},
             "metrics/baseline/metrics.json": {"data": {"final_val_accuracy": accuracy}},
-            "metrics/evaluate/metrics.json": {"data": {"finetune": {"test_accuracy": 0.97}}},
+            "metrics/evaluate/metrics.json": {"data": {"finetuned": {"test_accuracy": 0.97}}},
         },
-        "outs": {
-            "data/models/train.keras": {"hash": trained},
-            "data/models/finetune.keras": {"hash": "fine"},
-        },
-        "deps": {
-            "data/models/train.keras": {"hash": evaluated_model},
-            "data/models/finetune.keras": {"hash": "fine"},
-        },
+        "outs": {"data/models/scheduled.keras": {"hash": trained}},
+        "deps": {"data/models/scheduled.keras": {"hash": evaluated_model}},
     }
 
 
@@ -47,10 +41,10 @@ def shown(*experiments):
 
 
 def test_differences_name_the_schedule_by_its_short_params():
-    head = {"schedule.name": "exp", "schedule.initial_lr": 0.01, "schedule.k": 0.1, "train.seed": 1}
+    head = {"schedule.name": "exp", "schedule.initial_lr": 0.01, "schedule.k": 0.1, "head.seed": 1}
     assert differences({**head, "schedule.k": 0.3}, head) == "k0.3"
-    step = {**head, "schedule.name": "step", "schedule.epochs_drop": 3, "train.seed": 2}
-    assert differences(step, {**head, "schedule.epochs_drop": 10}) == "step every3 train.seed=2"
+    step = {**head, "schedule.name": "step", "schedule.epochs_drop": 3, "head.seed": 2}
+    assert differences(step, {**head, "schedule.epochs_drop": 10}) == "step every3 head.seed=2"
     assert differences(head, head) == ""
 
 

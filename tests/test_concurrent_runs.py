@@ -2,47 +2,46 @@
 runs, and DVC would record the first's outputs under the second's params. The running stage
 refuses, so nothing is recorded half one run and half the other."""
 
+import shutil
 import subprocess
 import time
 
 import pytest
 import yaml
 
-from lrstudy.params import changed_params, leaf_keys
+from lrstudy.core.stage import ABSENT, value_at
 from lrstudy.study.runner import dvc_command
 from tests.helpers.commands import dvc, stage_env
-from tests.helpers.sandbox import REPO_ROOT, commit_repository
+from tests.helpers.sandbox import REPO_ROOT, commit_repository, set_params
 
 # A stage that holds until the test lets it go, written as the project's stages are.
 HOLDING_STAGE = """
 import time
 from pathlib import Path
 
-from lrstudy.params import load_params, stage_main
+from lrstudy.core.stage import stage_main
 
 
 @stage_main
-def main():
-    k = load_params()["p"]["k"]
+def main(config):
     Path("started").touch()
     while not Path("go").exists():
         time.sleep(0.05)
-    Path("out.txt").write_text(str(k))
+    Path("out.txt").write_text(str(config.schedule.values["k"]))
 
 
 if __name__ == "__main__":
     main()
 """
-PIPELINE = {"stages": {"hold": {"cmd": "python hold.py", "params": ["p"], "outs": ["out.txt"]}}}
+PIPELINE = {
+    "stages": {"hold": {"cmd": "python hold.py", "params": ["schedule.k"], "outs": ["out.txt"]}}
+}
 
 
-def test_leaf_keys_and_changed_params():
-    declared = {"p": {"k": 2, "inner": {"x": 1}}, "q": {"y": "a"}}
-    assert leaf_keys(declared) == ["p.k", "p.inner.x", "q.y"]
-    earlier = {"p": {"k": 2, "inner": {"x": 1}}, "q": {"y": "a"}, "other": 1}
-    now = {"p": {"k": 3, "inner": {}}, "q": {"y": "a"}, "other": 2}
-    assert changed_params(leaf_keys(declared), earlier, now) == ["p.k", "p.inner.x"]
-    assert changed_params(["p.k"], earlier, earlier) == []
+def test_values_are_found_by_dotted_key_and_a_missing_one_is_told_apart_from_null():
+    params = {"p": {"k": 2, "inner": {"x": None}}}
+    assert value_at(params, "p.k") == 2 and value_at(params, "p.inner.x") is None
+    assert value_at(params, "p.inner.y") is ABSENT and value_at(params, "p.k.z") is ABSENT
 
 
 @pytest.fixture
@@ -51,7 +50,7 @@ def holding_project(tmp_path):
     root.mkdir()
     (root / "hold.py").write_text(HOLDING_STAGE)
     (root / "dvc.yaml").write_text(yaml.safe_dump(PIPELINE))
-    (root / "params.yaml").write_text("p:\n  k: 1\nq:\n  x: 1\n")
+    shutil.copyfile(REPO_ROOT / "params.yaml", root / "params.yaml")
     (root / ".gitignore").write_text("started\ngo\n")
     return commit_repository(root)
 
@@ -83,13 +82,15 @@ def finish(root, process):
 @pytest.mark.slow
 def test_a_second_exp_run_cannot_pair_its_params_with_the_first_runs_outputs(holding_project):
     root = holding_project
-    first = start_held(root, "exp", "run", "-S", "p.k=2")
-    second = dvc("exp", "run", "-S", "p.k=3", cwd=root, check=False, PYTHONPATH=str(REPO_ROOT))
+    first = start_held(root, "exp", "run", "-S", "schedule.k=2")
+    second = dvc(
+        "exp", "run", "-S", "schedule.k=3", cwd=root, check=False, PYTHONPATH=str(REPO_ROOT)
+    )
     assert second.returncode != 0  # DVC's own lock stops the second's stage
     returncode, output = finish(root, first)
 
     assert returncode != 0, output
-    assert "error: params.yaml changed while hold ran (p.k)" in output
+    assert "error: params.yaml changed while hold ran (schedule.k)" in output
     assert "dvc exp run --queue" in output
     lock = root / "dvc.lock"
     assert not lock.exists() or "hold" not in yaml.safe_load(lock.read_text())["stages"]
@@ -100,10 +101,10 @@ def test_a_second_exp_run_cannot_pair_its_params_with_the_first_runs_outputs(hol
 def test_params_the_stage_does_not_declare_may_change_while_it_runs(holding_project):
     root = holding_project
     run = start_held(root, "repro")
-    (root / "params.yaml").write_text("p:\n  k: 1\nq:\n  x: 2\n")
+    set_params(root / "params.yaml", {"schedule.initial_lr": 0.5})
     returncode, output = finish(root, run)
 
     assert returncode == 0, output
     assert yaml.safe_load((root / "dvc.lock").read_text())["stages"]["hold"]["params"] == {
-        "params.yaml": {"p": {"k": 1}}
+        "params.yaml": {"schedule.k": 0.1}
     }

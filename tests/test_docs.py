@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from lrstudy.errors import UserError
-from lrstudy.reporting.tables import replace_marked_block, update_blocks
+from lrstudy.core.errors import UserError
+from lrstudy.study.cli import replace_marked_block, update_blocks
 from lrstudy.study.runner import run_dvc
 from tests.helpers.sandbox import REPO_ROOT
 

@@ -2,23 +2,24 @@ import keras
 import numpy as np
 import pytest
 
-from lrstudy.atomic import previous_path, remove_output
-from lrstudy.models.backbones import BACKBONES, build_backbone
-from lrstudy.models.unfreezing import block_names, unfreeze_top
+from lrstudy.backbone.build import block_names, unfreeze_top
+from lrstudy.core.config import BACKBONES
+from lrstudy.core.outputs import previous_path, remove_output
+from lrstudy.finetuning import EpochCheckpoint, load_checkpoint
 from lrstudy.reporting.evaluate import evaluation_scores, per_class_rows, worst_mistakes
-from lrstudy.training.resume import EpochCheckpoint, load_checkpoint
+from tests.helpers.models import backbone_at
 
 
 @pytest.fixture(scope="module")
 def lite0():
-    return build_backbone("efficientnet_lite0", "imagenet", 64)
+    return backbone_at(64)
 
 
 def trainable_layers(backbone):
     return [layer.name for layer in backbone.layers if layer.trainable and layer.weights]
 
 
-LITE0 = BACKBONES["efficientnet_lite0"].block_pattern
+LITE0 = BACKBONES["efficientnet_lite0"]
 
 
 def test_block_names_follow_the_stage_table(lite0):

@@ -4,24 +4,30 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lrstudy.data.images import compute_features, image_dataset
-from lrstudy.errors import UserError
-from lrstudy.models import litert
-from lrstudy.models.backbones import BACKBONES, build_backbone
-from lrstudy.models.litert import LiteRTModel, cache_dir, converted
-from lrstudy.models.runtime import (
+from lrstudy.backbone import litert
+from lrstudy.backbone.build import (
     FROZEN,
-    RUNTIMES,
     TRAINABLE,
+    assemble,
+    efficientnet_b0,
+    split_backbone,
+    trainable_part,
+    unfreeze_top,
+)
+from lrstudy.backbone.litert import LiteRTModel, cache_dir, converted
+from lrstudy.backbone.runtime import (
+    RUNTIMES,
     KerasForward,
     LiteRTForward,
     choose_runtime,
+    compute_features,
+    image_dataset,
 )
-from lrstudy.models.unfreezing import assemble, split_backbone, trainable_part, unfreeze_top
-from lrstudy.params import ParamError
-from lrstudy.training.head import build_head
+from lrstudy.core.config import BACKBONES
+from lrstudy.core.errors import UserError
+from lrstudy.heads.training import build_head
 from tests.helpers.images import copy_sample
-from tests.helpers.models import build_finetune_model
+from tests.helpers.models import backbone_at, build_finetune_model
 
 TOLERANCE = 1e-4  # features are ReLU6 activations averaged: 0..6
 
@@ -36,7 +42,7 @@ def photos(tmp_path, monkeypatch):
 
 
 def test_lite0_features_on_litert_agree_with_keras(photos, capsys):
-    backbone = build_backbone("efficientnet_lite0", "imagenet", 224)
+    backbone = backbone_at(224)
     on_keras = compute_features(KerasForward(backbone), photos, 224, 4)
     on_litert = compute_features(LiteRTForward(backbone), photos, 224, 4)
     assert on_litert.shape == on_keras.shape == (9, 1280) and on_litert.dtype == np.float32
@@ -47,13 +53,13 @@ def test_lite0_features_on_litert_agree_with_keras(photos, capsys):
 
 @pytest.mark.parametrize("runtime", sorted(RUNTIMES))
 def test_no_images_give_no_features_on_either_runtime(photos, runtime):
-    backbone = build_backbone("efficientnet_lite0", "imagenet", 64)
+    backbone = backbone_at(64)
     features = compute_features(RUNTIMES[runtime](backbone), [], 64, 4)
     assert features.shape == (0, 1280) and features.dtype == np.float32
 
 
 def test_interpreters_sharing_the_images_keep_their_order(photos):
-    backbone = build_backbone("efficientnet_lite0", "imagenet", 64)
+    backbone = backbone_at(64)
     images = image_dataset(photos, 64, 4)
     expected = LiteRTModel(backbone, interpreters=1).predict(images, len(photos), "one")
     assert np.array_equal(
@@ -64,7 +70,7 @@ def test_interpreters_sharing_the_images_keep_their_order(photos):
 
 
 def test_a_failing_input_stops_every_interpreter_and_frees_them(photos):
-    backbone = build_backbone("efficientnet_lite0", "imagenet", 64)
+    backbone = backbone_at(64)
     runner = LiteRTModel(backbone, interpreters=2)
     pixels = np.concatenate(list(image_dataset(photos, 64, 9).as_numpy_iterator()))
     taken = []
@@ -83,7 +89,7 @@ def test_a_failing_input_stops_every_interpreter_and_frees_them(photos):
 
 
 def test_a_failing_interpreter_stops_the_others(photos):
-    backbone = build_backbone("efficientnet_lite0", "imagenet", 64)
+    backbone = backbone_at(64)
     runner = LiteRTModel(backbone, interpreters=2)
     image = np.concatenate(list(image_dataset(photos, 64, 9).as_numpy_iterator()))[0]
     count, taken = 1000, []
@@ -99,25 +105,25 @@ def test_a_failing_interpreter_stops_the_others(photos):
 
 
 def test_a_conversion_is_cached_by_architecture_and_weights(photos, capsys):
-    backbone = build_backbone("efficientnet_lite0", "imagenet", 64)
+    backbone = backbone_at(64)
     first = converted(backbone)
     assert "litert: converted efficientnet_lite0" in capsys.readouterr().out
     assert converted(backbone) == first
     assert capsys.readouterr().out == ""  # the second time from the cache
-    assert converted(build_backbone("efficientnet_lite0", "imagenet", 64)) == first
+    assert converted(backbone_at(64)) == first
 
-    other_weights = build_backbone("efficientnet_lite0", "imagenet", 64)
+    other_weights = backbone_at(64)
     kernel = other_weights.layers[2].kernel
     kernel.assign(kernel * 1.01)
     assert converted(other_weights) != first
-    other_size = build_backbone("efficientnet_lite0", "imagenet", 96)
+    other_size = backbone_at(96)
     converted(other_size)
     assert len(list(cache_dir().glob("*.tflite"))) == 3
     assert not list(cache_dir().glob(".partial-*"))
 
 
 def test_a_damaged_cached_conversion_is_converted_again_and_abandoned_partials_go(photos, capsys):
-    backbone = build_backbone("efficientnet_lite0", "imagenet", 64)
+    backbone = backbone_at(64)
     first = converted(backbone)
     (cached_file,) = cache_dir().glob("*.tflite")
     cached_file.write_bytes(first[: len(first) // 2])  # a half-written or tampered file
@@ -131,7 +137,7 @@ def test_a_damaged_cached_conversion_is_converted_again_and_abandoned_partials_g
 
 @pytest.mark.slow  # several conversions: seconds each
 def test_b0_converts_and_agrees_with_keras(photos):
-    backbone = build_backbone("efficientnet_b0", None, 96)  # random weights: no download here
+    backbone = efficientnet_b0(None, (96, 96, 3), "avg")  # random weights: no download here
     pixels = np.concatenate(list(image_dataset(photos, 96, 9).as_numpy_iterator()))
     on_keras = backbone.predict(pixels, verbose=0)
     assert np.abs(LiteRTModel(backbone)(pixels) - on_keras).max() < TOLERANCE * on_keras.max()
@@ -140,9 +146,8 @@ def test_b0_converts_and_agrees_with_keras(photos):
 @pytest.mark.slow  # several conversions: seconds each
 @pytest.mark.parametrize("blocks", [0, 2, 16])
 def test_finetuning_split_computes_the_model_it_replaces(photos, blocks):
-    pattern = BACKBONES["efficientnet_lite0"].block_pattern
-    backbone = build_backbone("efficientnet_lite0", "imagenet", 96)
-    unfreeze_top(backbone, blocks, pattern)
+    backbone = backbone_at(96)
+    unfreeze_top(backbone, blocks, BACKBONES["efficientnet_lite0"])
     head = build_head(1280, 3, 0.0)
     reference = build_finetune_model(backbone, head)
     frozen, top = split_backbone(backbone)
@@ -166,38 +171,35 @@ def test_finetuning_split_computes_the_model_it_replaces(photos, blocks):
 
 
 def test_litert_runs_inside_a_tf_data_pipeline_in_order(photos):
-    backbone = build_backbone("efficientnet_lite0", "imagenet", 64)
+    backbone = backbone_at(64)
     runner = LiteRTModel(backbone)
     labels = list(range(len(photos)))
     mapped = runner.map_inputs(image_dataset(photos, 64, 4, labels=labels))
     features, order = zip(*mapped.as_numpy_iterator(), strict=True)
     assert np.concatenate(order).tolist() == labels
-    assert mapped.options().autotune.enabled is False  # its stalls: lrstudy/models/litert.py
+    assert mapped.options().autotune.enabled is False  # its stalls: lrstudy/backbone/litert.py
     expected = runner(np.concatenate(list(image_dataset(photos, 64, 4).as_numpy_iterator())))
     assert np.array_equal(np.concatenate(features), expected)
 
 
-def test_the_runtime_is_chosen_by_model_runtime():
+def test_the_runtime_is_chosen_by_backbone_runtime():
     on_gpu = bool(tf.config.list_logical_devices("GPU"))
-    auto = {"model": {"runtime": "auto"}}
-    assert choose_runtime(auto, replicas=1).name == ("keras" if on_gpu else "litert")
-    assert choose_runtime(auto, replicas=2) is KerasForward
-    assert choose_runtime({"model": {"runtime": "keras"}}, replicas=1) is KerasForward
-    assert choose_runtime({"model": {"runtime": "litert"}}, replicas=2) is LiteRTForward
-    with pytest.raises(ParamError, match="model.runtime"):
-        choose_runtime({"model": {"runtime": "tflite"}}, replicas=1)
+    assert choose_runtime("auto", replicas=1).name == ("keras" if on_gpu else "litert")
+    assert choose_runtime("auto", replicas=2) is KerasForward
+    assert choose_runtime("keras", replicas=1) is KerasForward
+    assert choose_runtime("litert", replicas=2) is LiteRTForward
 
 
 def test_without_a_litert_wheel_auto_falls_back_to_keras(monkeypatch):
     monkeypatch.setattr(litert, "Interpreter", None)  # as on a platform with no wheel
-    assert choose_runtime({"model": {"runtime": "auto"}}, replicas=1) is KerasForward
+    assert choose_runtime("auto", replicas=1) is KerasForward
     with pytest.raises(UserError, match="ai-edge-litert"):
-        choose_runtime({"model": {"runtime": "litert"}}, replicas=1)
+        choose_runtime("litert", replicas=1)
 
 
 @pytest.mark.slow  # several conversions: seconds each
 def test_keras_is_left_untouched_by_a_conversion(photos):
-    backbone = build_backbone("efficientnet_lite0", "imagenet", 64)
+    backbone = backbone_at(64)
     before = [weight.numpy().copy() for weight in backbone.weights]
     converted(backbone)
     assert all(np.array_equal(a, b.numpy()) for a, b in zip(before, backbone.weights, strict=True))

@@ -7,7 +7,7 @@ import zipfile
 import keras
 import numpy as np
 
-from lrstudy.models.saving import renumber_shared_objects, save_model
+from lrstudy.core.outputs import renumber_shared_objects, save_model
 
 
 def small_model():

@@ -6,11 +6,13 @@ import math
 import re
 import sys
 
+import numpy as np
 import pytest
 from PIL import Image
 
-from lrstudy.paths import time_file
-from lrstudy.tracking import parse_curve
+from lrstudy.core.outputs import parse_curve
+from lrstudy.core.paths import time_file
+from lrstudy.core.quiet import LOG_LINE
 from tests.helpers.commands import dvc, ran_stages, run
 from tests.helpers.sandbox import FAST
 
@@ -23,13 +25,13 @@ def test_split_manifests_are_reproducible_and_repro_is_a_no_op(pipeline):
     dvc("repro", "split", cwd=pipeline)
     manifests = {
         split: (pipeline / "data" / "split" / f"{split}.csv").read_bytes()
-        for split in ("train", "val", "test")
+        for split in ("training", "validation", "test")
     }
-    rows = list(csv.DictReader(manifests["train"].decode().splitlines()))
+    rows = list(csv.DictReader(manifests["training"].decode().splitlines()))
     assert {row["label"] for row in rows} == {"Leopards", "crab", "okapi"}
     assert all((pipeline / "data" / "raw" / row["path"]).is_file() for row in rows)
     split_report = json.loads((pipeline / "metrics" / "split.json").read_text())
-    assert split_report["images"] == {"train": 18, "val": 3, "test": 3}
+    assert split_report["images"] == {"training": 18, "validation": 3, "test": 3}
 
     again = dvc("repro", "split", cwd=pipeline)
     assert ran_stages(again.stdout) == []
@@ -43,52 +45,55 @@ def test_split_manifests_are_reproducible_and_repro_is_a_no_op(pipeline):
 def test_repro_then_schedule_experiments_rerun_only_what_depends_on_the_schedule(pipeline):
     first = dvc("repro", cwd=pipeline)
     assert ran_stages(first.stdout) == ALL_STAGES
+    # Quiet: none of TensorFlow's C++ log lines among what the stages said.
+    said = (first.stdout + first.stderr).encode().splitlines()
+    assert not [line for line in said if LOG_LINE.search(line)]
+    assert any(line.startswith(b"features: 24 images through") for line in said)
     features = json.loads((pipeline / "data" / "features" / "info.json").read_text())
-    assert features["feature_dim"] == 1280 and features["images"] == {
-        "train": 18,
-        "val": 3,
-        "test": 3,
-    }
+    assert features["feature_dim"] == 1280 and features["images"] == 24
+    # One row per image of data/raw, whatever the split: another split seed reuses them.
+    rows = json.loads((pipeline / "data" / "features" / "images.json").read_text())
+    assert rows == sorted(rows) and len(rows) == 24
 
-    # Three seeds (FAST's train.repeats): their curves, and the summaries over them.
+    # Three seeds (FAST's head.repeats): their curves, and the summaries over them.
     repeats = json.loads((pipeline / "metrics" / "train" / "repeats.json").read_text())
     assert repeats["seeds"] == [42, 43, 44]
     finals = [run[-1] for run in repeats["history"]["val_accuracy"]]
     assert len(finals) == 3 and all(len(run) == 4 for run in repeats["history"]["val_loss"])
     metrics = json.loads((pipeline / "metrics" / "train" / "metrics.json").read_text())
-    # metrics.json: the headline figures over seeds and dvclive's step, nothing else.
-    assert set(metrics) == {"final_val_accuracy", "best_val_accuracy", "final_val_loss", "step"}
-    assert metrics["step"] == FAST["train.epochs"] - 1
+    # metrics.json: the final accuracy over seeds and dvclive's step, nothing else.
+    assert set(metrics) == {"final_val_accuracy", "step"}
+    assert metrics["step"] == FAST["head.epochs"] - 1
     summary = metrics["final_val_accuracy"]
     assert summary["mean"] == pytest.approx(sum(finals) / 3, rel=1e-5)
-    assert summary["ci95_low"] <= summary["mean"] <= summary["ci95_high"]
-    best = [max(run) for run in repeats["history"]["val_accuracy"]]
-    assert metrics["best_val_accuracy"]["mean"] == pytest.approx(sum(best) / 3, rel=1e-5)
+    assert summary["std"] == pytest.approx(np.std(finals, ddof=1), rel=1e-4, abs=1e-9)
     learning_rates = (
-        pipeline / "metrics" / "train" / "plots" / "metrics" / "train" / "learning_rate.tsv"
+        pipeline / "metrics" / "train" / "plots" / "metrics" / "training" / "learning_rate.tsv"
     ).read_text()
     assert learning_rates.splitlines()[:3] == ["step\tlearning_rate", "0\t0.01", "1\t0.009048374"]
-    spread = pipeline / "metrics" / "train" / "plots" / "metrics" / "eval" / "accuracy_std.tsv"
-    assert len(spread.read_text().splitlines()) == 1 + FAST["train.epochs"]
+    spread = (
+        pipeline / "metrics" / "train" / "plots" / "metrics" / "validation" / "accuracy_std.tsv"
+    )
+    assert len(spread.read_text().splitlines()) == 1 + FAST["head.epochs"]
     assert "wall_time_s" in json.loads((pipeline / time_file("train")).read_text())
-    assert (pipeline / "data" / "models" / "train.keras").is_file()
+    assert (pipeline / "data" / "models" / "scheduled.keras").is_file()
 
     # Fine-tuning continues the head's epochs: steps 4 and 5 after the head's 0..3.
     finetune_curve = (
-        pipeline / "metrics" / "finetune" / "plots" / "metrics" / "eval" / "accuracy.tsv"
+        pipeline / "metrics" / "finetune" / "plots" / "metrics" / "validation" / "accuracy.tsv"
     ).read_text()
     assert [line.split("\t")[0] for line in finetune_curve.splitlines()] == ["step", "4", "5"]
     assert json.loads((pipeline / time_file("finetune")).read_text())["images_per_s"] > 0
     test_scores = json.loads((pipeline / "metrics" / "evaluate" / "metrics.json").read_text())
-    models = ("baseline", "train", "finetune")
+    models = ("baseline", "scheduled", "finetuned")
     assert all(0 <= test_scores[model]["test_accuracy"] <= 1 for model in models)
-    mcnemar = test_scores["finetune_vs_train"]
+    mcnemar = test_scores["finetuned_vs_scheduled"]
     assert mcnemar["test_images"] == 3 and 0 < mcnemar["p_value"] <= 1
     assert mcnemar["only_before_correct"] + mcnemar["only_after_correct"] <= 3
-    assert set(test_scores["finetune"]) == {"test_accuracy"}
+    assert set(test_scores["finetuned"]) == {"test_accuracy"}
     finetuned = json.loads((pipeline / "metrics" / "finetune" / "metrics.json").read_text())
     assert finetuned["final_val_accuracy"] <= finetuned["best_val_accuracy"]
-    assert finetuned["step"] == FAST["train.epochs"] + FAST["finetune.epochs"] - 1
+    assert finetuned["step"] == FAST["head.epochs"] + FAST["finetune.epochs"] - 1
     per_class = (pipeline / "metrics" / "evaluate" / "per_class.csv").read_text().splitlines()
     assert per_class[0] == "class,precision,recall,f1,support" and len(per_class) == 4
 
@@ -109,11 +114,13 @@ def test_repro_then_schedule_experiments_rerun_only_what_depends_on_the_schedule
     assert rows[0].startswith("| model | learning rate | seeds | final val accuracy")
     assert [row.split(" | ")[:3] for row in rows[2:]] == [
         ["| baseline", "fixed 0.001", "3"],
-        ["| train", "exp: initial_lr 0.01, k 0.1", "3"],
-        ["| finetune", "fixed 1e-05, top 1 blocks unfrozen", "1"],
+        ["| scheduled", "exp: initial_lr 0.01, k 0.1", "3"],
+        ["| finetuned", "fixed 1e-05, top 1 blocks unfrozen", "1"],
     ]
     # The verdicts, written from the tests' numbers.
-    assert table[1].startswith("train (exp: initial_lr 0.01, k 0.1) against baseline (fixed 0.001)")
+    assert table[1].startswith(
+        "scheduled (exp: initial_lr 0.01, k 0.1) against baseline (fixed 0.001)"
+    )
     assert "paired over 3 seeds" in table[1] and "significant at 0.05" in table[1]
     assert "McNemar's exact test p = " in table[2] and "on the 3 test images" in table[2]
     rendered = json.loads(dvc("plots", "show", "--json", cwd=pipeline).stdout)["data"]
@@ -126,6 +133,9 @@ def test_repro_then_schedule_experiments_rerun_only_what_depends_on_the_schedule
         "okapi",
     }
 
+    # The stages' wall times stay out of git: a run leaves no timing file to commit.
+    assert (pipeline / "metrics" / "times" / "features.json").exists()
+    assert "metrics/times" not in run(["git", "status", "--porcelain", "-uall"], pipeline).stdout
     run(["git", "add", "-A"], pipeline)
     run(["git", "commit", "-qm", "first run"], pipeline)
     baseline_metrics = (pipeline / "metrics" / "baseline" / "metrics.json").read_bytes()
@@ -163,11 +173,11 @@ def test_repro_then_schedule_experiments_rerun_only_what_depends_on_the_schedule
     assert set(experiments) == {"exp-best", "tiny-lr"}
     best = experiments["exp-best"]
     assert best["params"]["params.yaml"]["data"]["schedule"]["k"] == 0.3
-    assert "best_val_accuracy" in best["metrics"]["metrics/train/metrics.json"]["data"]
+    assert "final_val_accuracy" in best["metrics"]["metrics/train/metrics.json"]["data"]
     # The workspace holds tiny-lr's outputs; dvc exp run left it at exp-best's params before
     # tiny-lr ran, so tiny-lr ran with k=0.3 too.
     learning_rates = (
-        pipeline / "metrics" / "train" / "plots" / "metrics" / "train" / "learning_rate.tsv"
+        pipeline / "metrics" / "train" / "plots" / "metrics" / "training" / "learning_rate.tsv"
     )
     last_lr = parse_curve(learning_rates.read_text(), "learning_rate")[1][-1]
     assert last_lr == pytest.approx(1e-05 * math.exp(-0.3 * 3), rel=1e-6)
@@ -187,7 +197,7 @@ def test_repro_then_schedule_experiments_rerun_only_what_depends_on_the_schedule
         cwd=pipeline,
     )
     assert ran_stages(cosine.stdout) == ["train"]
-    curve = pipeline / "metrics" / "train" / "plots" / "metrics" / "train" / "learning_rate.tsv"
+    curve = pipeline / "metrics" / "train" / "plots" / "metrics" / "training" / "learning_rate.tsv"
     _, rates = parse_curve(curve.read_text(), "learning_rate")
     # 0.01 * 1/2, 0.01, then 0.01 * (1 + cos(pi * f)) / 2 with f = 0 and 1/2
     assert rates == pytest.approx([0.005, 0.01, 0.01, 0.005], rel=1e-6)
@@ -232,3 +242,20 @@ def test_repro_then_schedule_experiments_rerun_only_what_depends_on_the_schedule
     assert differences["exp-best"] == "k0.3" and differences["tiny-lr"] == "lr1e-05 k0.3"
     fine_tuned = {name: row[4] for name, row in by_name.items()}
     assert fine_tuned["exp-best"] and not fine_tuned["tiny-lr"] and not fine_tuned["cosine"]
+
+    # Another split seed reruns the split and the heads, never the backbone: the features are
+    # per image, not per split.
+    resplit = dvc("exp", "run", "-n", "split43", "-S", "split.seed=43", "train", cwd=pipeline)
+    assert ran_stages(resplit.stdout) == ["split", "train"]
+
+    # A key typed wrong into params.yaml: the stage's one line, above DVC's own.
+    params = (pipeline / "params.yaml").read_text()
+    (pipeline / "params.yaml").write_text(params.replace("  k: 0.3", "  kk: 0.3"))
+    typo = dvc("exp", "run", "train", cwd=pipeline, check=False)
+    assert typo.returncode != 0
+    lines = typo.stderr.splitlines()
+    line = "error: params.yaml: schedule.kk: unknown key; did you mean schedule.k?"
+    assert line in lines and lines.index(line) < next(
+        index for index, text in enumerate(lines) if text.startswith("ERROR:")
+    )
+    assert "Traceback" not in typo.stdout + typo.stderr

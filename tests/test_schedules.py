@@ -3,41 +3,28 @@ import math
 import keras
 import numpy as np
 import pytest
-import yaml
 
-from lrstudy.params import ParamError
-from lrstudy.training.schedules import (
+from lrstudy.core.config import ParamError, parse_schedule
+from lrstudy.core.errors import UserError
+from lrstudy.core.schedules import (
+    PARAMS,
     SCHEDULES,
     cosine,
     exponential,
     fixed,
-    ignored_params,
-    make_schedule,
     markdown_table,
     onecycle,
-    schedule_settings,
     step,
     variant_name,
 )
-from tests.helpers.sandbox import REPO_ROOT
+from tests.helpers.sandbox import REPO_ROOT, committed_params
 
-E = 50  # train.epochs
+E = 50  # head.epochs
 
 
-def schedule_params(**values):
-    base = {
-        "name": "exp",
-        "initial_lr": 0.01,
-        "k": 0.1,
-        "drop": 0.5,
-        "epochs_drop": 10,
-        "warmup_epochs": 5,
-        "min_lr": 0.0,
-        "pct_start": 0.3,
-        "div_factor": 25,
-        "final_div_factor": 10000,
-    }
-    return {"schedule": {**base, **values}, "train": {"epochs": E}}
+def schedule(**values):
+    """The committed schedule.* with `values` changed, parsed for a run of E epochs."""
+    return parse_schedule({**committed_params()["schedule"], **values}, E)
 
 
 def test_fixed_is_constant():
@@ -87,27 +74,44 @@ def test_step_keeps_the_seeds_one_plus_epoch_off_by_one():
 
 
 def test_dvc_style_small_floats_written_as_strings_are_read_as_numbers():
-    name, values = schedule_settings(schedule_params(initial_lr="1e-05", k="0.3"))
-    assert (name, values) == ("exp", {"initial_lr": 1e-05, "k": 0.3})
+    parsed = schedule(initial_lr="1e-05", k="0.3")
+    assert (parsed.name, dict(parsed.values)) == ("exp", {"initial_lr": 1e-05, "k": 0.3})
 
 
-def test_settings_keep_only_what_the_schedule_uses():
-    assert schedule_settings(schedule_params(name="step")) == (
-        "step",
-        {"initial_lr": 0.01, "drop": 0.5, "epochs_drop": 10.0},
-    )
-    assert schedule_settings(schedule_params(name="cosine")) == (
-        "cosine",
-        {"initial_lr": 0.01, "warmup_epochs": 5, "min_lr": 0.0},
-    )
-    assert ignored_params(schedule_params(name="step")) == [
-        "div_factor",
-        "final_div_factor",
-        "k",
-        "min_lr",
-        "pct_start",
-        "warmup_epochs",
+def test_settings_keep_only_what_the_schedule_uses_in_the_registrys_order():
+    step_schedule = schedule(name="step")
+    assert list(step_schedule.values.items()) == [
+        ("initial_lr", 0.01),
+        ("drop", 0.5),
+        ("epochs_drop", 10.0),
     ]
+    assert dict(schedule(name="cosine").values) == {
+        "initial_lr": 0.01,
+        "warmup_epochs": 5,
+        "min_lr": 0.0,
+    }
+    assert step_schedule.describe() == "step: initial_lr 0.01, drop 0.5, epochs_drop 10"
+    assert step_schedule.variant_name() == "step-lr0.01-drop0.5-every10"
+    assert [step_schedule.rate(epoch, E) for epoch in (0, 9)] == [0.01, 0.005]
+
+
+def test_keys_the_chosen_schedule_ignores_stay_allowed_but_are_checked():
+    assert schedule(name="fixed", k=0.7).name == "fixed"
+    with pytest.raises(ParamError, match=r"schedule.k = -1 is not allowed"):
+        schedule(name="fixed", k=-1)
+
+
+def test_unknown_keys_are_refused_with_the_nearest_known_one():
+    with pytest.raises(UserError) as error:
+        parse_schedule({**committed_params()["schedule"], "kk": 0.3}, E)
+    assert str(error.value) == "params.yaml: schedule.kk: unknown key; did you mean schedule.k?"
+    with pytest.raises(UserError, match=r"schedule.zzz: unknown key; expected one of schedule.na"):
+        parse_schedule({"name": "fixed", "initial_lr": 0.1, "zzz": 1}, E)
+
+
+def test_a_key_the_chosen_schedule_needs_must_be_there():
+    with pytest.raises(UserError, match=r"schedule.k is missing \(schedule exp uses it\)"):
+        parse_schedule({"name": "exp", "initial_lr": 0.1}, E)
 
 
 @pytest.mark.parametrize(
@@ -130,14 +134,14 @@ def test_settings_keep_only_what_the_schedule_uses():
 )
 def test_bad_values_are_refused_with_key_value_and_allowed_range(values, key):
     with pytest.raises(ParamError) as error:
-        schedule_settings(schedule_params(**values))
+        schedule(**values)
     message = str(error.value)
     assert key in message and "expected" in message
     assert repr(next(iter(v for k, v in values.items() if f"schedule.{k}" == key))) in message
 
 
 def test_keras_applies_the_schedule_each_epoch():
-    schedule = make_schedule("exp", {"initial_lr": 0.01, "k": 0.3}, 3)
+    exp = parse_schedule({"name": "exp", "initial_lr": 0.01, "k": 0.3}, 3)
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="softmax")])
     model.compile(optimizer=keras.optimizers.Adam(), loss="sparse_categorical_crossentropy")
     history = model.fit(
@@ -145,18 +149,18 @@ def test_keras_applies_the_schedule_each_epoch():
         np.zeros(4),
         epochs=3,
         verbose=0,
-        callbacks=[keras.callbacks.LearningRateScheduler(schedule)],
+        callbacks=[keras.callbacks.LearningRateScheduler(lambda epoch: exp.rate(epoch, 3))],
     )
     expected = [0.01 * math.exp(-0.3 * epoch) for epoch in range(3)]
     assert history.history["learning_rate"] == pytest.approx(expected, rel=1e-6)
 
 
-def test_every_schedule_has_params_in_params_yaml_and_a_row_in_the_readme():
-    committed = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
-    for name, schedule in SCHEDULES.items():
-        params = {**committed, "schedule": {**committed["schedule"], "name": name}}
-        assert schedule_settings(params)[0] == name  # `dvc exp run -S schedule.name=NAME` works
-        assert {param.key for param in schedule.params} <= set(committed["schedule"])
+def test_every_schedule_has_params_in_params_yaml_and_a_row_in_the_docs():
+    committed = committed_params()["schedule"]
+    for name, entry in SCHEDULES.items():
+        assert schedule(name=name).name == name  # `dvc exp run -S schedule.name=NAME` works
+        assert set(entry.params) <= set(committed) and set(entry.params) <= set(PARAMS)
+    assert set(committed) == {"name", *PARAMS}
     assert markdown_table() in (REPO_ROOT / "docs" / "pipeline.md").read_text()
 
 

@@ -6,6 +6,7 @@ import tarfile
 import threading
 import time
 import zipfile
+from dataclasses import replace
 from functools import partial
 
 import numpy as np
@@ -13,13 +14,14 @@ import pytest
 import yaml
 from PIL import Image
 
+from lrstudy.core.config import DataConfig
+from lrstudy.core.errors import UserError
 from lrstudy.data.archives import extract_archive
 from lrstudy.data.sources import download_url, find_class_root, resolve_source
-from lrstudy.errors import UserError
 from tests.helpers.commands import run
 from tests.helpers.sandbox import REPO_ROOT
 
-LIMITS = {"files": 1000, "bytes": 10**8}
+LIMITS = DataConfig(source="test", sha256=None, max_files=1000, max_gb=0.1)
 
 
 def image_bytes(shade=0):
@@ -140,11 +142,12 @@ def reference_setup_command():
     return next(line for line in dry_run if line.startswith("dvc exp run")).split()
 
 
+@pytest.mark.slow  # a real `dvc exp run`
 def test_the_reference_setup_offline_fails_fast_with_the_local_copy_command(project):
     root = project()
     command = reference_setup_command()
     assert "data.source=kaggle:virtualdvid/oregon-wildlife" in command
-    assert "model.backbone=efficientnet_b0" in command
+    assert "backbone.name=efficientnet_b0" in command
     started = time.monotonic()
     # A proxy on a closed local port makes this machine offline for the stage, internet or not.
     result = run(
@@ -165,7 +168,7 @@ def test_the_reference_setup_offline_fails_fast_with_the_local_copy_command(proj
     assert "dvc exp run -S data.source=" in result.stderr
     # `-S data.sha256=null` reached the stage as no checksum, and the backbone as B0.
     params = yaml.safe_load((root / "params.yaml").read_text())
-    assert params["data"]["sha256"] is None and params["model"]["backbone"] == "efficientnet_b0"
+    assert params["data"]["sha256"] is None and params["backbone"]["name"] == "efficientnet_b0"
 
 
 class Liar(http.server.BaseHTTPRequestHandler):
@@ -208,7 +211,9 @@ def test_a_download_cut_short_too_slow_or_too_large_stops_with_one_error(tmp_pat
     with pytest.raises(UserError, match=r"took over 1 s \(\d+ bytes so far\)"):
         download_url(f"{liar}/drip.zip", tmp_path / "b", None, LIMITS, deadline_s=1)
     with pytest.raises(UserError, match="is larger than data.max_gb = 1e-06 GB"):
-        download_url(f"{liar}/big.zip", tmp_path / "c", None, {"files": 10, "bytes": 1000})
+        download_url(
+            f"{liar}/big.zip", tmp_path / "c", None, replace(LIMITS, max_files=10, max_gb=1e-6)
+        )
     (tmp_path / "e").mkdir()
     (tmp_path / "e/big.zip").symlink_to("/dev/full")  # every write there: ENOSPC
     with pytest.raises(UserError, match="no space left on disk downloading .*big.zip into"):

@@ -1,12 +1,13 @@
-"""All seeds of a head in one graph (lrstudy/training/stacked.py): each seed trains what it would
+"""All seeds of a head in one graph (lrstudy/heads/training.py): each seed trains what it would
 train alone, and what Keras' own `fit` trains from the same start in the same batch order."""
 
 import keras
 import numpy as np
 import pytest
 
-from lrstudy.training.schedules import make_schedule
-from lrstudy.training.stacked import fit_heads, seed_streams
+from lrstudy.core.config import HeadConfig
+from lrstudy.core.schedules import exponential, step
+from lrstudy.heads.training import fit_heads, seed_streams
 
 EPOCHS, BATCH, CLASSES, DIM = 3, 16, 5, 32
 # float32 rounding over EPOCHS epochs of Adam; on the CPUs tested, seeds alone and stacked agree
@@ -26,10 +27,10 @@ def features():
     return split(101), split(37)  # 101: the last batch of every epoch is a short one
 
 
-def fit(seeds, features, dropout=0.0, schedule=None):
-    schedule = schedule or make_schedule("exp", {"initial_lr": 0.01, "k": 0.3}, EPOCHS)
-    settings = {"epochs": EPOCHS, "batch_size": BATCH, "dropout": dropout}
-    return fit_heads(schedule, settings, seeds, *features, CLASSES, desc="test")
+def fit(seeds, features, dropout=0.0, rate=None):
+    rate = rate or (lambda epoch: exponential(epoch, EPOCHS, initial_lr=0.01, k=0.3))
+    settings = HeadConfig(epochs=EPOCHS, batch_size=BATCH, dropout=dropout, seed=0, repeats=1)
+    return fit_heads(rate, settings, seeds, *features, CLASSES, desc="test")
 
 
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
@@ -45,8 +46,11 @@ def test_a_seed_trains_the_same_head_alone_as_among_others(features, dropout):
 
 def test_stacked_seeds_train_what_keras_fit_trains_from_the_same_start(features):
     (x_train, y_train), validation = features
-    schedule = make_schedule("step", {"initial_lr": 0.02, "drop": 0.5, "epochs_drop": 2}, EPOCHS)
-    heads, history = fit([42, 7], features, schedule=schedule)
+
+    def rate(epoch):
+        return step(epoch, EPOCHS, initial_lr=0.02, drop=0.5, epochs_drop=2)
+
+    heads, history = fit([42, 7], features, rate=rate)
 
     kernels, orders = seed_streams([42, 7], DIM, CLASSES, len(y_train), EPOCHS)
     model = keras.Sequential([keras.Input((DIM,)), keras.layers.Dense(CLASSES)])
@@ -57,7 +61,7 @@ def test_stacked_seeds_train_what_keras_fit_trains_from_the_same_start(features)
         metrics=["accuracy"],
     )
     for epoch in range(EPOCHS):
-        model.optimizer.learning_rate.assign(schedule(epoch, None))
+        model.optimizer.learning_rate.assign(rate(epoch))
         order = orders[epoch, 1]
         logs = model.fit(
             x_train[order], y_train[order], batch_size=BATCH, shuffle=False, verbose=0
@@ -67,7 +71,7 @@ def test_stacked_seeds_train_what_keras_fit_trains_from_the_same_start(features)
         assert history["accuracy"][1, epoch] == pytest.approx(logs["accuracy"][0])
         np.testing.assert_allclose(history["val_loss"][1, epoch], val_loss, rtol=TOLERANCE)
         assert history["val_accuracy"][1, epoch] == pytest.approx(val_accuracy)
-        assert history["learning_rate"][1, epoch] == pytest.approx(schedule(epoch, None))
+        assert history["learning_rate"][1, epoch] == pytest.approx(rate(epoch))
     for mine, theirs in zip(heads.head_weights(1), model.get_weights(), strict=True):
         np.testing.assert_allclose(mine, theirs, atol=TOLERANCE)
 

@@ -8,7 +8,7 @@ import os
 import pytest
 from tqdm import tqdm
 
-from lrstudy.errors import UserError
+from lrstudy.core.errors import UserError
 from lrstudy.study.grid import load_grid, shard_of
 from lrstudy.study.options import job_count, shard
 from lrstudy.study.runner import (
@@ -132,7 +132,7 @@ def test_a_queue_that_never_moves_ends_the_wait_after_the_stall_limit():
             r"g.fixed variants \{'initial_lr': 0.001\} and \{'initial_lr': 0.0010000001\} "
             r"share the name fixed-lr0.001",
         ),
-        ("g:\n  sgdr:\n    - {initial_lr: 0.1}\n", r"schedule.name"),
+        ("g:\n  sgdr:\n    - {initial_lr: 0.1}\n", r"g.sgdr is no schedule; expected one of fixed"),
     ],
 )
 def test_a_bad_grid_file_is_one_line_naming_the_problem(tmp_path, text, message):

@@ -1,8 +1,10 @@
 import numpy as np
 import pytest
 
-from lrstudy.errors import UserError
-from lrstudy.params import ParamError
+from lrstudy.core.config import ParamError, VerdictsConfig, parse_schedule
+from lrstudy.core.errors import UserError
+from lrstudy.core.schedules import variant_name
+from lrstudy.heads.lr_range import smooth, suggest_lr
 from lrstudy.reporting.verdicts import best_variant_verdict
 from lrstudy.study.analysis import analyse, fine_tuning_choice, rank, study_rows, table_notes
 from lrstudy.study.claims import CLAIMS, answer, claim_rows, claimed_variants
@@ -14,20 +16,18 @@ from lrstudy.study.robustness import (
     robustness_sentence,
     split_runs,
 )
-from lrstudy.training.lr_range import smooth, suggest_lr
-from lrstudy.training.schedules import variant_name
 from tests.helpers.sandbox import REPO_ROOT
 
 
 def test_the_reference_grids_have_the_reference_reports_variants():
     reference = load_grid("reference", 50, REPO_ROOT / "study.yaml")
     assert len(reference) == 18
-    names = [name for name, _, _ in reference]
+    names = [name for name, _ in reference]
     assert names[:4] == ["fixed-lr0.1", "fixed-lr0.01", "fixed-lr0.001", "fixed-lr0.0001"]
     assert "exp-lr0.01-k0.3" in names and "step-lr0.1-drop0.5-every10" in names
     assert len(set(names)) == 18
     small_rates = load_grid("reference-small-rates", 50, REPO_ROOT / "study.yaml")
-    assert [name for name, _, _ in small_rates] == [
+    assert [name for name, _ in small_rates] == [
         "fixed-lr1e-08",
         "fixed-lr1e-09",
         "fixed-lr1e-10",
@@ -43,7 +43,8 @@ def test_variant_names_and_dvc_arguments():
         variant_name("step", {"initial_lr": 0.01, "drop": 0.5, "epochs_drop": 3.0})
         == "step-lr0.01-drop0.5-every3"
     )
-    assert variant_args("exp", {"initial_lr": 0.01, "k": 0.3}) == [
+    exp = parse_schedule({"name": "exp", "initial_lr": 0.01, "k": 0.3, "drop": 0.5}, 50)
+    assert variant_args(exp) == [
         "-S",
         "schedule.name=exp",
         "-S",
@@ -56,13 +57,13 @@ def test_variant_names_and_dvc_arguments():
 def test_grids_are_checked_like_params(tmp_path):
     grids = tmp_path / "study.yaml"
     grids.write_text("bad:\n  exp:\n    - {initial_lr: 0.01, k: -1}\n")
-    with pytest.raises(ParamError, match="schedule.k = -1"):
+    with pytest.raises(ParamError, match=r"study.yaml: bad.exp.k = -1 is not allowed"):
         load_grid("bad", 50, grids)
     with pytest.raises(UserError, match="no grid 'missing'; it has bad"):
         load_grid("missing", 50, grids)
 
 
-SETTINGS = {"margin": 0.01, "convergence": 0.99}
+SETTINGS = VerdictsConfig(margin=1.0, convergence=0.99)
 
 
 def histories_of(finals):

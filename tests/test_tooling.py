@@ -7,7 +7,7 @@ import tomllib
 import pytest
 import yaml
 
-from lrstudy.atomic import partial_path, previous_path
+from lrstudy.core.outputs import partial_path, previous_path
 from tests.helpers.sandbox import REPO_ROOT
 
 

@@ -3,14 +3,14 @@ outcome (better, worse, equivalent, inconclusive) and per secondary measure."""
 
 import pytest
 
-from lrstudy.errors import UserError
-from lrstudy.reporting.formatting import interval, mean_std
+from lrstudy.core.config import parse_group
+from lrstudy.core.errors import UserError
+from lrstudy.reporting.measures import interval, mean_std
 from lrstudy.reporting.verdicts import (
     comparison_verdict,
     mcnemar_verdict,
     measure_verdict,
     outcome_count,
-    verdict_settings,
 )
 from lrstudy.statistics import compare_with_baseline, summarize
 
@@ -110,9 +110,9 @@ def test_the_outcome_count_names_the_variants_each_way():
 
 
 def test_verdict_settings_are_checked_like_params():
-    settings = verdict_settings({"verdicts": {"margin": "0.5", "convergence": 0.99}})
-    assert settings == {"margin": 0.005, "convergence": 0.99}
+    settings = parse_group("verdicts", {"margin": "0.5", "convergence": 0.99})
+    assert (settings.margin_fraction, settings.convergence) == (0.005, 0.99)
     with pytest.raises(UserError, match="verdicts.margin = 0 is not allowed"):
-        verdict_settings({"verdicts": {"margin": 0, "convergence": 0.99}})
+        parse_group("verdicts", {"margin": 0, "convergence": 0.99})
     with pytest.raises(UserError, match="verdicts.convergence is missing"):
-        verdict_settings({"verdicts": {"margin": 1}})
+        parse_group("verdicts", {"margin": 1})

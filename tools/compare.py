@@ -4,7 +4,7 @@
 
 From `dvc exp show --json`, one row per experiment: its name; the params in which it differs
 from HEAD (schedule params by their short names, as variant names spell them); the scheduled
-head's (`train`) and the baseline's final validation accuracy, mean ± std over seeds; the
+head's (stage `train`) and the baseline's final validation accuracy, mean ± std over seeds; the
 fine-tuned model's test accuracy where the experiment ran fine-tuning; and the Benjamini-Hochberg
 adjusted p against fixed 0.001 where a committed study (metrics/study-*.csv) tested a variant of
 that name. Best scheduled head first, HEAD on top.
@@ -15,15 +15,15 @@ import csv
 import json
 import textwrap
 
-from lrstudy.errors import reports_user_errors
-from lrstudy.paths import METRICS_DIR, model_file, summary_file
+from lrstudy.core.errors import reports_user_errors
+from lrstudy.core.paths import METRICS_DIR, model_file, summary_file
+from lrstudy.core.schedules import PARAMS, SCHEDULES
 from lrstudy.study.runner import run_dvc
-from lrstudy.training.schedules import SCHEDULES
 
 WIDTH = 120
-HEADERS = ("experiment", "differs from HEAD", "train", "baseline", "fine-tuned", "p (BH)")
+HEADERS = ("experiment", "differs from HEAD", "scheduled", "baseline", "fine-tuned", "p (BH)")
 NOTE = (
-    "train, baseline: final validation accuracy (%), mean ± std over seeds; fine-tuned: test "
+    "scheduled, baseline: final validation accuracy (%), mean ± std over seeds; fine-tuned: test "
     "accuracy (%), where the experiment ran fine-tuning; p (BH): its study's adjusted p against "
     "fixed-lr0.001"
 )
@@ -55,10 +55,11 @@ def metric(data, stage, *keys):
 
 
 def evaluated(data):
-    """Whether an experiment's evaluation is its own: the models `evaluate` recorded reading are
-    those its `train` and `finetune` wrote (one that stopped at `train` carries an older one)."""
-    paths = [model_file(model).as_posix() for model in ("train", "finetune")]
-    return all(data["deps"][path]["hash"] == data["outs"][path]["hash"] for path in paths)
+    """Whether an experiment's fine-tuning and evaluation are its own: `finetune` recorded
+    reading the scheduled head its `train` wrote (one that stopped at `train` carries an older
+    fine-tuning and evaluation)."""
+    path = model_file("scheduled").as_posix()
+    return data["deps"][path]["hash"] == data["outs"][path]["hash"]
 
 
 def differences(params, head):
@@ -67,8 +68,8 @@ def differences(params, head):
     changed = {key: value for key, value in params.items() if head.get(key) != value}
     family = params["schedule.name"]
     shorts = {
-        f"schedule.{param.key}": param.short
-        for param in SCHEDULES.get(family, SCHEDULES["fixed"]).params
+        f"schedule.{key}": PARAMS[key].short
+        for key in SCHEDULES.get(family, SCHEDULES["fixed"]).params
     }
     schedule = [family] if "schedule.name" in changed else []
     schedule += [f"{shorts[key]}{number(value)}" for key, value in changed.items() if key in shorts]
@@ -106,7 +107,7 @@ def table_rows(shown):
     lines = []
     for name, data in rows:
         finetuned = (
-            metric(data, "evaluate", "finetune", "test_accuracy") if evaluated(data) else None
+            metric(data, "evaluate", "finetuned", "test_accuracy") if evaluated(data) else None
         )
         lines.append(
             (

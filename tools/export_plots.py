@@ -12,9 +12,9 @@ import json
 import re
 from pathlib import Path
 
-from lrstudy.atomic import atomic_output
-from lrstudy.errors import UserError, reports_user_errors
-from lrstudy.paths import PLOTS_DIR
+from lrstudy.core.errors import UserError, reports_user_errors
+from lrstudy.core.outputs import atomic_output
+from lrstudy.core.paths import PLOTS_DIR
 from lrstudy.study.runner import run_dvc
 
 DEFAULT_OUTPUT = PLOTS_DIR / "compare"

@@ -1,2 +1,2 @@
-"""Data: where images come from (sources), how they enter data/raw (fetch), the split and its
-manifests, the tf.data image pipeline and the feature cache."""
+"""Data: where images come from (sources, archives), how they enter data/raw, each decoded once
+(fetch), and the stratified split (split). No TensorFlow here."""

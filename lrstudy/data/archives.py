@@ -9,20 +9,11 @@ import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
 
-from lrstudy.errors import UserError, reports_full_disk
-from lrstudy.params import number
+from lrstudy.core.errors import UserError, reports_full_disk
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 CHUNK = 1 << 20
 DAMAGED = (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, lzma.LZMAError)
-
-
-def source_limits(params):
-    """data.max_files and data.max_gb: what one source may hold, or one archive unpack to."""
-    return {
-        "files": number(params, "data.max_files", minimum=1, integer=True),
-        "bytes": int(number(params, "data.max_gb", above=0) * 1e9),
-    }
 
 
 def is_archive(path):
@@ -74,14 +65,22 @@ def member_refusal(name, kind, target, written):
     return None
 
 
+def too_many_files(where, limits):
+    return UserError(
+        f"{where} holds more than data.max_files = {limits.max_files:,} files; raise it if the "
+        "dataset really is that large"
+    )
+
+
 def extract_archive(archive, target, limits):
-    """Extract the regular files of `archive` into a fresh `target`, within `limits` ({"files",
-    "bytes"}); the members refused, as [{"file": name, "reason": why}]."""
+    """Extract the regular files of `archive` into a fresh `target`, within `limits` (the
+    DataConfig's max_files and max_bytes); the members refused, as [{"file": name, "reason":
+    why}]."""
     target = Path(target)
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
-    refused, written, budget = [], set(), {"files": limits["files"], "bytes": limits["bytes"]}
+    refused, written, budget = [], set(), {"files": limits.max_files, "bytes": limits.max_bytes}
     with reports_full_disk(f"extracting {archive} into {target}"):
         try:
             for name, kind, open_member in archive_members(archive):
@@ -92,10 +91,7 @@ def extract_archive(archive, target, limits):
                     continue
                 budget["files"] -= 1
                 if budget["files"] < 0:
-                    raise UserError(
-                        f"{archive} holds more than data.max_files = {limits['files']:,} files; "
-                        "raise it if the dataset really is that large"
-                    )
+                    raise too_many_files(archive, limits)
                 write_member(Path(target, name), open_member(), budget, archive, limits)
                 written.add(Path(target, name))
         except DAMAGED as error:
@@ -115,7 +111,7 @@ def write_member(path, source, budget, archive, limits):
             budget["bytes"] -= len(chunk)
             if budget["bytes"] < 0:
                 raise UserError(
-                    f"{archive} unpacks to more than data.max_gb = {limits['bytes'] / 1e9:g} GB; "
+                    f"{archive} unpacks to more than data.max_gb = {limits.max_gb:g} GB; "
                     "raise it if the dataset really is that large"
                 )
             file.write(chunk)

@@ -20,7 +20,8 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from lrstudy.errors import UserError, reports_full_disk
+from lrstudy.core.errors import UserError, reports_full_disk
+from lrstudy.data.archives import too_many_files
 
 TENSORFLOW_FORMATS = {"JPEG", "MPO", "PNG", "GIF", "BMP", "WEBP"}
 SYSTEM_FILES = {"thumbs.db", "desktop.ini"}
@@ -161,16 +162,13 @@ def size_of(path):
 
 def check_limits(class_root, files, limits):
     """Refuse a source over data.max_files or data.max_gb before anything is copied."""
-    if len(files) > limits["files"]:
-        raise UserError(
-            f"{class_root} holds more than data.max_files = {limits['files']:,} files; "
-            "raise it if the dataset really is that large"
-        )
+    if len(files) > limits.max_files:
+        raise too_many_files(class_root, limits)
     size = sum(size_of(Path(class_root, relative)) for _, relative in files)
-    if size > limits["bytes"]:
+    if size > limits.max_bytes:
         raise UserError(
             f"{class_root} holds {size / 1e9:.3g} GB, more than data.max_gb = "
-            f"{limits['bytes'] / 1e9:g} GB; raise it if the dataset really is that large"
+            f"{limits.max_gb:g} GB; raise it if the dataset really is that large"
         )
 
 

@@ -11,9 +11,9 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
+from lrstudy.core.errors import UserError, reports_full_disk
 from lrstudy.data.archives import ARCHIVE_SUFFIXES, extract_archive, is_archive
 from lrstudy.data.fetch import file_digest
-from lrstudy.errors import UserError, reports_full_disk
 
 KAGGLE_PREFIX = "kaggle:"
 DOWNLOAD_DEADLINE_S = 6 * 3600  # for the whole download: Oregon Wildlife is 5 GB
@@ -88,7 +88,7 @@ def download_kaggle(source):
 
 def download_url(url, target_dir, sha256, limits, deadline_s=DOWNLOAD_DEADLINE_S):
     """Download `url` into target_dir, checked: against the Content-Length the server announced,
-    within `limits["bytes"]` and `deadline_s` seconds in all, then against `sha256` if set."""
+    within `limits.max_gb` and `deadline_s` seconds in all, then against `sha256` if set."""
     name = PurePosixPath(urllib.request.urlparse(url).path).name
     name = name if name not in ("", ".", "..") else "dataset.zip"
     target = Path(target_dir) / name
@@ -129,9 +129,9 @@ def duration(seconds):
 def check_progress(url, received, limits, deadline, deadline_s):
     """Stop a download that passes the size cap or its overall deadline (a server that sends a
     byte now and then would otherwise keep it alive forever)."""
-    if received > limits["bytes"]:
+    if received > limits.max_bytes:
         raise UserError(
-            f"{url} is larger than data.max_gb = {limits['bytes'] / 1e9:g} GB; raise it if the "
+            f"{url} is larger than data.max_gb = {limits.max_gb:g} GB; raise it if the "
             "dataset really is that large"
         )
     if time.monotonic() > deadline:

@@ -1,75 +1,57 @@
-"""A stratified, seeded train/val/test split of data/raw, written as manifests (stage `split`).
+"""A stratified, seeded training/validation/test split of data/raw (stage `split`).
 
 Each class is shuffled with its own seed derived from `split.seed` and the class name, so
 adding a class leaves the other classes' splits as they were. A class too small to give at
-least one image to every split is kept in train only, and named in metrics/split.json.
-Images are not copied: the manifests (lrstudy/data/manifests.py) list them.
+least one image to every split is kept in the training split only, and named in
+metrics/split.json. Images are not copied: the manifests (lrstudy/core/datasets.py) list them.
 """
 
 import math
 import random
-from pathlib import Path
 
-from lrstudy.params import MAX_SEED, ParamError, number
-from lrstudy.paths import SPLITS
+from lrstudy.core.paths import SPLITS
 
 
-def split_settings(params):
-    val = number(params, "split.val", minimum=0, maximum=1)
-    test = number(params, "split.test", minimum=0, maximum=1)
-    if val + test >= 1:
-        raise ParamError("split.val + split.test", val + test, "< 1, so that train keeps images")
-    seed = number(params, "split.seed", minimum=0, maximum=MAX_SEED, integer=True)
-    return val, test, seed
-
-
-def split_counts(size, val, test):
-    """(train, val, test) sizes of a class; None if it cannot give an image to every split."""
-    wanted = [fraction > 0 for fraction in (val, test)]
+def split_counts(size, validation, test):
+    """(training, validation, test) sizes of a class; None if it cannot give an image to every
+    split."""
+    wanted = [fraction > 0 for fraction in (validation, test)]
     if size < 1 + sum(wanted):
         return None
-    n_val, n_test = (
+    n_validation, n_test = (
         max(int(w), math.floor(size * fraction + 0.5))
-        for w, fraction in zip(wanted, (val, test), strict=True)
+        for w, fraction in zip(wanted, (validation, test), strict=True)
     )
-    while size - n_val - n_test < 1:  # rounding up both may leave train empty
-        if n_val >= n_test:
-            n_val -= 1
+    while size - n_validation - n_test < 1:  # rounding up both may leave training empty
+        if n_validation >= n_test:
+            n_validation -= 1
         else:
             n_test -= 1
-    return size - n_val - n_test, n_val, n_test
+    return size - n_validation - n_test, n_validation, n_test
 
 
-def stratified_split(files_by_class, val, test, seed):
-    """({split: [(path, label)]}, [classes kept in train only]) for {label: [paths]}."""
+def stratified_split(images_by_class, settings):
+    """({split: [(path, label)]}, [classes kept in training only]) for {label: [paths]}, as
+    `settings` (the SplitConfig) asks."""
     splits = {name: [] for name in SPLITS}
-    train_only = []
-    for label in sorted(files_by_class):
-        paths = sorted(files_by_class[label])
-        random.Random(f"{seed}/{label}").shuffle(paths)
-        counts = split_counts(len(paths), val, test)
+    training_only = []
+    for label in sorted(images_by_class):
+        paths = sorted(images_by_class[label])
+        random.Random(f"{settings.seed}/{label}").shuffle(paths)
+        counts = split_counts(len(paths), settings.validation, settings.test)
         if counts is None:
-            train_only.append(label)
+            training_only.append(label)
             counts = (len(paths), 0, 0)
         start = 0
         for name, count in zip(SPLITS, counts, strict=True):
             splits[name] += [(path, label) for path in sorted(paths[start : start + count])]
             start += count
-    return splits, train_only
+    return splits, training_only
 
 
-def files_by_class(raw_dir):
-    return {
-        folder.name: [
-            path.relative_to(raw_dir).as_posix() for path in folder.rglob("*") if path.is_file()
-        ]
-        for folder in sorted(Path(raw_dir).iterdir())
-        if folder.is_dir()
-    }
-
-
-def split_report(splits, classes, train_only):
-    """metrics/split.json: images per split, per class and split; classes kept in train only."""
+def split_report(splits, classes, training_only):
+    """metrics/split.json: images per split, per class and split; classes kept in training
+    only."""
     per_class = {
         label: {
             name: sum(1 for _, row_label in splits[name] if row_label == label) for name in SPLITS
@@ -78,6 +60,6 @@ def split_report(splits, classes, train_only):
     }
     return {
         "images": {name: len(rows) for name, rows in splits.items()},
-        "train_only_classes": train_only,
+        "training_only_classes": training_only,
         "images_per_class": per_class,
     }

@@ -1,2 +1,2 @@
 """Reporting: the test-split evaluation, the report's figures and table, the verdict sentences
-and the number formats they share."""
+and the measures and number formats they share."""

@@ -1,6 +1,7 @@
 """The three models scored on the held-out test split, and where the best errs (stage `evaluate`).
 
-- metrics/evaluate/metrics.json: test accuracy of baseline, scheduled head and fine-tuned model;
+- metrics/evaluate/metrics.json: test accuracy of the baseline, scheduled and fine-tuned models,
+  and McNemar's exact test of fine-tuning (`finetuned_vs_scheduled`);
 - the fine-tuned model's confusion matrix, as dvclive data for `dvc plots` and as
   plots/confusion_matrix.png, its per-class precision/recall/F1 (metrics/evaluate/per_class.*),
   and plots/misclassified.png, the test images it got most confidently wrong.
@@ -12,9 +13,8 @@ import numpy as np
 from PIL import Image
 from sklearn.metrics import ConfusionMatrixDisplay, precision_recall_fscore_support
 
-from lrstudy.paths import RAW_DIR, metrics_dir
-from lrstudy.reporting.figures import save_figure
-from lrstudy.tracking import open_live
+from lrstudy.core.outputs import open_live, write_figure
+from lrstudy.core.paths import RAW_DIR, logs_dir, model_file
 
 GRID_SIZE = 4
 
@@ -25,6 +25,17 @@ def evaluation_scores(probabilities, labels):
         "test_accuracy": round(float(np.mean(np.argmax(probabilities, axis=1) == labels)), 6),
         "test_loss": round(float(np.mean(loss)), 6),
     }
+
+
+def score_heads(features, labels):
+    """({model: scores}, {model: predicted classes}) of the baseline and scheduled heads on a
+    split's cached features."""
+    scores, predictions = {}, {}
+    for name in ("baseline", "scheduled"):
+        probabilities = keras.models.load_model(model_file(name)).predict(features, verbose=0)
+        scores[name] = evaluation_scores(probabilities, labels)
+        predictions[name] = np.argmax(probabilities, axis=1)
+    return scores, predictions
 
 
 def per_class_rows(labels, predicted, classes):
@@ -68,7 +79,7 @@ def plot_mistakes(indices, paths, probabilities, labels, classes, path):
         axes.flat[0].text(0, 0.5, "no misclassified test images")
     figure.suptitle("Fine-tuned model: most confident mistakes on the test split")
     figure.tight_layout()
-    save_figure(figure, path, dpi=80)
+    write_figure(figure, path, dpi=80)
 
 
 def plot_confusion_matrix(labels, predicted, classes, path):
@@ -85,16 +96,17 @@ def plot_confusion_matrix(labels, predicted, classes, path):
     )
     axis.set_title("Fine-tuned model, test split")
     figure.tight_layout()
-    save_figure(figure, path)
+    write_figure(figure, path)
 
 
 def log_test_results(scores, mcnemar, labels, predicted, classes):
     """metrics/evaluate/metrics.json (each model's test accuracy, and McNemar's test of
-    fine-tuning as `finetune_vs_train`) and the confusion matrix as dvclive data for `dvc plots`."""
-    with open_live(metrics_dir("evaluate")) as live:
+    fine-tuning as `finetuned_vs_scheduled`) and the confusion matrix as dvclive data for
+    `dvc plots`."""
+    with open_live(logs_dir("evaluate")) as live:
         live.summary = {
             **{model: {"test_accuracy": score["test_accuracy"]} for model, score in scores.items()},
-            "finetune_vs_train": mcnemar,
+            "finetuned_vs_scheduled": mcnemar,
         }
         live.log_sklearn_plot(
             "confusion_matrix",

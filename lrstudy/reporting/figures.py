@@ -1,17 +1,10 @@
-"""The project's matplotlib figures, written as PNG files that change only with their content."""
+"""The curves and intervals the report and the study draw (lrstudy/core/outputs.py writes them
+as PNG files that change only with their content)."""
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from lrstudy.atomic import atomic_output
-
-
-def save_figure(figure, path, dpi=100):
-    """Write `figure` as a PNG and close it. Without the `Software` tag the bytes depend only on
-    the figure, not on the matplotlib version, so a rerun commits no spurious change."""
-    with atomic_output(path) as partial:
-        figure.savefig(partial, format="png", dpi=dpi, metadata={"Software": None})
-    plt.close(figure)
+from lrstudy.core.outputs import write_figure
 
 
 def plot_curves(curves, xlabel, ylabel, title, path, log_scale=False):
@@ -35,7 +28,7 @@ def plot_curves(curves, xlabel, ylabel, title, path, log_scale=False):
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small", ncol=2 if len(curves) > 8 else 1)
     figure.tight_layout()
-    save_figure(figure, path)
+    write_figure(figure, path)
 
 
 def plot_intervals(summaries, reference, title, path):
@@ -65,24 +58,4 @@ def plot_intervals(summaries, reference, title, path):
     axes.set(xlabel="final validation accuracy (%)", title=title)
     axes.grid(axis="x", alpha=0.3)
     figure.tight_layout()
-    save_figure(figure, path)
-
-
-def plot_range_test(lrs, losses, smoothed, suggested, path):
-    """The LR range test: each batch's loss and its smoothed curve against the rising LR."""
-    figure, axes = plt.subplots(figsize=(8, 5))
-    axes.plot(lrs, losses, alpha=0.3, label="loss per batch")
-    axes.plot(lrs, smoothed, label="smoothed")
-    axes.axvline(
-        suggested, color="k", linestyle="--", label=f"suggested initial_lr {suggested:.2g}"
-    )
-    axes.set(
-        xscale="log",
-        xlabel="learning rate",
-        ylabel="cross-entropy loss",
-        title="LR range test (head on cached features)",
-    )
-    axes.grid(alpha=0.3)
-    axes.legend()
-    figure.tight_layout()
-    save_figure(figure, path)
+    write_figure(figure, path)

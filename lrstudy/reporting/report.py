@@ -1,72 +1,66 @@
 """The reference reports' figures and a metrics table, from the dvclive logs (stage `report`).
 
-Figures: train dashed, validation solid, one colour per model, the heads' mean over seeds with a
-band of ± one standard deviation; the fine-tuning epochs continue the head's. The table ends with
-the verdicts: the scheduled head against the baseline (paired over seeds), and fine-tuning against
-the head it started from (McNemar). All outputs are tracked by git, so every commit and
-experiment carries its own.
+Figures: training dashed, validation solid, one colour per model, the heads' mean over seeds
+with a band of ± one standard deviation; the fine-tuning epochs continue the head's. The table
+ends with the verdicts: the scheduled head against the baseline (paired over seeds), and
+fine-tuning against the head it started from (McNemar). All outputs are tracked by git, so every
+commit and experiment carries its own.
 """
 
 import matplotlib.pyplot as plt
 
-from lrstudy.atomic import read_json
-from lrstudy.paths import curve_path, repeats_file, summary_file
+from lrstudy.core.outputs import read_curve, read_json
+from lrstudy.core.paths import CURVE_SPLITS, MODEL_STAGES, curve_path, repeats_file, summary_file
 from lrstudy.reporting.figures import plot_curves
-from lrstudy.reporting.formatting import interval, loss_mean_std, mean_std, percent
-from lrstudy.reporting.measures import ACCURACY
+from lrstudy.reporting.measures import ACCURACY, interval, loss_mean_std, mean_std, percent
 from lrstudy.reporting.verdicts import comparison_verdict, mcnemar_verdict
 from lrstudy.statistics import compare_with_baseline, per_seed_results, summarize
-from lrstudy.tracking import read_curve
-from lrstudy.training.schedules import describe, schedule_settings
 
 EPOCH_LABEL = "epoch (0-based; fine-tuning continues the head's epochs)"
-SPLIT_LABELS = {"train": " train", "eval": " val"}
+SPLIT_LABELS = {"training": " training", "validation": " validation"}
 SPREAD_TITLE = "heads: mean over their seeds, band ± 1 standard deviation; fine-tuning: one run"
+FIGURES = ("final_val_accuracy", "best_val_accuracy", "final_val_loss")
 
 
-def learning_rates(params):
-    """{model (its dvclive directory): its learning-rate policy}, in the reference reports'
-    order."""
-    finetune = params["finetune"]
+def learning_rates(baseline, schedule, finetune):
+    """{model: its learning-rate policy}, in the reference reports' order, from the params
+    groups of the same names."""
     return {
-        "baseline": f"fixed {float(params['baseline']['lr']):g}",
-        "train": describe(*schedule_settings(params)),
-        "finetune": f"fixed {float(finetune['lr']):g}, "
-        f"top {finetune['unfreeze_blocks']} blocks unfrozen",
+        "baseline": f"fixed {baseline.lr:g}",
+        "scheduled": schedule.describe(),
+        "finetuned": f"fixed {finetune.lr:g}, top {finetune.unfreeze_blocks} blocks unfrozen",
     }
 
 
-def plot_metric(
-    policies, metric, ylabel, path, log_scale=False, splits=("train", "eval"), title=None
-):
+def plot_metric(policies, metric, ylabel, path, log_scale=False, splits=CURVE_SPLITS, title=None):
     """Every model's per-epoch `metric`, one colour per model, with the band of its spread over
     seeds where it has one."""
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     curves = []
     for colour, (model, policy) in zip(colours, policies.items(), strict=False):
+        stage = MODEL_STAGES[model]
         for split in splits:
-            dashed = split == "train" and len(splits) > 1
+            dashed = split == "training" and len(splits) > 1
             suffix = SPLIT_LABELS[split] if len(splits) > 1 else ""
             style = {"color": colour, "linestyle": "--" if dashed else "-"}
             spread = None
-            if curve_path(model, split, f"{metric}_std").exists():
-                spread = read_curve(model, split, f"{metric}_std")[1]
+            if curve_path(stage, split, f"{metric}_std").exists():
+                spread = read_curve(stage, split, f"{metric}_std")[1]
             label = f"{model} ({policy}){suffix}"
-            curves.append((label, *read_curve(model, split, metric), style, spread))
+            curves.append((label, *read_curve(stage, split, metric), style, spread))
     plot_curves(curves, EPOCH_LABEL, ylabel, title, path, log_scale)
 
 
-FIGURES = ("final_val_accuracy", "best_val_accuracy", "final_val_loss")
-
-
 def repeated_summary(model):
-    """(seeds, the final and best validation figures) of a model: over its seeds (the heads,
-    which keep every seed's curves in repeats.json) or of its single run (fine-tuning)."""
-    summary = read_json(summary_file(model))
-    if repeats_file(model).exists():
-        return len(read_json(repeats_file(model))["seeds"]), summary
-    single = {"std": None, "ci95_low": None, "ci95_high": None}
-    return 1, {key: {"mean": summary[key], **single} for key in FIGURES}
+    """(seeds, {figure: summary}) of a model's final and best validation accuracy and final
+    loss: over its seeds (the heads, whose repeats.json keeps every seed's curves) or of its
+    single run (fine-tuning)."""
+    stage = MODEL_STAGES[model]
+    if repeats_file(stage).exists():
+        results = per_seed_results(read_json(repeats_file(stage))["history"])
+        return len(results[ACCURACY]), {key: summarize(results[key]) for key in FIGURES}
+    summary = read_json(summary_file(stage))
+    return 1, {key: summarize([summary[key]]) for key in FIGURES}
 
 
 def table_rows(policies):
@@ -91,22 +85,22 @@ def table_rows(policies):
 
 def verdicts(policies, settings):
     """The scheduled head against the baseline, paired over their seeds (better, worse,
-    equivalent within the margin, or inconclusive), and fine-tuning against the head it started
-    from, image by image on the test split."""
+    equivalent within the margin, or inconclusive; `settings`: the VerdictsConfig), and
+    fine-tuning against the head it started from, image by image on the test split."""
     finals = {
-        model: per_seed_results(read_json(repeats_file(model))["history"])[ACCURACY]
-        for model in ("train", "baseline")
+        model: per_seed_results(read_json(repeats_file(MODEL_STAGES[model]))["history"])[ACCURACY]
+        for model in ("scheduled", "baseline")
     }
     names = {model: f"{model} ({policies[model]})" for model in finals}
     schedule = comparison_verdict(
-        names["train"],
-        summarize(finals["train"]),
+        names["scheduled"],
+        summarize(finals["scheduled"]),
         names["baseline"],
         summarize(finals["baseline"]),
-        compare_with_baseline(finals, "baseline", settings["margin"])["train"],
-        seeds=len(finals["train"]),
-        margin=settings["margin"],
+        compare_with_baseline(finals, "baseline", settings.margin_fraction)["scheduled"],
+        seeds=len(finals["scheduled"]),
+        margin=settings.margin_fraction,
         comparisons=1,
     )
-    fine_tuning = read_json(summary_file("evaluate"))["finetune_vs_train"]
+    fine_tuning = read_json(summary_file("evaluate"))["finetuned_vs_scheduled"]
     return [schedule, mcnemar_verdict(fine_tuning)]

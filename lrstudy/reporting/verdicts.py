@@ -3,18 +3,8 @@
 Apart from lrstudy/statistics.py, so that rewording one reruns only the stage `report`.
 """
 
-from lrstudy.params import number
 from lrstudy.reporting.measures import ACCURACY, MEASURES
 from lrstudy.statistics import ALPHA, POWER, outcome
-
-
-def verdict_settings(params):
-    """params.yaml's `verdicts`: the equivalence margin (as a fraction of accuracy) and the
-    fraction of the final accuracy at which a run counts as converged."""
-    return {
-        "margin": number(params, "verdicts.margin", above=0, maximum=100) / 100,
-        "convergence": number(params, "verdicts.convergence", above=0, maximum=1),
-    }
 
 
 def significance(p_value):
@@ -112,7 +102,7 @@ def best_variant_verdict(best, baseline, summaries, tests, seeds, settings):
             "seeds): no schedule of this grid does better."
         )
     comparisons = len(tests[ACCURACY])
-    labels = {"fraction": f"{100 * settings['convergence']:g} %", "baseline": baseline}
+    labels = {"fraction": f"{100 * settings.convergence:g} %", "baseline": baseline}
     sentences = [
         comparison_verdict(
             best,
@@ -121,7 +111,7 @@ def best_variant_verdict(best, baseline, summaries, tests, seeds, settings):
             summaries[baseline][ACCURACY],
             tests[ACCURACY][best],
             seeds,
-            settings["margin"],
+            settings.margin_fraction,
             comparisons,
         )
     ]

@@ -3,9 +3,8 @@ tests against the baseline, the ranking, the variant to fine-tune and the study 
 
 import numpy as np
 
-from lrstudy.paths import repeats_file
-from lrstudy.reporting.formatting import interval
-from lrstudy.reporting.measures import ACCURACY, MEASURES
+from lrstudy.core.paths import repeats_file
+from lrstudy.reporting.measures import ACCURACY, MEASURES, interval
 from lrstudy.reporting.verdicts import within
 from lrstudy.statistics import (
     ALPHA,
@@ -60,12 +59,12 @@ def test_measures(results, margin):
 def analyse(histories, settings):
     """(summaries, tests) of the variants' histories: per variant and measure the summary over
     seeds, and per measure the paired tests against the baseline."""
-    results = per_seed_measures(histories, settings["convergence"])
+    results = per_seed_measures(histories, settings.convergence)
     summaries = {
         name: {key: summarize(values) for key, values in result.items()}
         for name, result in results.items()
     }
-    return summaries, test_measures(results, settings["margin"])
+    return summaries, test_measures(results, settings.margin_fraction)
 
 
 def rank(summaries):
@@ -109,10 +108,10 @@ def secondary(key, summary, test):
     return f"{measure.text(summary)} ({difference}, p {test['p_adjusted']:.3g})"
 
 
-def study_rows(summaries, tests, seeds, settings):
+def study_rows(summaries, tests, repeats, settings):
     """The study table, best first: each variant's mean ± std over seeds, and its paired tests
     against the baseline (blank on the baseline's own row)."""
-    labels = {"fraction": f"{100 * settings['convergence']:g} %", "baseline": BASELINE}
+    labels = {"fraction": f"{100 * settings.convergence:g} %", "baseline": BASELINE}
     rows = []
     for name in rank(summaries):
         summary = summaries[name]
@@ -120,14 +119,14 @@ def study_rows(summaries, tests, seeds, settings):
         detectable = test and test["detectable"]
         row = {
             "variant": name,
-            "seeds": seeds[name],
+            "seeds": repeats[name],
             "final val accuracy": MEASURES[ACCURACY].text(summary[ACCURACY]),
             "its 95 % interval": interval(summary[ACCURACY]),
             f"vs {BASELINE} (points)": f"{100 * test['mean_difference']:+.2f}" if test else "",
             "p": f"{test['p_value']:.3g}" if test else "",
             "p (BH)": f"{test['p_adjusted']:.3g}" if test else "",
             "detectable (points)": f"{100 * detectable:.2f}" if detectable is not None else "",
-            f"within {within(settings['margin'])}: p (BH)": (
+            f"within {within(settings.margin_fraction)}: p (BH)": (
                 f"{test['p_equivalence_adjusted']:.3g}" if test else ""
             ),
             "outcome": outcome(test) if test else "",
@@ -146,7 +145,7 @@ def table_notes(settings):
         f"Paired over seeds against {BASELINE}: p of the sign-flip permutation test, p (BH) "
         "after Benjamini-Hochberg over the grid; detectable: the true difference found with "
         f"80 % power at {ALPHA} (Benjamini-Hochberg needs more: the verdict below gives both); "
-        f"within {within(settings['margin'])}: the two one-sided tests of equivalence; "
+        f"within {within(settings.margin_fraction)}: the two one-sided tests of equivalence; "
         f"outcome: better or worse (p (BH) < {ALPHA}), else equivalent, else inconclusive. "
         "Epochs count from 1 (a run that never gets there counts as one past the last); the "
         "epochs and loss columns give the mean paired difference and its p (BH) in brackets."

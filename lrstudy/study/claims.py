@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lrstudy.core.outputs import markdown_table
 from lrstudy.reporting.measures import ACCURACY, MEASURES
-from lrstudy.reporting.tables import markdown_table
 from lrstudy.reporting.verdicts import within
 from lrstudy.statistics import ALPHA, outcome, sign_flip_p
 from lrstudy.study.grid import BASELINE
@@ -82,22 +82,22 @@ def answer(claim, test, margin):
     return f"refuted: {size}" if ruled_out else "inconclusive"
 
 
-def on_other_splits(claim, name, found, margin, tests_by_seed):
+def on_other_splits(claim, name, found, margin, tests_by_split):
     """The claim's answer on each rerun split ('the same' when all agree with `found`; 'not
     rerun' when none has the variant)."""
     answers = {
-        seed: answer(claim, tests[claim.measure][name], margin)
-        for seed, tests in tests_by_seed.items()
+        split_seed: answer(claim, tests[claim.measure][name], margin)
+        for split_seed, tests in tests_by_split.items()
         if name in tests.get(claim.measure, {})
     }
     if not answers:
         return "not rerun"
     if set(answers.values()) == {found}:
         return "the same"
-    return "; ".join(f"{seed}: {text}" for seed, text in answers.items())
+    return "; ".join(f"{split_seed}: {text}" for split_seed, text in answers.items())
 
 
-def claim_rows(ranking, tests, margin, tests_by_seed):
+def claim_rows(ranking, tests, margin, tests_by_split):
     """One row per claim whose variant the grid has: the claim, the study's paired difference
     from the baseline, its adjusted p, the difference detectable with 80 % power, the answer,
     and whether the answer is the same on the rerun splits ({split seed: tests})."""
@@ -116,22 +116,22 @@ def claim_rows(ranking, tests, margin, tests_by_seed):
                 "p (BH)": f"{test['p_adjusted']:.3g}",
                 "detectable": "none" if detectable is None else measure.size(detectable),
                 "answer": found,
-                "on the other splits": on_other_splits(claim, name, found, margin, tests_by_seed),
+                "on the other splits": on_other_splits(claim, name, found, margin, tests_by_split),
             }
         )
     return rows
 
 
-def claims_note(ranking, tests, settings, tests_by_seed):
+def claims_note(ranking, tests, settings, tests_by_split):
     """The reference reports' claims and the study's answers, as a paragraph and a table."""
-    rows = claim_rows(ranking, tests, settings["margin"], tests_by_seed)
+    rows = claim_rows(ranking, tests, settings.margin_fraction, tests_by_split)
     if not rows:
         return []
     return [
         "The reference reports' claims, tested against "
         f"{BASELINE} on this data (confirmed: significantly better the claimed way after "
         "Benjamini-Hochberg; refuted: significantly the other way, for accuracy equivalent "
-        f"within {within(settings['margin'])}, or the reported difference ruled out by a "
+        f"within {within(settings.margin_fraction)}, or the reported difference ruled out by a "
         "one-sided sign-flip test; detectable: the difference found with 80 % power at "
         f"{ALPHA}):\n\n" + markdown_table(rows)
     ]

@@ -1,20 +1,16 @@
 """`python -m lrstudy.study`: the steps of lrstudy/study/__init__.py, one after the other."""
 
+import re
 import subprocess
 import time
+from pathlib import Path
 
-from lrstudy.errors import UserError, reports_user_errors
-from lrstudy.params import load_params, number
-from lrstudy.paths import study_table, summary_file
-from lrstudy.reporting.formatting import mean_std
-from lrstudy.reporting.measures import ACCURACY
-from lrstudy.reporting.tables import update_blocks, write_table
-from lrstudy.reporting.verdicts import (
-    best_variant_verdict,
-    mcnemar_verdict,
-    outcome_count,
-    verdict_settings,
-)
+from lrstudy.core.config import load_config
+from lrstudy.core.errors import UserError, reports_user_errors
+from lrstudy.core.outputs import write_table, write_text
+from lrstudy.core.paths import study_table, summary_file
+from lrstudy.reporting.measures import ACCURACY, mean_std
+from lrstudy.reporting.verdicts import best_variant_verdict, mcnemar_verdict, outcome_count
 from lrstudy.study.analysis import (
     analyse,
     fine_tuning_choice,
@@ -87,22 +83,48 @@ def fine_tune(chosen, arguments, states):
     finetuned = f"{chosen}-finetuned"
     if states.get(finetuned) != "Success":
         run_dvc("exp", "run", "-n", finetuned, *arguments[chosen], capture=False)
-    return finetuned, read_experiment_json(summary_file("evaluate"), finetuned)["finetune_vs_train"]
+    evaluation = read_experiment_json(summary_file("evaluate"), finetuned)
+    return finetuned, evaluation["finetuned_vs_scheduled"]
 
 
 def check_robustness(grid, ranking, arguments, args, settings, split_seed):
     """The best variants, the claims' variants and the baseline on `args.splits - 1` more split
     seeds after `split_seed`: {split seed: tests} (empty with --splits 1 or without a baseline)
     and the rerun variants."""
-    seeds = [split_seed + offset for offset in range(1, args.splits)]
-    if not seeds or BASELINE not in ranking:
+    split_seeds = [split_seed + offset for offset in range(1, args.splits)]
+    if not split_seeds or BASELINE not in ranking:
         return {}, []
     chosen = rerun_variants(ranking, args.top, claimed_variants(ranking))
-    runs = split_runs(chosen, arguments, seeds)
+    runs = split_runs(chosen, arguments, split_seeds)
     started = time.monotonic()
-    run_variants(f"{grid} on split seeds {', '.join(map(str, seeds))}", runs, args.jobs)
+    run_variants(f"{grid} on split seeds {', '.join(map(str, split_seeds))}", runs, args.jobs)
     print(f"study: the split reruns took {time.monotonic() - started:.0f} s")
-    return split_tests(chosen, seeds, succeeded([name for name, _ in runs]), settings), chosen
+    return split_tests(chosen, split_seeds, succeeded([name for name, _ in runs]), settings), chosen
+
+
+def marked_blocks(text):
+    """The markers of the `<!-- marker:start -->` ... `<!-- marker:end -->` blocks in `text`."""
+    return re.findall(r"^<!-- (\S+):start -->$", text, re.MULTILINE)
+
+
+def replace_marked_block(path, marker, text):
+    """Put `text` between the lines `<!-- marker:start -->` and `<!-- marker:end -->` of a file
+    (a page's generated section); refuses a file without them."""
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    content = Path(path).read_text(encoding="utf-8")
+    if start not in content or end not in content:
+        raise UserError(f"{path} has no `{start}` ... `{end}` block to update")
+    before, rest = content.split(start, 1)
+    write_text(path, before + start + "\n" + text + rest[rest.index(end) :])
+
+
+def update_blocks(path, blocks):
+    """Put each {marker: text} of `blocks` that the page has into its block; the markers
+    updated."""
+    present = [marker for marker in marked_blocks(Path(path).read_text()) if marker in blocks]
+    for marker in present:
+        replace_marked_block(path, marker, blocks[marker])
+    return present
 
 
 def write_pages(pages, blocks):
@@ -125,21 +147,20 @@ def run_shard(grid, options, shard, jobs):
     )
 
 
-def print_best(best, summaries, seeds):
+def print_best(best, summaries, repeats):
     print(
         f"study: best variant {best}: final val accuracy {mean_std(summaries[best][ACCURACY])} "
-        f"over {seeds[best]} seeds (highest mean, ties to the lower mean loss)"
+        f"over {repeats[best]} seeds (highest mean, ties to the lower mean loss)"
     )
 
 
 @reports_user_errors
 def main(argv=None):
     args = parse_arguments(argv)
-    params = load_params()
-    epochs = number(params, "train.epochs", minimum=1, integer=True)
-    settings = verdict_settings(params)
-    variants = load_grid(args.grid, epochs)
-    options = {name: variant_args(family, values) for name, family, values in variants}
+    config = load_config()
+    settings = config.verdicts
+    variants = load_grid(args.grid, config.head.epochs)
+    options = {name: variant_args(schedule) for name, schedule in variants}
 
     prepare_shared_stages()
     if args.shard:
@@ -151,30 +172,30 @@ def main(argv=None):
     histories = read_histories(finished)
     summaries, tests = analyse(histories, settings)
     ranking = rank(summaries)
-    seeds = {name: len(history["val_accuracy"]) for name, history in histories.items()}
-    print_best(ranking[0], summaries, seeds)
-    split_seed = number(params, "split.seed", integer=True)
-    tests_by_seed, chosen = check_robustness(
+    repeats = {name: len(history["val_accuracy"]) for name, history in histories.items()}
+    print_best(ranking[0], summaries, repeats)
+    split_seed = config.split.seed
+    tests_by_split, chosen = check_robustness(
         args.grid, ranking, options, args, settings, split_seed
     )
     fine_tuned, why = fine_tuning_choice(ranking, tests)
     print(f"study: {why}")
     finetuned, fine_tuning = fine_tune(fine_tuned, options, experiment_states(experiments()))
-    claims = claims_note(ranking, tests, settings, tests_by_seed)
+    claims = claims_note(ranking, tests, settings, tests_by_split)
     verdict = best_variant_verdict(
-        ranking[0], BASELINE, summaries, tests, seeds[ranking[0]], settings
+        ranking[0], BASELINE, summaries, tests, repeats[ranking[0]], settings
     )
     notes = [
         table_notes(settings),
         *claims,
         verdict,
-        *([outcome_count(tests[ACCURACY], BASELINE, settings["margin"])] if tests else []),
-        *robustness_note(chosen, seeds[ranking[0]], tests, tests_by_seed, split_seed),
+        *([outcome_count(tests[ACCURACY], BASELINE, settings.margin_fraction)] if tests else []),
+        *robustness_note(chosen, repeats[ranking[0]], tests, tests_by_split, split_seed),
         f"{why} {finetuned}: " + mcnemar_verdict(fine_tuning),
     ]
     out = render_comparison(args.grid, histories, summaries, ranking, finetuned)
     stem = study_table(args.grid)
-    table = write_table(stem, study_rows(summaries, tests, seeds, settings), notes)
+    table = write_table(stem, study_rows(summaries, tests, repeats, settings), notes)
     print(table, end="")
     blocks = {
         f"study-{args.grid}": table,

@@ -1,12 +1,12 @@
 """The study's figures, in plots/study-<grid>/."""
 
-from lrstudy.paths import curve_path, study_plots
+from lrstudy.core.outputs import parse_curve
+from lrstudy.core.paths import curve_path, study_plots
+from lrstudy.core.schedules import SCHEDULES
 from lrstudy.reporting.figures import plot_curves, plot_intervals
 from lrstudy.statistics import curve_band
 from lrstudy.study.grid import BASELINE
 from lrstudy.study.runner import read_experiment_file
-from lrstudy.tracking import parse_curve
-from lrstudy.training.schedules import SCHEDULES
 
 EPOCH_LABEL = "epoch (0-based)"
 SOLID, DASHED_BLACK = {"linestyle": "-"}, {"linestyle": "--", "color": "k"}
@@ -43,7 +43,7 @@ def render_comparison(grid, histories, summaries, ranking, finetuned):
                     log_scale,
                 )
         curves = [band(histories[name], name, metric) for name in compared]
-        logged = read_experiment_file(curve_path("finetune", "eval", metric), finetuned)
+        logged = read_experiment_file(curve_path("finetune", "validation", metric), finetuned)
         curves.append((finetuned, *parse_curve(logged, metric), DASHED_BLACK))
         plot_curves(
             curves,

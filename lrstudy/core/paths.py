@@ -1,20 +1,25 @@
 """Where the stages read and write, relative to the repository root: each path defined once.
 
-dvc.yaml names the same paths as the stages' deps and outs.
+dvc.yaml names the same paths as the stages' deps and outs. Outputs are named by what they are:
+the splits `training`, `validation` and `test`; the models `baseline`, `scheduled` (the stage
+`train`'s head) and `finetuned`; each stage's dvclive logs in metrics/<stage>/.
 """
 
 from pathlib import Path
 
-SPLITS = ("train", "val", "test")
+SPLITS = ("training", "validation", "test")
+CURVE_SPLITS = ("training", "validation")  # the per-epoch curves' splits
+MODEL_STAGES = {"baseline": "baseline", "scheduled": "train", "finetuned": "finetune"}
 
 RAW_DIR = Path("data/raw")  # fetch: data/raw/<class>/<image>
-SPLIT_DIR = Path("data/split")  # split: {train,val,test}.csv and classes.json
+SPLIT_DIR = Path("data/split")  # split: {training,validation,test}.csv and classes.json
 CLASSES_FILE = SPLIT_DIR / "classes.json"
-FEATURES_DIR = Path("data/features")  # features: the frozen backbone's output per split
-MODELS_DIR = Path("data/models")  # baseline.keras, train.keras, finetune.keras
+FEATURES_DIR = Path("data/features")  # features: one row per image of data/raw
+MODELS_DIR = Path("data/models")  # baseline.keras, scheduled.keras, finetuned.keras
 CHECKPOINT_DIR = Path("data/checkpoints/finetune")  # git- and DVC-ignored: resuming only
 METRICS_DIR = Path("metrics")
 PLOTS_DIR = Path("plots")
+TIMES_DIR = METRICS_DIR / "times"  # git-ignored: wall times change on every run
 
 DATASET_REPORT = METRICS_DIR / "dataset.json"
 SPLIT_REPORT = METRICS_DIR / "split.json"
@@ -36,34 +41,34 @@ def manifest_path(split):
 
 
 def model_file(model):
-    """A trained model: `baseline`, `train` (the scheduled head) or `finetune`."""
+    """A trained model: baseline, scheduled or finetuned."""
     return MODELS_DIR / f"{model}.keras"
 
 
-def metrics_dir(stage):
+def logs_dir(stage):
     """A stage's dvclive folder (baseline, train, finetune, evaluate)."""
     return METRICS_DIR / stage
 
 
 def summary_file(stage):
     """dvclive's summary of a stage: metrics/<stage>/metrics.json."""
-    return metrics_dir(stage) / "metrics.json"
+    return logs_dir(stage) / "metrics.json"
+
+
+def repeats_file(stage):
+    """Every seed's per-epoch curves of a head (the stages baseline and train)."""
+    return logs_dir(stage) / "repeats.json"
+
+
+def curve_path(stage, split, metric):
+    """Where dvclive keeps a stage's per-epoch `metric` on `split` (training or validation)."""
+    return logs_dir(stage) / "plots" / "metrics" / split / f"{metric}.tsv"
 
 
 def time_file(stage):
-    """A stage's wall time: committed with git (and in each experiment's commit) but no DVC
-    output, since it changes on every run and would change dvc.lock."""
-    return METRICS_DIR / "times" / f"{stage}.json"
-
-
-def repeats_file(model):
-    """Every seed's per-epoch curves of a head (baseline or train)."""
-    return metrics_dir(model) / "repeats.json"
-
-
-def curve_path(model, split, metric):
-    """Where dvclive keeps a model's per-epoch `metric` on `split` ("train" or "eval")."""
-    return metrics_dir(model) / "plots" / "metrics" / split / f"{metric}.tsv"
+    """A stage's wall time in this workspace's last run: neither DVC output nor tracked by git,
+    since it changes on every run."""
+    return TIMES_DIR / f"{stage}.json"
 
 
 def study_table(grid):

@@ -1,0 +1,73 @@
+"""A head trained once per seed (`head.repeats` of them, all in one graph:
+lrstudy/heads/training.py), so that every figure carries its spread: the stages `baseline` and
+`train`.
+
+Seeds head.seed, head.seed + 1, ... each give the head its initial weights and batch order.
+Runs with the same seed in two experiments share both, so the study compares them in pairs.
+"""
+
+import time
+
+from lrstudy.core.datasets import read_classes, split_features
+from lrstudy.core.outputs import keep_in_summary, log_epoch, open_live, write_json, write_model
+from lrstudy.core.paths import logs_dir, model_file, repeats_file, time_file
+from lrstudy.heads.training import build_head, fit_heads
+from lrstudy.statistics import curve_band, per_seed_results, summarize
+
+HISTORY_DIGITS = 7  # significant: float32 precision, and repeats.json stays small
+
+
+def log_repeats(stage, seeds, history):
+    """dvclive logs of the repeats in metrics/<stage>/: per-epoch mean curves (and their
+    standard deviation over seeds, `<metric>_std`) for `dvc plots`, and in metrics.json the
+    final validation accuracy's mean and standard deviation over seeds (and dvclive's `step`):
+    what `dvc exp show` lists. repeats.json keeps every seed's curves, from which the report and
+    the study test differences. Returns each seed's final and best figures."""
+    bands = {key: curve_band(runs) for key, runs in history.items()}
+    with open_live(logs_dir(stage)) as live:
+        for epoch in range(len(history["loss"][0])):
+            logs = {key: mean[epoch] for key, (mean, _) in bands.items()}
+            logs |= {f"{key}_std": std[epoch] for key, (_, std) in bands.items()}
+            del logs["learning_rate_std"]  # the same rate for every seed
+            log_epoch(live, logs)
+        results = per_seed_results(history)
+        final = summarize(results["final_val_accuracy"])
+        keep_in_summary(live, {"final_val_accuracy": {"mean": final["mean"], "std": final["std"]}})
+    write_json(repeats_file(stage), {"seeds": seeds, "history": history})
+    return results
+
+
+def train_repeats(stage, model, rate, settings):
+    """Fit the head once per seed of `settings` (the HeadConfig) with the learning rate
+    `rate(epoch)`; log the repeats to metrics/<stage>/ and save the first seed's head as
+    data/models/<model>.keras (the one fine-tuning continues)."""
+    training, num_classes = split_features("training"), len(read_classes())
+    started = time.perf_counter()
+    heads, curves = fit_heads(
+        rate,
+        settings,
+        settings.seeds,
+        training,
+        split_features("validation"),
+        num_classes,
+        desc=f"{stage}: {settings.repeats} seeds",
+    )
+    training_s = time.perf_counter() - started
+    head = build_head(training[0].shape[1], num_classes, settings.dropout)
+    head.get_layer("classifier").set_weights(heads.head_weights(0))
+    write_model(head, model_file(model))
+
+    history = {
+        key: [[float(f"{value:.{HISTORY_DIGITS}g}") for value in run] for run in runs]
+        for key, runs in curves.items()
+    }
+    results = log_repeats(stage, settings.seeds, history)
+    writing_s = time.perf_counter() - started - training_s
+    write_json(
+        time_file(stage), {"wall_time_s": round(training_s, 2), "writing_s": round(writing_s, 2)}
+    )
+    final, best = (summarize(results[key]) for key in ("final_val_accuracy", "best_val_accuracy"))
+    print(
+        f"{stage}: final val accuracy {final['mean']:.4f} (std {final['std'] or 0:.4f}) over "
+        f"{settings.repeats} seeds, best {best['mean']:.4f}; trained in {training_s:.1f} s"
+    )

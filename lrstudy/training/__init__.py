@@ -1,2 +1,0 @@
-"""Training: the head, its repeats over seeds, the learning-rate schedules, the LR range test,
-fine-tuning, resuming and determinism."""
