@@ -19,8 +19,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from lrstudy.backbone.build import builder_of
 from lrstudy.backbone.litert import LiteRTModel
-from lrstudy.models.backbones import build_backbone
 
 
 def multiply_accumulates(model):
@@ -74,7 +74,7 @@ def main():
     keras.mixed_precision.set_global_policy(args.precision)
     for backbone in args.backbones:
         weights = "imagenet" if backbone == "efficientnet_lite0" else None
-        model = build_backbone(backbone, weights, args.image_size)
+        model = builder_of(backbone)(weights, (args.image_size, args.image_size, 3), "avg")
         macs = multiply_accumulates(model)
         if args.litert:
             forward = LiteRTModel(model)

@@ -11,20 +11,34 @@ import numpy as np
 import tensorflow as tf
 
 from bench.forward import multiply_accumulates
+from lrstudy.backbone.build import build_backbone
 from lrstudy.backbone.litert import WITHOUT_AUTOTUNE
 from lrstudy.backbone.runtime import RUNTIMES, compute_features, image_dataset
-from lrstudy.core.datasets import load_features, read_classes, read_split
-from lrstudy.core.schedules import make_schedule
+from lrstudy.core.datasets import read_classes, read_split, split_features
 from lrstudy.finetuning import finetune_datasets, finetune_models
 from lrstudy.heads.training import build_head, compile_classifier, fit_heads, seed_everything
-from lrstudy.models.backbones import build_backbone
 from tests.helpers.models import build_finetune_model
+from tests.helpers.sandbox import committed_config
 
-BACKBONE = "efficientnet_lite0"  # the backbone whose ImageNet weights are here
 BATCH = 32
-FINETUNE_SETTINGS = {"unfreeze_blocks": 2, "lr": 1e-5, "batch_size": BATCH, "augment": True}
-HEAD_SETTINGS = {"epochs": 50, "batch_size": BATCH, "dropout": 0.0}
-HEAD_SEEDS = list(range(42, 52))
+# The committed params, with the backbone whose ImageNet weights are here, at 224 px.
+CONFIG = committed_config(
+    {
+        "backbone.name": "efficientnet_lite0",
+        "backbone.image_size": 224,
+        "head.epochs": 50,
+        "head.batch_size": BATCH,
+        "head.dropout": 0.0,
+        "head.seed": 42,
+        "head.repeats": 10,
+        "finetune.unfreeze_blocks": 2,
+        "finetune.lr": 1e-5,
+        "finetune.batch_size": BATCH,
+        "finetune.augment": True,
+        "finetune.seed": 42,
+    }
+)
+BACKBONE, HEAD, FINETUNE = CONFIG.backbone, CONFIG.head, CONFIG.finetune
 STEPS_PER_EXECUTION = 64  # the per-seed loop at its best: many steps per graph call
 
 
@@ -69,7 +83,7 @@ def alternated(runs, images, repeats=5):
 def bare_forward(backbone, count):
     """The bare Keras forward pass to compare with: `predict` on `count` in-memory images. Without
     tf.data's autotuner, which stalled some of its passes as it did LiteRT's
-    (lrstudy/models/litert.py): the baseline at its best."""
+    (lrstudy/backbone/litert.py): the baseline at its best."""
     pixels = np.random.default_rng(0).uniform(0, 255, (count, 224, 224, 3)).astype(np.float32)
     batches = tf.data.Dataset.from_tensor_slices(pixels).batch(BATCH).with_options(WITHOUT_AUTOTUNE)
     return lambda: backbone.predict(batches, verbose=0)
@@ -79,7 +93,7 @@ def measure_features(files):
     """Item 2: the `features` stage's own function on real files, on each runtime, against the
     bare Keras forward pass on in-memory tensors."""
     print("bench: the features stage against the bare Keras forward pass ...", flush=True)
-    backbone = build_backbone(BACKBONE, "imagenet", 224)
+    backbone = build_backbone(BACKBONE)
     runs = {
         f"features_{name}_images_per_s": functools.partial(
             compute_features, runtime(backbone), files, 224, BATCH
@@ -113,19 +127,19 @@ def feature_batches(features, labels, shuffle_seed=None):
     return dataset.batch(BATCH).prefetch(tf.data.AUTOTUNE)
 
 
-def per_seed_loop(schedule, train, validation, num_classes):
+def per_seed_loop(rate, train, validation, num_classes):
     """The previous design, to compare with: a fresh Keras head, trace and `fit` per seed."""
-    for seed in HEAD_SEEDS:
+    for seed in HEAD.seeds:
         keras.backend.clear_session()
         seed_everything(seed)
         model = build_head(train[0].shape[1], num_classes, 0.0)
-        compile_classifier(model, schedule(0, None), steps_per_execution=STEPS_PER_EXECUTION)
+        compile_classifier(model, rate(0), steps_per_execution=STEPS_PER_EXECUTION)
         model.fit(
             feature_batches(*train, shuffle_seed=seed),
-            epochs=HEAD_SETTINGS["epochs"],
+            epochs=HEAD.epochs,
             validation_data=feature_batches(*validation),
             verbose=0,
-            callbacks=[keras.callbacks.LearningRateScheduler(schedule)],
+            callbacks=[keras.callbacks.LearningRateScheduler(lambda epoch, lr: rate(epoch))],
         )
 
 
@@ -133,22 +147,25 @@ def head_flop(train, validation, num_classes):
     """The head's arithmetic for all seeds: per example and seed, the forward product and the
     kernel's gradient (2 x 2 x dim x classes FLOP) on training features, the forward alone on
     validation features."""
-    dim, epochs = train[0].shape[1], HEAD_SETTINGS["epochs"]
+    dim, epochs = train[0].shape[1], HEAD.epochs
     per_epoch = 4 * dim * num_classes * len(train[1]) + 2 * dim * num_classes * len(validation[1])
-    return len(HEAD_SEEDS) * epochs * per_epoch
+    return HEAD.repeats * epochs * per_epoch
 
 
 def measure_head_training(num_classes):
     """Item 1, on cached features: ten seeds trained the stages' way (one graph) and the
     per-seed loop, each twice in alternation, the faster of each."""
     print("bench: ten seeds of the head, in one graph and one by one ...", flush=True)
-    train, validation = load_features("train"), load_features("val")
-    schedule = make_schedule("fixed", {"initial_lr": 1e-3}, HEAD_SETTINGS["epochs"])
+    train, validation = split_features("training"), split_features("validation")
+
+    def rate(epoch):
+        return CONFIG.baseline.lr
+
     runs = {
         "stacked_s": lambda: fit_heads(
-            schedule, HEAD_SETTINGS, HEAD_SEEDS, train, validation, num_classes, desc="stacked"
+            rate, HEAD, HEAD.seeds, train, validation, num_classes, desc="stacked"
         ),
-        "per_seed_loop_s": lambda: per_seed_loop(schedule, train, validation, num_classes),
+        "per_seed_loop_s": lambda: per_seed_loop(rate, train, validation, num_classes),
     }
     seconds = {name: [] for name in runs}
     for _ in range(2):
@@ -159,8 +176,8 @@ def measure_head_training(num_classes):
     results = {name: round(min(values), 2) for name, values in seconds.items()}
     return {
         **results,
-        "head_seeds": len(HEAD_SEEDS),
-        "head_epochs": HEAD_SETTINGS["epochs"],
+        "head_seeds": HEAD.repeats,
+        "head_epochs": HEAD.epochs,
         "head_gflop": round(head_flop(train, validation, num_classes) / 1e9, 1),
     }
 
@@ -169,16 +186,15 @@ def measure_finetuning(train_split):
     """Item 5: training images/s of the `finetune` stage's recipe (top 2 blocks, augmented) on
     each runtime, against the bare Keras forward pass, alternated."""
     print("bench: fine-tuning against the bare Keras forward pass ...", flush=True)
-    settings = {**FINETUNE_SETTINGS, "seed": 42}
     subset = (train_split[0][: 8 * BATCH], train_split[1][: 8 * BATCH])
     runs = {}
     for name, runtime in RUNTIMES.items():
-        models = finetune_models(BACKBONE, "imagenet", 224, settings, runtime)
-        train, _ = finetune_datasets(subset, subset, 224, settings, 1, models.forward)
+        models = finetune_models(BACKBONE, FINETUNE, runtime)
+        train, _ = finetune_datasets(subset, subset, 224, FINETUNE, 1, models.forward)
         runs[f"finetune_{name}_images_per_s"] = functools.partial(
             models.fitted.fit, train, epochs=1, verbose=0
         )
-    backbone = build_backbone(BACKBONE, "imagenet", 224)
+    backbone = build_backbone(BACKBONE)
     runs["finetune_bare_forward_images_per_s"] = bare_forward(backbone, 8 * BATCH)
     return alternated(runs, 8 * BATCH)
 
@@ -187,11 +203,10 @@ def measure_finetuning_gpu(train_split):
     """Item 5 on a GPU: the Keras recipe with mixed precision."""
     print("bench: fine-tuning on the GPU ...", flush=True)
     keras.mixed_precision.set_global_policy("mixed_float16")
-    settings = {**FINETUNE_SETTINGS, "seed": 42}
     subset = (train_split[0][: 8 * BATCH], train_split[1][: 8 * BATCH])
     with tf.device("/GPU:0"):
-        models = finetune_models(BACKBONE, "imagenet", 224, settings, RUNTIMES["keras"])
-        train, _ = finetune_datasets(subset, subset, 224, settings, 1, models.forward)
+        models = finetune_models(BACKBONE, FINETUNE, RUNTIMES["keras"])
+        train, _ = finetune_datasets(subset, subset, 224, FINETUNE, 1, models.forward)
         rate = alternated({"gpu": lambda: models.fitted.fit(train, epochs=1, verbose=0)}, 8 * BATCH)
     keras.mixed_precision.set_global_policy("float32")
     return rate["gpu"]
@@ -201,7 +216,7 @@ def measure_in_process(project):
     """Items 1, 2 (bare forward) and 5, in this process, on the project's data and models."""
     os.chdir(project)  # the stages' paths (data/raw, data/features, ...) are relative
     classes = read_classes()
-    train_split, val_split = read_split("train", classes), read_split("val", classes)
+    train_split, val_split = read_split("training"), read_split("validation")
     results = {"matmul_gflop_per_s": matmul_gflop_per_s()}
     backbone, rates = measure_features(train_split[0][: 8 * BATCH])
     results.update(rates)

@@ -68,7 +68,7 @@ def timed_python(*args, cwd):
 
 def bench_project(workdir, dataset):
     """A git + DVC project with this repository's pipeline, pointed at `dataset` and Lite0."""
-    overrides = {"model.backbone": BACKBONE, "finetune.epochs": 1}
+    overrides = {"backbone.name": BACKBONE.name, "finetune.epochs": 1}
     if Path(dataset).resolve() != EMBEDDED_DATASET:
         overrides["data.source"] = str(Path(dataset).resolve())
     return make_project(Path(workdir, "project"), overrides)
@@ -84,7 +84,7 @@ def measure_pipeline(project):
     training = json.loads((project / time_file("train")).read_text())
     print("bench: the train stage alone, and the imports it starts with ...", flush=True)
     stage_s = timed_python("-m", "stages.train", cwd=project)
-    import_s = timed_python("-c", "import stages.train", cwd=project)
+    import_s = timed_python("-c", "import stages.train, lrstudy.heads.repeats", cwd=project)
 
     def read(path):
         return json.loads((project / path).read_text())
@@ -141,14 +141,14 @@ def machine():
 
 def forward_configurations():
     """(the defaults and LiteRT, the CPU tuning trials) for bench.forward."""
-    both = ["--backbones", "efficientnet_b0", BACKBONE]
+    both = ["--backbones", "efficientnet_b0", BACKBONE.name]
     return (
         {
             "defaults": ([*both, "--batch-sizes", *BATCH_SIZES], {}),
             "LiteRT (XNNPACK)": ([*both, "--batch-sizes", "32", "--litert"], {}),
         },
         {
-            label: (["--backbones", BACKBONE, "--batch-sizes", "32", *arguments], env)
+            label: (["--backbones", BACKBONE.name, "--batch-sizes", "32", *arguments], env)
             for label, (arguments, env) in TUNING_TRIALS.items()
         },
     )

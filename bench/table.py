@@ -76,7 +76,7 @@ def features_rows(local, pipeline, threads):
             met(litert / bare >= 1.8),
         ),
         (
-            "2. the same with `model.runtime: keras`",
+            "2. the same with `backbone.runtime: keras`",
             f"{keras_rate:.1f} images/s",
             "bare Keras forward (above)",
             f"{keras_rate / bare:.2f}",
@@ -108,7 +108,7 @@ def forward_rows(results):
     default = next(
         row
         for row in results["forward"]["defaults"]
-        if row["backbone"] == BACKBONE and row["batch_size"] == 32
+        if row["backbone"] == BACKBONE.name and row["batch_size"] == 32
     )
     best_trial = max(tuning, key=lambda label: tuning[label][0]["images_per_s"])
     best_rate = tuning[best_trial][0]["images_per_s"]
@@ -180,7 +180,7 @@ def finetuning_rows(local):
             met(litert / bare >= 0.9),
         ),
         (
-            "5. the same with `model.runtime: keras`",
+            "5. the same with `backbone.runtime: keras`",
             f"{keras_rate:.1f} images/s",
             "bare Keras forward (above)",
             f"{keras_rate / bare:.2f}",
@@ -228,7 +228,7 @@ def markdown(results, threads):
         f"Measured {info['date']} on {info['cpu']} ({info['cores']} cores), "
         f"TensorFlow {info['tensorflow']}, Python {info['python']}, "
         f"{results['dataset_images']} images of `{results['dataset']}`, "
-        f"backbone {BACKBONE} at 224 px, batch 32; bench total {results['bench_s']:.0f} s.",
+        f"backbone {BACKBONE.name} at 224 px, batch 32; bench total {results['bench_s']:.0f} s.",
         "",
         "| measurement | value | compared with | ratio | target | met |",
         "|---|---|---|---|---|---|",

@@ -1,4 +1,3 @@
-import importlib
 import pickle
 import sys
 from collections import OrderedDict
@@ -9,7 +8,7 @@ import pytest
 import tensorflow as tf
 from skimage import data
 
-from lrstudy.backbone.build import block_names, build_backbone
+from lrstudy.backbone.build import block_names, build_backbone, builder_of
 from lrstudy.backbone.efficientnet_lite0 import STAGES, efficientnet_lite0, packaged_weights_path
 from lrstudy.backbone.torch_weights import (
     LEGACY_MAGIC,
@@ -95,9 +94,8 @@ def test_b0_offline_without_weights_names_both_ways_out():
 @pytest.mark.parametrize("name", sorted(BACKBONES))
 def test_each_registry_entry_names_a_builder_of_pooled_features_with_its_declared_blocks(name):
     entry = BACKBONES[name]
-    module, function = entry.builder.split(":")
     # weights None: random for B0 (its download is out of reach here), the packaged file for Lite0.
-    model = getattr(importlib.import_module(module), function)(None, (64, 64, 3), "avg")
+    model = builder_of(name)(None, (64, 64, 3), "avg")
     assert model.output_shape == (None, 1280)
     assert len(block_names(model, entry)) == entry.block_count
     assert entry.preprocessing and entry.weights_source

@@ -1,6 +1,6 @@
 """Determinism: the same params and data give byte-identical outputs on CPU, stage after stage
 (fine-tuning too: its augmentation and training run with TensorFlow's op determinism), and so
-a byte-identical dvc.lock: the models are saved without the time (lrstudy/models/saving.py)."""
+a byte-identical dvc.lock: the models are saved without the time (lrstudy/core/outputs.py)."""
 
 import pytest
 
@@ -38,13 +38,13 @@ def test_a_forced_rerun_of_every_stage_gives_byte_identical_outputs_and_dvc_lock
     dvc("repro", cwd=pipeline)
     first, lock = snapshot(pipeline), (pipeline / "dvc.lock").read_bytes()
     assert {
-        "data/features/train_features.npy",
-        "data/models/train.keras",
-        "data/models/finetune.keras",
+        "data/features/features.npy",
+        "data/models/scheduled.keras",
+        "data/models/finetuned.keras",
         "metrics/train/metrics.json",
-        "metrics/baseline/plots/metrics/eval/accuracy.tsv",
-        "data/split/train.csv",
-        "metrics/finetune/plots/metrics/eval/accuracy.tsv",
+        "metrics/baseline/plots/metrics/validation/accuracy.tsv",
+        "data/split/training.csv",
+        "metrics/finetune/plots/metrics/validation/accuracy.tsv",
         "plots/confusion_matrix.png",
     } <= first.keys()
 

@@ -20,9 +20,9 @@ main()
 
 
 def test_finetune_runs_under_mirrored_strategy_on_two_logical_cpus(project, sample_dataset):
-    root = project({"data.source": str(sample_dataset()), **FAST, "model.strategy": "mirrored"})
+    root = project({"data.source": str(sample_dataset()), **FAST, "backbone.strategy": "mirrored"})
     dvc("repro", "train", cwd=root)
     result = run([sys.executable, "-c", TWO_CPU_REPLICAS], root)
     assert "devices: 2 replica(s) with MirroredStrategy, float32 precision" in result.stdout
     summary = json.loads((root / "metrics" / "finetune" / "metrics.json").read_text())
-    assert summary["step"] == FAST["train.epochs"] + FAST["finetune.epochs"] - 1
+    assert summary["step"] == FAST["head.epochs"] + FAST["finetune.epochs"] - 1

@@ -78,7 +78,7 @@ def shared_project(tmp_path_factory):
         tmp / "sample", classes=("Leopards", "crab", "okapi", "kangaroo"), per_class=12
     )
     return make_project(
-        tmp / "project", {"data.source": str(sample), **FAST, "train.epochs": TRAIN_EPOCHS}
+        tmp / "project", {"data.source": str(sample), **FAST, "head.epochs": TRAIN_EPOCHS}
     )
 
 
@@ -87,7 +87,7 @@ def shared_project(tmp_path_factory):
     "stage, marker",
     [
         ("fetch", "fetch: reading classes from"),
-        ("features", "features: train:"),
+        ("features", "images through efficientnet_lite0"),
         # tqdm's bar after the first epoch of all seeds (a text-mode pipe splits lines at "\r")
         ("train", f"| 1/{TRAIN_EPOCHS} ["),
     ],
@@ -105,7 +105,7 @@ def test_an_interrupted_stage_reruns_to_the_same_outputs(shared_project, stage, 
         assert stage_outputs(shared_project, stage).keys() <= finished.keys()
         for path, data in stage_outputs(shared_project, stage).items():
             assert data == finished[path] or path.startswith("metrics/"), path
-    model = shared_project / "data" / "models" / "train.keras"
+    model = shared_project / "data" / "models" / "scheduled.keras"
     assert not model.exists() or zipfile.ZipFile(model).testzip() is None
 
     rerun = dvc("repro", stage, cwd=shared_project)
@@ -155,18 +155,18 @@ def test_an_interrupted_finetune_resumes_from_its_last_epoch(project, sample_dat
         assert "interrupted: finetune stopped" in output and "Traceback" not in output, output
     kept = json.loads(state.read_text())["history"]
     assert 1 <= len(kept) < 4
-    assert not (root / "data" / "models" / "finetune.keras").exists()
+    assert not (root / "data" / "models" / "finetuned.keras").exists()
 
     resumed = dvc("repro", "finetune", cwd=root)
-    assert f"resuming after epoch {len(kept) - 1} of 4" in resumed.stdout
+    assert f"resuming after epoch {len(kept)} of 4" in resumed.stdout
     logs = root / "metrics" / "finetune"
-    curve = (logs / "plots" / "metrics" / "eval" / "accuracy.tsv").read_text().splitlines()
+    curve = (logs / "plots" / "metrics" / "validation" / "accuracy.tsv").read_text().splitlines()
     steps = [line.split("\t")[0] for line in curve]
     assert steps == ["step", "4", "5", "6", "7"]  # no gap, no repeat
     # The epochs done before the kill are kept as they were.
     for line, epoch in zip(curve[1 : 1 + len(kept)], kept, strict=True):
         assert float(line.split("\t")[1]) == epoch["val_accuracy"]
     assert json.loads((logs / "metrics.json").read_text())["step"] == 7
-    assert (root / "data" / "models" / "finetune.keras").is_file()
+    assert (root / "data" / "models" / "finetuned.keras").is_file()
     assert not (root / "data" / "checkpoints" / "finetune").exists()
     assert "up to date" in dvc("status", "finetune", cwd=root).stdout  # DVC accepts the outputs

@@ -111,7 +111,7 @@ def test_the_fine_tuned_model_is_an_artifact_that_dvc_gets_by_name(machines):
     base, _ = machines
     c = clone(base, "c")
     listed = dvc("ls", "--json", ".", "data/models", cwd=c)
-    assert "finetune.keras" in {entry["path"] for entry in json.loads(listed.stdout)}
+    assert "finetuned.keras" in {entry["path"] for entry in json.loads(listed.stdout)}
     # A version, in GTO's tag convention, pushed to the git server.
     git("tag", "-a", "finetuned-classifier@v1.0.0", "-m", "first fine-tuned model", cwd=c)
     git("push", "-q", "origin", "finetuned-classifier@v1.0.0", cwd=c)

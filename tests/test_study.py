@@ -57,7 +57,7 @@ def test_study_queues_the_grid_checks_another_split_and_fine_tunes(project, samp
     rerun = experiments["exp-lr0.01-k0.3-split43"]["params"]["params.yaml"]["data"]
     assert rerun["split"]["seed"] == 43 and rerun["schedule"]["k"] == 0.3
     finetuned = experiments["fixed-lr0.001-finetuned"]["metrics"]
-    assert "finetune" in finetuned["metrics/evaluate/metrics.json"]["data"]
+    assert "finetuned" in finetuned["metrics/evaluate/metrics.json"]["data"]
 
     with open(root / "metrics" / "study-tiny.csv", newline="") as file:
         rows = list(csv.DictReader(file))

@@ -14,6 +14,7 @@ import keras
 
 from lrstudy.backbone import efficientnet_lite0 as lite0
 from lrstudy.backbone.torch_weights import WeightsFileError
+from lrstudy.core.backbones import BACKBONES
 from lrstudy.core.errors import UserError
 
 FROZEN, TRAINABLE = "frozen_bottom", "trainable_top"  # the names of a fine-tuned model's parts
@@ -43,13 +44,18 @@ def efficientnet_lite0(weights, input_shape, pooling):
         raise UserError(f"backbone.weights: {error}") from None
 
 
+def builder_of(name):
+    """The Keras builder a registry entry names: (weights, input_shape, pooling) -> model."""
+    module, function = BACKBONES[name].builder.split(":")
+    return getattr(importlib.import_module(module), function)
+
+
 def build_backbone(settings, pooling="avg"):
     """The backbone of `settings` (the BackboneConfig) with its ImageNet weights, or those of
     the file `backbone.weights`."""
     settings.check_weights_file()
-    module, function = settings.spec.builder.split(":")
-    builder = getattr(importlib.import_module(module), function)
-    return builder(settings.weights, (settings.image_size, settings.image_size, 3), pooling)
+    shape = (settings.image_size, settings.image_size, 3)
+    return builder_of(settings.name)(settings.weights, shape, pooling)
 
 
 def block_names(backbone, spec):
