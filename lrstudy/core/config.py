@@ -8,8 +8,9 @@ both before TensorFlow is imported or any input read: a bad params.yaml answers 
 second with one `error:` line.
 
 Numbers are accepted as strings too: `dvc exp run -S schedule.initial_lr=1e-05` writes `1e-05`,
-which YAML reads as a string. The backbones' registry lives here, not beside their Keras code,
-so that its names and bounds are checked without loading Keras.
+which YAML reads as a string. The registries the checks read (schedules, backbones) live beside
+this module, not beside the code that trains or builds them, so that `schedule.name`,
+`backbone.name` and their bounds are checked without loading Keras.
 """
 
 import difflib

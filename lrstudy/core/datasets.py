@@ -18,7 +18,7 @@ import numpy as np
 
 from lrstudy.core.errors import UserError
 from lrstudy.core.outputs import read_json, write_json
-from lrstudy.core.paths import CLASSES_FILE, FEATURES_DIR, RAW_DIR, SPLITS, manifest_path
+from lrstudy.core.paths import CLASSES_FILE, FEATURES_DIR, RAW_DIR, manifest_path
 
 FEATURES_FILE, IMAGES_FILE, INFO_FILE = "features.npy", "images.json", "info.json"
 
@@ -72,10 +72,6 @@ def write_features(folder, paths, features, info):
     write_json(Path(folder) / INFO_FILE, {**info, "images": len(paths)})
 
 
-def feature_info():
-    return read_json(FEATURES_DIR / INFO_FILE)
-
-
 def split_features(split):
     """(features, labels) of one split: the cache's rows of its images, in the manifest's order."""
     paths, labels = read_split(split)
@@ -88,8 +84,3 @@ def split_features(split):
     cache = np.load(FEATURES_DIR / FEATURES_FILE, mmap_mode="r")
     rows = np.array([row_of[path] for path in paths], np.int64)
     return np.array(cache[rows], np.float32), np.array(labels, np.int32)
-
-
-def all_split_features():
-    """{split: (features, labels)} of every split."""
-    return {split: split_features(split) for split in SPLITS}

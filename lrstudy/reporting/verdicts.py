@@ -4,7 +4,7 @@ Apart from lrstudy/statistics.py, so that rewording one reruns only the stage `r
 """
 
 from lrstudy.reporting.measures import ACCURACY, MEASURES
-from lrstudy.statistics import ALPHA, POWER, outcome
+from lrstudy.statistics import ALPHA, OUTCOMES, POWER, outcome
 
 
 def significance(p_value):
@@ -133,7 +133,7 @@ def best_variant_verdict(best, baseline, summaries, tests, seeds, settings):
 def outcome_count(tests, baseline, margin):
     """How many variants the adjusted tests call better, worse, equivalent within the margin,
     and inconclusive against the baseline."""
-    groups = {answer: [] for answer in ("better", "worse", "equivalent", "inconclusive")}
+    groups = {answer: [] for answer in OUTCOMES}
     for name in sorted(tests):
         groups[outcome(tests[name])].append(name)
     counts = [
