@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from lrstudy.core.outputs import parse_curve
@@ -247,6 +248,18 @@ def test_repro_then_schedule_experiments_rerun_only_what_depends_on_the_schedule
     # per image, not per split.
     resplit = dvc("exp", "run", "-n", "split43", "-S", "split.seed=43", "train", cwd=pipeline)
     assert ran_stages(resplit.stdout) == ["split", "train"]
+
+    # `dvc exp show` stays readable: its columns are DVC's own, the params, the metrics and one
+    # per dependency path of dvc.yaml (a package folder, not each of its files).
+    header = dvc("exp", "show", "--csv", cwd=pipeline).stdout.splitlines()[0].split(",")
+    stages = yaml.safe_load((pipeline / "dvc.yaml").read_text())["stages"]
+    deps = {d if isinstance(d, str) else next(iter(d)) for s in stages.values() for d in s["deps"]}
+    assert len(header) <= 100 and deps <= set(header)
+    assert not [
+        column
+        for column in header
+        if column.startswith(("lrstudy/", "stages/")) and column not in deps
+    ]
 
     # A key typed wrong into params.yaml: the stage's one line, above DVC's own.
     params = (pipeline / "params.yaml").read_text()
