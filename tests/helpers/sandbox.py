@@ -93,11 +93,12 @@ def make_project(root, params_overrides=None):
         overrides.setdefault("data.sha256", None)
     if overrides:
         set_params(root / "params.yaml", overrides)
-    return commit_repository(root)
+    return commit_repository(root, dvc_config=REPO_ROOT / ".dvc" / "config")
 
 
-def commit_repository(root, message="pipeline"):
-    """The files at `root` committed in a new git + DVC repository."""
+def commit_repository(root, message="pipeline", dvc_config=None):
+    """The files at `root` committed in a new git + DVC repository (whose .dvc/config is a copy
+    of `dvc_config`, if given)."""
 
     def git(*args):
         subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
@@ -107,6 +108,8 @@ def commit_repository(root, message="pipeline"):
     git("config", "user.email", "lrstudy@localhost")
     run_dvc("init", "-q", cwd=root)
     run_dvc("config", "core.analytics", "false", cwd=root)
+    if dvc_config is not None:
+        shutil.copyfile(dvc_config, root / ".dvc" / "config")
     git("add", "-A")
     git("commit", "-qm", message)
     return root
