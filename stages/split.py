@@ -13,13 +13,14 @@ from lrstudy.core.stage import stage_main
 
 @stage_main
 def main(config):
-    from lrstudy.data.split import split_report, stratified_split
+    from lrstudy.data.split import refuse_empty, split_report, stratified_split
 
     found = raw_images()
     if not found:
         raise UserError(f"{RAW_DIR} holds no class folders: run `dvc repro fetch` first")
     classes = sorted(found)
     splits, training_only = stratified_split(found, config.split)
+    refuse_empty(splits, training_only)
 
     with atomic_output(SPLIT_DIR) as partial:
         partial.mkdir()

@@ -1,9 +1,13 @@
+import shutil
+import sys
 from collections import Counter
 
 import pytest
 
 from lrstudy.core.config import ParamError, SplitConfig, parse_group
 from lrstudy.data.split import split_counts, stratified_split
+from tests.helpers.commands import run
+from tests.helpers.sandbox import REPO_ROOT, set_params
 
 
 def split(validation, test, seed):
@@ -63,3 +67,46 @@ def test_fractions_that_leave_no_training_data_are_refused():
         parse_group("split", {"validation": 0.5, "test": 0.5, "seed": 0})
     with pytest.raises(ParamError, match="split.validation = -0.1"):
         parse_group("split", {"validation": -0.1, "test": 0.1, "seed": 0})
+
+
+def run_split(tmp_path, images_per_class, overrides=None):
+    """`python -m stages.split` on a data/raw of `images_per_class` {class: count} files."""
+    for name in ("params.yaml", "dvc.yaml"):
+        shutil.copyfile(REPO_ROOT / name, tmp_path / name)
+    set_params(tmp_path / "params.yaml", overrides or {})
+    for label, count in images_per_class.items():
+        (tmp_path / "data" / "raw" / label).mkdir(parents=True)
+        for index in range(count):
+            (tmp_path / "data" / "raw" / label / f"{index}.png").write_bytes(b"")
+    command = [sys.executable, "-m", "stages.split"]
+    return run(command, tmp_path, check=False, PYTHONPATH=str(REPO_ROOT))
+
+
+@pytest.mark.parametrize(
+    "counts, overrides, line",
+    [
+        (
+            {"a": 1, "b": 2},
+            {},
+            "error: the split leaves no validation and no test images: every class is too small "
+            "to give one to each split (it takes 3 images; a, b are kept in training only); add "
+            "images, or use a dataset with larger classes",
+        ),
+        (
+            {"a": 10, "b": 10},
+            {"split.validation": 0},
+            "error: params.yaml: split.validation = 0 is not allowed; expected a number > 0 <= 1",
+        ),
+    ],
+)
+def test_a_split_without_validation_or_test_images_is_refused(tmp_path, counts, overrides, line):
+    result = run_split(tmp_path, counts, overrides)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.splitlines() == [line]
+    assert not (tmp_path / "data" / "split").exists()
+
+
+def test_a_class_too_small_beside_larger_ones_stays_in_training(tmp_path):
+    result = run_split(tmp_path, {"big": 10, "tiny": 2})
+    assert result.returncode == 0, result.stderr
+    assert "kept in training only: tiny" in result.stdout

@@ -111,8 +111,8 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class SplitConfig:
-    validation: float = number(minimum=0, maximum=1)
-    test: float = number(minimum=0, maximum=1)
+    validation: float = number(above=0, maximum=1)  # an empty split leaves nothing to measure
+    test: float = number(above=0, maximum=1)
     seed: int = number(minimum=0, maximum=MAX_SEED, integer=True)
 
     def __post_init__(self):

@@ -3,12 +3,13 @@
 Each class is shuffled with its own seed derived from `split.seed` and the class name, so
 adding a class leaves the other classes' splits as they were. A class too small to give at
 least one image to every split is kept in the training split only, and named in
-metrics/split.json. Images are not copied: the manifests (lrstudy/core/datasets.py) list them.
+metrics/split.json; a split whose validation or test set ends up empty is refused. Images are not copied: the manifests (lrstudy/core/datasets.py) list them.
 """
 
 import math
 import random
 
+from lrstudy.core.errors import UserError
 from lrstudy.core.paths import SPLITS
 
 
@@ -47,6 +48,18 @@ def stratified_split(images_by_class, settings):
             splits[name] += [(path, label) for path in sorted(paths[start : start + count])]
             start += count
     return splits, training_only
+
+
+def refuse_empty(splits, training_only):
+    """A UserError when the validation or test split holds no image: with every split fraction
+    above 0, that happens when every class is too small to give one image to each split."""
+    empty = [name for name in SPLITS[1:] if not splits[name]]
+    if empty:
+        raise UserError(
+            f"the split leaves no {' and no '.join(empty)} images: every class is too small to "
+            f"give one to each split (it takes {len(SPLITS)} images; {', '.join(training_only)} "
+            "are kept in training only); add images, or use a dataset with larger classes"
+        )
 
 
 def split_report(splits, classes, training_only):
