@@ -62,8 +62,9 @@ def test_repro_then_schedule_experiments_rerun_only_what_depends_on_the_schedule
     finals = [run[-1] for run in repeats["history"]["val_accuracy"]]
     assert len(finals) == 3 and all(len(run) == 4 for run in repeats["history"]["val_loss"])
     metrics = json.loads((pipeline / "metrics" / "train" / "metrics.json").read_text())
-    # metrics.json: the final accuracy over seeds and dvclive's step, nothing else.
-    assert set(metrics) == {"final_val_accuracy", "step"}
+    # metrics.json: the final accuracy over seeds, how many diverged, dvclive's step; no more.
+    assert set(metrics) == {"final_val_accuracy", "diverged_seeds", "step"}
+    assert metrics["diverged_seeds"] == 0 and repeats["diverged"] == [None] * 3
     assert metrics["step"] == FAST["head.epochs"] - 1
     summary = metrics["final_val_accuracy"]
     assert summary["mean"] == pytest.approx(sum(finals) / 3, rel=1e-5)

@@ -3,7 +3,8 @@
 Each class is shuffled with its own seed derived from `split.seed` and the class name, so
 adding a class leaves the other classes' splits as they were. A class too small to give at
 least one image to every split is kept in the training split only, and named in
-metrics/split.json; a split whose validation or test set ends up empty is refused. Images are not copied: the manifests (lrstudy/core/datasets.py) list them.
+metrics/split.json; a split whose validation or test set ends up empty is refused. Images are
+not copied: the manifests (lrstudy/core/datasets.py) list them.
 """
 
 import math

@@ -8,6 +8,8 @@ Runs with the same seed in two experiments share both, so the study compares the
 
 import time
 
+import numpy as np
+
 from lrstudy.core.datasets import read_classes, split_features
 from lrstudy.core.outputs import keep_in_summary, log_epoch, open_live, write_json, write_model
 from lrstudy.core.paths import logs_dir, model_file, repeats_file, time_file
@@ -17,24 +19,58 @@ from lrstudy.statistics import curve_band, per_seed_results, summarize
 HISTORY_DIGITS = 7  # significant: float32 precision, and repeats.json stays small
 
 
-def log_repeats(stage, seeds, history):
+def divergence(history):
+    """Per seed, the first epoch (0-based) from which its training or validation loss is no
+    longer a finite number, or None where it never diverged."""
+    finite = np.isfinite(history["loss"]) & np.isfinite(history["val_loss"])
+    return [None if run.all() else int(np.argmin(run)) for run in finite]
+
+
+def as_json(runs):
+    """Curves as JSON holds them: significant digits of float32, null where not a number."""
+    return [
+        [float(f"{value:.{HISTORY_DIGITS}g}") if np.isfinite(value) else None for value in run]
+        for run in runs
+    ]
+
+
+def log_repeats(stage, seeds, curves):
     """dvclive logs of the repeats in metrics/<stage>/: per-epoch mean curves (and their
     standard deviation over seeds, `<metric>_std`) for `dvc plots`, and in metrics.json the
-    final validation accuracy's mean and standard deviation over seeds (and dvclive's `step`):
-    what `dvc exp show` lists. repeats.json keeps every seed's curves, from which the report and
-    the study test differences. Returns each seed's final and best figures."""
-    bands = {key: curve_band(runs) for key, runs in history.items()}
+    final validation accuracy's mean and standard deviation over seeds and how many seeds
+    diverged (and dvclive's `step`): what `dvc exp show` lists. repeats.json keeps every seed's
+    curves, from which the report and the study test differences, and the epoch each seed
+    diverged from. Returns each seed's final and best figures, and that list."""
+    bands = {key: curve_band(runs) for key, runs in curves.items()}
+    diverged = divergence(curves)
     with open_live(logs_dir(stage)) as live:
-        for epoch in range(len(history["loss"][0])):
+        for epoch in range(len(curves["loss"][0])):
             logs = {key: mean[epoch] for key, (mean, _) in bands.items()}
             logs |= {f"{key}_std": std[epoch] for key, (_, std) in bands.items()}
             del logs["learning_rate_std"]  # the same rate for every seed
             log_epoch(live, logs)
-        results = per_seed_results(history)
+        results = per_seed_results(curves)
         final = summarize(results["final_val_accuracy"])
-        keep_in_summary(live, {"final_val_accuracy": {"mean": final["mean"], "std": final["std"]}})
-    write_json(repeats_file(stage), {"seeds": seeds, "history": history})
-    return results
+        keep_in_summary(
+            live,
+            {
+                "final_val_accuracy": {"mean": final["mean"], "std": final["std"]},
+                "diverged_seeds": sum(epoch is not None for epoch in diverged),
+            },
+        )
+    history = {key: as_json(runs) for key, runs in curves.items()}
+    write_json(repeats_file(stage), {"seeds": seeds, "history": history, "diverged": diverged})
+    return results, diverged
+
+
+def warn_diverged(stage, seeds, diverged):
+    gone = [(seed, epoch) for seed, epoch in zip(seeds, diverged, strict=True) if epoch is not None]
+    if gone:
+        print(
+            f"{stage}: warning: seeds {', '.join(str(seed) for seed, _ in gone)} ({len(gone)} of "
+            f"{len(seeds)}) diverged from epoch {min(epoch for _, epoch in gone) + 1}: their loss "
+            "is no longer a number (null in repeats.json from there); lower the learning rate"
+        )
 
 
 def train_repeats(stage, model, rate, settings):
@@ -57,11 +93,7 @@ def train_repeats(stage, model, rate, settings):
     head.get_layer("classifier").set_weights(heads.head_weights(0))
     write_model(head, model_file(model))
 
-    history = {
-        key: [[float(f"{value:.{HISTORY_DIGITS}g}") for value in run] for run in runs]
-        for key, runs in curves.items()
-    }
-    results = log_repeats(stage, settings.seeds, history)
+    results, diverged = log_repeats(stage, settings.seeds, curves)
     writing_s = time.perf_counter() - started - training_s
     write_json(
         time_file(stage), {"wall_time_s": round(training_s, 2), "writing_s": round(writing_s, 2)}
@@ -71,3 +103,4 @@ def train_repeats(stage, model, rate, settings):
         f"{stage}: final val accuracy {final['mean']:.4f} (std {final['std'] or 0:.4f}) over "
         f"{settings.repeats} seeds, best {best['mean']:.4f}; trained in {training_s:.1f} s"
     )
+    warn_diverged(stage, settings.seeds, diverged)

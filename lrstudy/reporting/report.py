@@ -52,22 +52,26 @@ def plot_metric(policies, metric, ylabel, path, log_scale=False, splits=CURVE_SP
 
 
 def repeated_summary(model):
-    """(seeds, {figure: summary}) of a model's final and best validation accuracy and final
-    loss: over its seeds (the heads, whose repeats.json keeps every seed's curves) or of its
-    single run (fine-tuning)."""
+    """(seeds, {figure: summary}, seeds that diverged) of a model's final and best validation
+    accuracy and final loss: over its seeds (the heads, whose repeats.json keeps every seed's
+    curves) or of its single run (fine-tuning)."""
     stage = MODEL_STAGES[model]
     if repeats_file(stage).exists():
-        results = per_seed_results(read_json(repeats_file(stage))["history"])
-        return len(results[ACCURACY]), {key: summarize(results[key]) for key in FIGURES}
+        repeats = read_json(repeats_file(stage))
+        results = per_seed_results(repeats["history"])
+        figures = {key: summarize(results[key]) for key in FIGURES}
+        diverged = sum(epoch is not None for epoch in repeats["diverged"])
+        return len(results[ACCURACY]), figures, diverged
     summary = read_json(summary_file(stage))
-    return 1, {key: summarize([summary[key]]) for key in FIGURES}
+    return 1, {key: summarize([summary[key]]) for key in FIGURES}, 0
 
 
 def table_rows(policies):
     test = read_json(summary_file("evaluate"))
     rows = []
     for model, policy in policies.items():
-        seeds, figures = repeated_summary(model)
+        seeds, figures, diverged = repeated_summary(model)
+        loss = loss_mean_std(figures["final_val_loss"])
         rows.append(
             {
                 "model": model,
@@ -76,7 +80,7 @@ def table_rows(policies):
                 "final val accuracy": mean_std(figures["final_val_accuracy"]),
                 "its 95 % interval": interval(figures["final_val_accuracy"]),
                 "best val accuracy": mean_std(figures["best_val_accuracy"]),
-                "final val loss": loss_mean_std(figures["final_val_loss"]),
+                "final val loss": f"diverged ({diverged} of {seeds} seeds)" if diverged else loss,
                 "test accuracy (first seed)": percent(test[model]["test_accuracy"]),
             }
         )

@@ -1,6 +1,8 @@
 """A finished grid's numbers: every variant's per-seed measures and their summaries, the paired
 tests against the baseline, the ranking, the variant to fine-tune and the study table."""
 
+import math
+
 import numpy as np
 
 from lrstudy.core.paths import repeats_file
@@ -56,23 +58,31 @@ def test_measures(results, margin):
     }
 
 
+def diverged(summary):
+    """Whether a variant diverged: a seed's final loss is no number (null in its repeats.json)."""
+    return not math.isfinite(summary["final_val_loss"]["mean"])
+
+
 def analyse(histories, settings):
     """(summaries, tests) of the variants' histories: per variant and measure the summary over
-    seeds, and per measure the paired tests against the baseline."""
+    seeds, and per measure the paired tests against the baseline of every variant that did not
+    diverge (a diverged run's numbers measure nothing)."""
     results = per_seed_measures(histories, settings.convergence)
     summaries = {
         name: {key: summarize(values) for key, values in result.items()}
         for name, result in results.items()
     }
-    return summaries, test_measures(results, settings.margin_fraction)
+    tested = {name: result for name, result in results.items() if not diverged(summaries[name])}
+    return summaries, test_measures(tested, settings.margin_fraction)
 
 
 def rank(summaries):
     """Variant names, best first: highest mean final val accuracy, ties to the lower mean final
-    val loss."""
+    val loss; variants that diverged last."""
     return sorted(
         summaries,
         key=lambda name: (
+            diverged(summaries[name]),
             -summaries[name][ACCURACY]["mean"],
             summaries[name]["final_val_loss"]["mean"],
         ),
@@ -129,12 +139,14 @@ def study_rows(summaries, tests, repeats, settings):
             f"within {within(settings.margin_fraction)}: p (BH)": (
                 f"{test['p_equivalence_adjusted']:.3g}" if test else ""
             ),
-            "outcome": outcome(test) if test else "",
+            "outcome": "diverged" if diverged(summary) else outcome(test) if test else "",
         }
         for key in MEASURES:
             if key != ACCURACY and key in summary:
                 column = MEASURES[key].column.format(**labels)
                 row[column] = secondary(key, summary[key], tests.get(key, {}).get(name))
+        if diverged(summary):
+            row[MEASURES["final_val_loss"].column] = "diverged"
         rows.append(row)
     return rows
 

@@ -1,0 +1,93 @@
+"""A learning rate that makes the head diverge is said and recorded as what it is: which seeds,
+from which epoch, their curves null from there in valid JSON, and the study ranks it last
+instead of failing on it."""
+
+import json
+
+import numpy as np
+import pytest
+
+from lrstudy.core.config import HeadConfig, VerdictsConfig
+from lrstudy.core.datasets import write_features, write_manifests
+from lrstudy.core.paths import FEATURES_DIR, SPLIT_DIR, repeats_file, summary_file
+from lrstudy.heads.repeats import train_repeats
+from lrstudy.reporting.report import repeated_summary
+from lrstudy.study.analysis import analyse, rank, study_rows
+from lrstudy.study.grid import BASELINE
+
+CLASSES = ["a", "b", "c"]
+
+
+def strict_json(path):
+    """A JSON file read as the standard has it: NaN and Infinity are no JSON."""
+
+    def refuse(constant):
+        raise ValueError(f"{path} holds {constant}, which is no JSON")
+
+    return json.loads(path.read_text(encoding="utf-8"), parse_constant=refuse)
+
+
+@pytest.fixture
+def tiny_features(tmp_path, monkeypatch):
+    """data/split and data/features of 60 random images in a temporary working directory."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    paths = [f"{CLASSES[index % 3]}/{index}.png" for index in range(60)]
+    splits = {
+        "training": [(path, path.split("/")[0]) for path in paths[:40]],
+        "validation": [(path, path.split("/")[0]) for path in paths[40:50]],
+        "test": [(path, path.split("/")[0]) for path in paths[50:]],
+    }
+    for folder in (SPLIT_DIR, FEATURES_DIR):
+        folder.mkdir(parents=True)
+    write_manifests(SPLIT_DIR, splits, CLASSES)
+    features = rng.uniform(0, 6, (60, 1280)).astype(np.float32)  # pooled ReLU6 activations
+    write_features(FEATURES_DIR, paths, features, {"backbone": "test", "feature_dim": 1280})
+
+
+def head(epochs, repeats):
+    return HeadConfig(epochs=epochs, batch_size=8, dropout=0.0, seed=42, repeats=repeats)
+
+
+def test_a_diverging_head_is_named_and_recorded_as_valid_json(tiny_features, capsys):
+    train_repeats("train", "scheduled", lambda epoch: 1e38, head(epochs=3, repeats=3))
+    said = capsys.readouterr().out
+    repeats = strict_json(repeats_file("train"))
+    assert repeats["diverged"] == [0, 0, 0]
+    assert "train: warning: seeds 42, 43, 44 (3 of 3) diverged from epoch 1" in said
+    assert None in repeats["history"]["loss"][0]
+    metrics = strict_json(summary_file("train"))
+    assert metrics["diverged_seeds"] == 3
+    seeds, figures, diverged = repeated_summary("scheduled")  # what the report's table says
+    assert (seeds, diverged) == (3, 3) and figures["final_val_accuracy"]["mean"] is not None
+
+
+def test_a_head_that_learns_diverges_nowhere(tiny_features, capsys):
+    train_repeats("train", "scheduled", lambda epoch: 1e-3, head(epochs=2, repeats=2))
+    repeats = strict_json(repeats_file("train"))
+    assert repeats["diverged"] == [None, None]
+    assert strict_json(summary_file("train"))["diverged_seeds"] == 0
+    assert "diverged" not in capsys.readouterr().out
+
+
+def history(finals, loss=0.2):
+    return {"val_accuracy": [[0.5, final] for final in finals], "val_loss": [[1, loss]] * 3}
+
+
+def test_the_study_ranks_a_diverged_variant_last_and_tests_it_against_nothing():
+    histories = {
+        BASELINE: history([0.90, 0.91, 0.92]),
+        "fixed-lr1e+30": {"val_accuracy": [[0.5, 0.95]] * 3, "val_loss": [[1e30, None]] * 3},
+        "exp-lr0.01-k0.3": history([0.91, 0.92, 0.93]),
+    }
+    settings = VerdictsConfig(margin=1.0, convergence=0.98)
+    summaries, tests = analyse(histories, settings)
+    ranking = rank(summaries)
+    assert ranking[-1] == "fixed-lr1e+30"
+    assert all("fixed-lr1e+30" not in by_variant for by_variant in tests.values())
+    rows = {
+        row["variant"]: row
+        for row in study_rows(summaries, tests, dict.fromkeys(histories, 3), settings)
+    }
+    assert rows["fixed-lr1e+30"]["outcome"] == "diverged"
+    assert rows["fixed-lr1e+30"]["final val loss"] == "diverged"
