@@ -3,6 +3,7 @@ in metrics/dataset.json, or refused with one line that says what to do."""
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -101,7 +102,12 @@ def test_every_odd_file_is_used_or_skipped_with_its_reason(tmp_path):
     assert sorted(reasons) == sorted(SKIPPED)
     assert all(reasons[file].startswith(reason) for file, reason in SKIPPED.items()), reasons
     assert report["converted"] == [
-        {"file": "fox/scan.tiff", "format": "TIFF", "saved_as": "scan.png"}
+        {
+            "file": "fox/scan.tiff",
+            "format": "TIFF",
+            "saved_as": "scan.png",
+            "reason": "a format TensorFlow cannot decode",
+        }
     ]
     assert report["duplicates"] == [["deer/ok.jpg", "fox/same_as_deer.jpg"]]
     for path in KEPT:  # everything kept becomes an RGB tensor for the features stage
@@ -117,7 +123,13 @@ def test_an_animation_keeps_only_its_first_frame_for_every_reader(tmp_path):
     frames[0].save(tmp_path / "source/fox/run.gif", save_all=True, append_images=frames[1:])
     report = fetch(tmp_path / "source", tmp_path / "raw", LIMITS)
     assert report["converted"] == [
-        {"file": "fox/run.gif", "format": "GIF", "saved_as": "run.png", "frames": 6}
+        {
+            "file": "fox/run.gif",
+            "format": "GIF",
+            "saved_as": "run.png",
+            "reason": "an animation: its first frame",
+            "frames": 6,
+        }
     ]
     # What the features and fine-tuning read is one frame: TensorFlow decodes no other.
     stored = tf.io.decode_image(tf.io.read_file(str(tmp_path / "raw/fox/run.png")))
@@ -183,7 +195,7 @@ def test_a_decompression_bomb_is_refused_from_its_header_in_little_memory(tmp_pa
     Image.new("RGB", (side, side)).save(tmp_path / "huge.png")  # 300 MB decoded, ~300 kB on disk
     probe = (  # VmHWM: this process's peak memory (ru_maxrss would carry pytest's across exec)
         "import re, sys; from pathlib import Path; from lrstudy.data.fetch import inspect_image; "
-        "print(inspect_image(Path(sys.argv[1]))[2]); "
+        "print(inspect_image(Path(sys.argv[1])).reason); "
         "status = Path('/proc/self/status').read_text(); "
         "print(int(re.search(r'VmHWM:\\s+(\\d+)', status).group(1)) // 1024)"
     )
@@ -292,3 +304,62 @@ def test_a_full_disk_while_copying_the_images_is_one_line(tmp_path):
     (tmp_path / "raw/fox/a.png").symlink_to("/dev/full")  # every write there: ENOSPC
     with pytest.raises(UserError, match=r"no space left on disk copying the images of .*source"):
         fetch(tmp_path / "source", tmp_path / "raw", LIMITS)
+
+
+def broken_png(path, damage, rgb):
+    """A PNG that PIL shows and TensorFlow refuses: its IDAT checksum wrong, or no IEND."""
+    Image.fromarray(rgb).save(path)
+    data = bytearray(path.read_bytes())
+    if damage == "crc":
+        start = data.index(b"IDAT")
+        length = int.from_bytes(data[start - 4 : start], "big")
+        data[start + 4 + length] ^= 0xFF
+    else:
+        data = data[:-12]  # the IEND chunk
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_what_the_features_decode_is_what_each_image_shows(tmp_path):
+    source = tmp_path / "source" / "fox"
+    source.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    gradient = np.linspace(0, 65535, 24 * 32).reshape(24, 32).astype(np.uint16)
+    Image.fromarray(gradient).save(source / "deep.tif")  # 16 bits per sample
+    Image.fromarray(rgb).quantize(16).save(source / "palette.bmp")
+    Image.fromarray(rgb[..., 0] > 127).convert("1").save(source / "one_bit.bmp")
+    broken_png(source / "bad_crc.png", "crc", rgb)
+    broken_png(source / "no_iend.png", "iend", rgb)
+    write_image(source / "plain.jpg", seed=3)
+    expected = {"deep": np.repeat((gradient >> 8).astype(np.uint8)[..., None], 3, axis=2)}
+    for name in ("palette.bmp", "one_bit.bmp", "bad_crc.png", "no_iend.png", "plain.jpg"):
+        with Image.open(source / name) as image:
+            expected[Path(name).stem] = np.asarray(image.convert("RGB"))
+
+    report = fetch(tmp_path / "source", tmp_path / "raw", LIMITS)
+    assert report["num_images"] == 6 and report["skipped"] == []
+    for stored in sorted((tmp_path / "raw" / "fox").iterdir()):
+        decoded = tf.io.decode_image(
+            tf.io.read_file(str(stored)), channels=3, expand_animations=False
+        ).numpy()
+        difference = np.abs(decoded.astype(int) - expected[stored.stem].astype(int))
+        tolerance = 2 if stored.suffix == ".jpg" else 0  # two JPEG decoders round apart
+        assert difference.mean() <= tolerance, stored.name
+    reasons = {item["file"]: item["reason"] for item in report["converted"]}
+    refused = r"TensorFlow cannot decode it \((Invalid PNG data|Number of channels)[^)]*\); "
+    assert sorted(reasons) == [
+        "fox/bad_crc.png",
+        "fox/deep.tif",
+        "fox/no_iend.png",
+        "fox/one_bit.bmp",
+        "fox/palette.bmp",
+    ]
+    for name in ("bad_crc.png", "no_iend.png", "one_bit.bmp"):
+        assert re.fullmatch(refused + "stored as PIL shows it", reasons[f"fox/{name}"])
+    assert reasons["fox/deep.tif"] == (
+        "a format TensorFlow cannot decode; 16-bit samples scaled to 8 bits"
+    )
+    assert reasons["fox/palette.bmp"] == (
+        "TensorFlow decodes it otherwise than it looks; stored as PIL shows it"
+    )

@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from lrstudy.backbone import litert
 from lrstudy.backbone.build import TRAINABLE
+from lrstudy.core.datasets import decode_image
 from lrstudy.core.errors import UserError
 from lrstudy.core.paths import RAW_DIR
 
@@ -51,8 +52,7 @@ def configure_devices(settings):
 
 def load_image(path, image_size):
     """An image file as float32 RGB pixels in 0..255, resized to image_size x image_size."""
-    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-    return tf.image.resize(tf.cast(image, tf.float32), (image_size, image_size))
+    return tf.image.resize(tf.cast(decode_image(path), tf.float32), (image_size, image_size))
 
 
 def image_dataset(paths, image_size, batch_size, labels=None, shuffle_seed=None, replicas=1):

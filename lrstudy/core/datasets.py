@@ -1,6 +1,6 @@
 """The datasets the stages hand on, and how each reads back:
 
-- data/raw/<class>/<image>: the images `fetch` kept;
+- data/raw/<class>/<image>: the images `fetch` kept, each decoded as `decode_image` does;
 - data/split/: `split`'s manifests {training,validation,test}.csv (`path,label`, paths relative
   to data/raw) and classes.json (the class names, whose order gives the label indices);
 - data/features/: `features`' cache, one row per image of data/raw whatever the split:
@@ -32,6 +32,15 @@ def raw_images(raw_dir=RAW_DIR):
         for folder in sorted(Path(raw_dir).iterdir())
         if folder.is_dir()
     }
+
+
+def decode_image(path):
+    """An image file as the backbone gets it: TensorFlow's decoding to 8-bit RGB (alpha dropped,
+    an animation's first frame). `fetch` checks every image it keeps against it, and the
+    features and fine-tuning read images through it (in eager mode or a tf.data map)."""
+    import tensorflow as tf  # only here: what imports this module stays light
+
+    return tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
 
 
 def write_manifests(folder, splits, classes):

@@ -1,31 +1,39 @@
 """Bringing the images of `data.source` into data/raw/<class>/<image> (stage `fetch`).
 
-Every file is decoded once here. What is not a usable image is skipped and listed with its
-reason in metrics/dataset.json, never dropped silently. Formats TensorFlow cannot decode
-(TIFF, ...) are converted to PNG, an animation to the PNG of its first frame; greyscale,
-palette, CMYK, RGBA and 16-bit images are kept as they are and become RGB when the features are
-computed. Two files that would be stored under one name (a.tif and a.png) keep the first; the
-other is skipped, with its reason. Images over PIL's decompression-bomb
+Every file is decoded here twice: by PIL, rendered as a person sees it (8-bit RGB, samples
+wider than 8 bits scaled down), and by TensorFlow as the features and fine-tuning will decode
+it. A file TensorFlow decodes into what it shows is copied as it is; any other is stored as PNG,
+as PIL shows it, with the reason in metrics/dataset.json's `converted`: a format TensorFlow
+cannot decode (TIFF, ...), an animation (its first frame), a file TensorFlow refuses (a PNG
+with a bad checksum, a 1-bit BMP) or decodes otherwise (a palette BMP read as grey indices).
+What is not a usable image is skipped and listed with its reason, never dropped silently. Two
+files that would be stored under one name (a.tif and a.png) keep the first; the other is
+skipped, with its reason. Images over PIL's decompression-bomb
 limit (~89 megapixels) are refused from their header, before any decoding. Byte-identical
 images are listed as duplicates and kept: which copy, if any, is right is the user's call.
 """
 
 import hashlib
 import os
+import re
 import shutil
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
+from lrstudy.core.datasets import decode_image
 from lrstudy.core.errors import UserError, reports_full_disk
 from lrstudy.data.archives import too_many_files
 
 TENSORFLOW_FORMATS = {"JPEG", "MPO", "PNG", "GIF", "BMP", "WEBP"}
 SYSTEM_FILES = {"thumbs.db", "desktop.ini"}
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS  # PIL's decompression-bomb threshold, ~89 megapixels
+JPEG_TOLERANCE = 2  # levels of 255 on average: PIL's and TensorFlow's JPEG decoders round apart
 warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # inspect_image reports it instead
 
 
@@ -35,18 +43,67 @@ def file_digest(path):
         return hashlib.file_digest(file, "sha256").hexdigest()
 
 
+@dataclass(frozen=True)
+class Inspection:
+    """What fetch learnt of one file by decoding it."""
+
+    image_format: str | None = None  # PIL's name of its format; None: not usable
+    digest: str | None = None  # sha256 of its bytes
+    reason: str | None = None  # why it is skipped
+    frames: int = 0  # more than one for an animation (GIF, APNG, WebP, MPO)
+    conversion: str | None = None  # why it is stored as PNG, as PIL shows it; None: copied
+
+
+def rendered(image):
+    """The first frame as a person sees it, as the 8-bit RGB that TensorFlow gives the backbone
+    (which drops alpha too): samples wider than 8 bits scaled down, not clipped to white;
+    palettes and bilevel images resolved. A ValueError for samples that have no such view."""
+    if image.mode.startswith("I;16") or image.mode == "I":
+        samples = np.asarray(image, dtype=np.int64)
+        if samples.size and (samples.min() < 0 or samples.max() > 65535):
+            raise ValueError(f"{image.mode} samples beyond 16 bits")
+        return Image.fromarray((samples >> 8).astype(np.uint8), "L").convert("RGB")
+    if image.mode == "F":
+        raise ValueError("floating-point samples")
+    return image.convert("RGB")
+
+
+def tensorflow_message(error):
+    """TensorFlow's error without its op wrapping: `Invalid PNG data, size 2396`."""
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return re.sub(r"^\{\{[^}]*\}\}\s*|\s*\[Op:\w+\].*$", "", text)
+
+
+def conversion_needed(path, image, frames):
+    """Why the image must be stored as PIL shows it, or None when TensorFlow decodes the file
+    itself into what it shows (JPEG decoders may round apart, by at most a level on average)."""
+    wide = image.mode.startswith("I") and "; 16-bit samples scaled to 8 bits"
+    if image.format not in TENSORFLOW_FORMATS:
+        return "a format TensorFlow cannot decode" + (wide or "")
+    if frames > 1:
+        return "an animation: its first frame"
+    shown = np.asarray(rendered(image), dtype=np.int16)
+    try:
+        decoded = decode_image(str(path)).numpy().astype(np.int16)
+    except Exception as error:  # TensorFlow's own errors, whatever their class
+        return f"TensorFlow cannot decode it ({tensorflow_message(error)}); stored as PIL shows it"
+    tolerance = JPEG_TOLERANCE if image.format in ("JPEG", "MPO") else 0
+    if decoded.shape != shown.shape or np.abs(decoded - shown).mean() > tolerance:
+        return "TensorFlow decodes it otherwise than it looks; stored as PIL shows it"
+    return None
+
+
 def inspect_image(path):
-    """(PIL format, sha256 of the bytes, None, frames) for a usable image, else (None, None,
-    reason, 0). Frames: more than one for an animation (GIF, APNG, WebP, MPO). The file is
-    never read whole into memory."""
+    """An Inspection of one file: it is read in chunks (never whole into memory), then decoded
+    by PIL, rendered as a person sees it and compared with what TensorFlow decodes."""
     try:
         if path.exists() and not path.is_file():  # reading a named pipe would wait forever
-            return None, None, "not a regular file (a named pipe, socket or device)", 0
+            return Inspection(reason="not a regular file (a named pipe, socket or device)")
         if path.stat().st_size == 0:
-            return None, None, "empty file", 0
+            return Inspection(reason="empty file")
         digest = file_digest(path)
     except OSError as error:  # broken symlink, symlink loop, no permission...
-        return None, None, f"cannot read: {error.strerror or error}", 0
+        return Inspection(reason=f"cannot read: {error.strerror or error}")
     try:
         with Image.open(path) as image:
             # The header alone gives the size: refuse before decoding, so memory stays small.
@@ -55,17 +112,17 @@ def inspect_image(path):
                     f"too large: {image.width}x{image.height} pixels, over the {MAX_PIXELS:,}-"
                     "pixel limit against decompression bombs; downscale it to use it"
                 )
-                return None, None, reason, 0
+                return Inspection(reason=reason)
             image.load()
-            image_format = image.format
             frames = image.n_frames if getattr(image, "is_animated", False) else 1
+            conversion = conversion_needed(path, image, frames)
+            return Inspection(image.format, digest, None, frames, conversion)
     except UnidentifiedImageError:
-        return None, None, "not an image", 0
+        return Inspection(reason="not an image")
     except Image.DecompressionBombError as error:
-        return None, None, f"too large to decode safely ({error})", 0
+        return Inspection(reason=f"too large to decode safely ({error})")
     except (EOFError, OSError, SyntaxError, ValueError) as error:
-        return None, None, f"cannot decode: {error}", 0
-    return image_format, digest, None, frames
+        return Inspection(reason=f"cannot decode: {error}")
 
 
 def is_hidden(name):
@@ -135,21 +192,14 @@ def duplicate_groups(files, digests):
     return [group for group in by_digest.values() if len(group) > 1]
 
 
-def needs_png(image_format, frames):
-    """Whether to store an image as PNG: TensorFlow cannot decode its format, or it is an
-    animation, of which only the first frame is kept (TensorFlow would decode every frame each
-    time the image is read)."""
-    return image_format not in TENSORFLOW_FORMATS or frames > 1
-
-
 def copy_image(source, target, as_png):
-    """Copy the file to `target`, or write its first frame there as PNG."""
+    """Copy the file to `target`, or write its first frame there as PNG, as PIL shows it."""
     target.parent.mkdir(parents=True, exist_ok=True)
     if not as_png:
         shutil.copyfile(source, target)
         return
     with Image.open(source) as image:
-        image.convert("RGBA" if "A" in image.getbands() else "RGB").save(target, "PNG")
+        rendered(image).save(target, "PNG")
 
 
 def size_of(path):
@@ -188,10 +238,10 @@ def store_images(class_root, output_dir, files, checks, skipped):
     """Copy (or convert) each usable image; (images per class, converted), reasons to skip
     appended to `skipped`."""
     counts, converted, stored = {}, [], {}
-    for (label, relative), (image_format, _, reason, frames) in zip(files, checks, strict=True):
-        as_png = needs_png(image_format, frames)
+    for (label, relative), check in zip(files, checks, strict=True):
         target = Path(output_dir, relative)
-        target = target.with_suffix(".png") if as_png else target
+        target = target.with_suffix(".png") if check.conversion else target
+        reason = check.reason
         if not reason and target in stored:
             reason = (
                 f"same name as {stored[target]} once stored as {target.name}; rename one of "
@@ -200,11 +250,12 @@ def store_images(class_root, output_dir, files, checks, skipped):
         if reason:
             skipped.append({"file": relative, "reason": reason})
             continue
-        copy_image(Path(class_root, relative), target, as_png)
+        copy_image(Path(class_root, relative), target, bool(check.conversion))
         stored[target] = relative
-        if target.name != Path(relative).name or frames > 1:
-            entry = {"file": relative, "format": image_format, "saved_as": target.name}
-            converted.append({**entry, "frames": frames} if frames > 1 else entry)
+        if check.conversion:
+            entry = {"file": relative, "format": check.image_format, "saved_as": target.name}
+            entry["reason"] = check.conversion
+            converted.append({**entry, "frames": check.frames} if check.frames > 1 else entry)
         counts[label] = counts.get(label, 0) + 1
     return counts, converted
 
@@ -226,5 +277,5 @@ def fetch(class_root, output_dir, limits):
         "empty_classes": [label for label in classes if label not in counts],
         "converted": converted,
         "skipped": skipped,
-        "duplicates": duplicate_groups(files, [check[1] for check in checks]),
+        "duplicates": duplicate_groups(files, [check.digest for check in checks]),
     }
