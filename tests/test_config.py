@@ -107,6 +107,10 @@ def config_with(**overrides):
             "schedule.warmup_epochs = 50 is not allowed; expected < head.epochs (50)",
         ),
         ({"verdicts__margin": 0}, "verdicts.margin = 0 is not allowed; expected a number > 0"),
+        (  # floor((1 + e) / epochs_drop) would overflow
+            {"schedule__name": "step", "schedule__epochs_drop": 1e-320},
+            "schedule.epochs_drop = 1e-320 is not allowed; expected a number >= 1",
+        ),
     ],
 )
 def test_bad_values_are_refused_naming_key_value_and_what_is_allowed(overrides, message):

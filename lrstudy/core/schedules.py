@@ -72,7 +72,7 @@ PARAMS = {
     "initial_lr": Param("lr", dict(above=0), "the starting (fixed, exp, step) or peak rate"),
     "k": Param("k", dict(minimum=0), "decay rate per epoch"),
     "drop": Param("drop", dict(above=0, maximum=1), "factor at each drop"),
-    "epochs_drop": Param("every", dict(above=0), "epochs between drops"),
+    "epochs_drop": Param("every", dict(minimum=1), "epochs between drops"),
     "warmup_epochs": Param("warmup", dict(minimum=0, integer=True), "linear warmup"),
     "min_lr": Param("min", dict(minimum=0), "the rate the decay tends to"),
     "pct_start": Param("pct", dict(above=0, maximum=1), "share of epochs rising"),
