@@ -106,3 +106,16 @@ def test_a_full_disk_while_extracting_is_one_line(tmp_path, small_disk):
     archive = tar_of(tmp_path / "big.tar.gz", [("fox/noise.bin", os.urandom(2 << 20))])
     with pytest.raises(UserError, match=r"no space left on disk extracting .*big.tar.gz into"):
         extract_archive(archive, small_disk / "out", LIMITS)
+
+
+def test_a_member_whose_name_the_file_system_cannot_hold_is_skipped(tmp_path):
+    long_name = "x" * 300 + ".jpg"  # over the 255 bytes a file name may have
+    deep = "/".join(["folder" * 40] * 40) + "/a.jpg"  # over PATH_MAX
+    archive = tar_of(
+        tmp_path / "a.tar.gz",
+        [("fox/ok.jpg", b"ok"), (f"fox/{long_name}", b"too long"), (f"fox/{deep}", b"deep")],
+    )
+    refused = extract_archive(archive, tmp_path / "out", LIMITS)
+    assert [item["file"] for item in refused] == [f"fox/{long_name}", f"fox/{deep}"]
+    assert all(item["reason"].startswith("its name is too long") for item in refused)
+    assert (tmp_path / "out/fox/ok.jpg").read_bytes() == b"ok"

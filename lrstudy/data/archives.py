@@ -2,6 +2,7 @@
 regular files inside the target, each name once, within a cap on files and bytes, and a
 compressed stream read to its end so that its checksum is checked."""
 
+import errno
 import lzma
 import shutil
 import tarfile
@@ -14,6 +15,7 @@ from lrstudy.core.errors import UserError, reports_full_disk
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 CHUNK = 1 << 20
 DAMAGED = (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, lzma.LZMAError)
+TOO_LONG = "its name is too long for this file system (a part over 255 bytes, or the whole path)"
 
 
 def is_archive(path):
@@ -60,7 +62,13 @@ def member_refusal(name, kind, target, written):
     path = Path(target, name)
     if path in written:
         return f"a second member named {name}; the first is kept"
-    if path.is_dir() or any(parent in written for parent in path.parents):
+    try:
+        folder = path.is_dir()
+    except OSError as error:
+        if error.errno != errno.ENAMETOOLONG:
+            raise
+        return TOO_LONG
+    if folder or any(parent in written for parent in path.parents):
         return "a file and a folder of the same name; the first is kept"
     return None
 
