@@ -1,6 +1,7 @@
 import hashlib
 import http.server
 import io
+import socket
 import sys
 import tarfile
 import threading
@@ -232,3 +233,59 @@ def test_data_sha256_where_it_cannot_apply_is_named_in_a_warning(tmp_path, capsy
 def test_a_kaggle_handle_that_is_not_one_is_named_in_one_error(tmp_path):
     with pytest.raises(UserError, match="'kaggle:justone' is not a Kaggle dataset .*<owner>/"):
         resolve_source("kaggle:justone", None, tmp_path / "work", LIMITS)
+
+
+MALFORMED = {
+    "/length.zip": b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n" + bytes(100),
+    "/negative.zip": b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n" + bytes(100),
+    "/banner.zip": b"SSH-2.0-OpenSSH_9.2\r\n",
+    "/header.zip": b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 70000 + b"\r\n\r\n",
+    "/headers.zip": b"HTTP/1.1 200 OK\r\n" + b"X-A: b\r\n" * 150 + b"\r\n",
+    "/chunk.zip": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"f" * 70000,
+    "/loop.zip": b"HTTP/1.1 302 Found\r\nLocation: /loop.zip\r\nContent-Length: 0\r\n\r\n",
+}
+
+
+@pytest.fixture
+def malformed_server():
+    """A local server that answers each path of MALFORMED with its raw bytes, then hangs up."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                request = connection.recv(65536).decode("latin-1")
+                path = request.split(" ")[1] if " " in request else "/"
+                connection.sendall(MALFORMED.get(path, b"HTTP/1.1 404 Not Found\r\n\r\n"))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    thread.join(timeout=5)
+    listener.close()
+
+
+@pytest.mark.parametrize("path", sorted(MALFORMED))
+def test_a_malformed_reply_is_one_error_line(tmp_path, malformed_server, path):
+    url = malformed_server + path
+    if path in ("/length.zip", "/negative.zip"):  # no usable length: read to the end
+        assert download_url(url, tmp_path, None, LIMITS).stat().st_size == 100
+        return
+    with pytest.raises(UserError) as error:
+        download_url(url, tmp_path, None, LIMITS)
+    message = str(error.value)
+    assert message.startswith(f"cannot download {url} (") and "\n" not in message, message
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:port/a.zip", "http://[::1/a.zip"])
+def test_a_malformed_url_is_one_error_line(tmp_path, url):
+    with pytest.raises(UserError, match=r"is not a valid URL \(") as error:
+        download_url(url, tmp_path, None, LIMITS)
+    assert "\n" not in str(error.value)

@@ -6,6 +6,7 @@ Each resolves to a local folder with one sub-folder per class.
 import http.client
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path, PurePosixPath
 
@@ -86,10 +87,35 @@ def download_kaggle(source):
         ) from None
 
 
+def one_line(text):
+    return " ".join(str(text).split())
+
+
+def checked_url(url):
+    """`url` split into its parts; a UserError for one that is no URL (a port that is no
+    number, an unclosed IPv6 bracket)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 (reading it checks it)
+    except ValueError as error:
+        raise UserError(f"data.source {url!r} is not a valid URL ({one_line(error)})") from None
+    return parts
+
+
+def announced_length(response):
+    """The Content-Length a server announced, or None where it announced none that is valid."""
+    try:
+        length = int(response.headers.get("Content-Length", ""))
+    except ValueError:
+        return None
+    return length if length >= 0 else None
+
+
 def download_url(url, target_dir, sha256, limits, deadline_s=DOWNLOAD_DEADLINE_S):
     """Download `url` into target_dir, checked: against the Content-Length the server announced,
-    within `limits.max_gb` and `deadline_s` seconds in all, then against `sha256` if set."""
-    name = PurePosixPath(urllib.request.urlparse(url).path).name
+    within `limits.max_gb` and `deadline_s` seconds in all, then against `sha256` if set. A
+    malformed URL or reply (not HTTP, an oversized line, too many headers) is one UserError."""
+    name = PurePosixPath(checked_url(url).path).name
     name = name if name not in ("", ".", "..") else "dataset.zip"
     target = Path(target_dir) / name
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -100,18 +126,23 @@ def download_url(url, target_dir, sha256, limits, deadline_s=DOWNLOAD_DEADLINE_S
             urllib.request.urlopen(url, timeout=30) as response,
             open(target, "wb") as file,
         ):
-            total = int(response.headers.get("Content-Length") or 0) or None
+            total = announced_length(response)
             with tqdm(total=total, unit="B", unit_scale=True, desc=f"download {name}") as bar:
                 while chunk := response.read1(1 << 20):  # what has arrived: no waiting for 1 MiB
                     file.write(chunk)
                     bar.update(len(chunk))
                     check_progress(url, bar.n, limits, deadline, deadline_s)
     except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
-        reason = getattr(error, "reason", error)
+        reason = one_line(getattr(error, "reason", error))
         raise UserError(f"cannot download {url} ({reason}). " + local_copy_hint(url)) from None
     except http.client.IncompleteRead as error:
         raise UserError(
             f"the download of {url} was cut short ({error}: the connection closed); try again"
+        ) from None
+    except http.client.HTTPException as error:  # BadStatusLine, LineTooLong, too many headers
+        raise UserError(
+            f"cannot download {url} (the server's reply is not valid HTTP: "
+            f"{type(error).__name__} {one_line(error)[:200]}). " + local_copy_hint(url)
         ) from None
     if total is not None and bar.n != total:
         raise UserError(
