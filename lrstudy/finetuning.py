@@ -152,16 +152,26 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
 
 def load_checkpoint(directory, fingerprint):
-    """(model, history, seconds) saved by EpochCheckpoint for this fingerprint, or None."""
+    """(model, history, seconds) saved by EpochCheckpoint for this fingerprint, or None: none
+    there, another run's, or a damaged one (said in a warning; fine-tuning starts over)."""
     directory = Path(directory)
     recover(directory)
     state_file = directory / STATE_FILE
     if not state_file.exists():
         return None
-    state = json.loads(state_file.read_text(encoding="utf-8"))
-    if state["fingerprint"] != fingerprint:
+    try:
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+        if state["fingerprint"] != fingerprint:
+            return None
+        history, seconds = state["history"], float(state["seconds"])
+        if not isinstance(history, list) or not all(isinstance(logs, dict) for logs in history):
+            raise ValueError("its history is no list of epochs")
+        model = keras.models.load_model(directory / MODEL_FILE)
+    except Exception as error:  # json's, Keras' and zipfile's errors: whatever it holds is lost
+        what = f"{type(error).__name__}: {' '.join(str(error).split())[:120]}"
+        print(f"finetune: warning: the checkpoint in {directory} is damaged ({what}); starting over")
         return None
-    return keras.models.load_model(directory / MODEL_FILE), state["history"], state["seconds"]
+    return model, history, seconds
 
 
 class EpochLog(keras.callbacks.Callback):

@@ -1,3 +1,5 @@
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -87,3 +89,21 @@ def test_scores_per_class_and_worst_mistakes():
     rows = per_class_rows(labels, np.argmax(probabilities, axis=1), ["a", "b", "c"])
     assert rows[0] == {"class": "a", "precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}
     assert rows[2] == {"class": "c", "precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 1}
+
+
+@pytest.mark.parametrize("damage", ["state cut short", "model halved", "a key missing"])
+def test_a_damaged_checkpoint_is_named_and_fine_tuning_starts_over(tmp_path, capsys, damage):
+    model = tiny_model()
+    x, y = np.random.default_rng(0).normal(size=(8, 3)), np.arange(8) % 2
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[EpochCheckpoint(tmp_path / "ckpt", "a")])
+    state, saved = tmp_path / "ckpt" / "state.json", tmp_path / "ckpt" / "model.keras"
+    if damage == "state cut short":
+        state.write_text(state.read_text()[:20])
+    elif damage == "model halved":
+        saved.write_bytes(saved.read_bytes()[: saved.stat().st_size // 2])
+    else:
+        state.write_text(json.dumps({"fingerprint": "a", "seconds": 1.0}))
+    assert load_checkpoint(tmp_path / "ckpt", "a") is None
+    said = capsys.readouterr().out
+    assert said.startswith(f"finetune: warning: the checkpoint in {tmp_path / 'ckpt'} is damaged")
+    assert said.rstrip().endswith("starting over")
