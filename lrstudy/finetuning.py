@@ -169,7 +169,9 @@ def load_checkpoint(directory, fingerprint):
         model = keras.models.load_model(directory / MODEL_FILE)
     except Exception as error:  # json's, Keras' and zipfile's errors: whatever it holds is lost
         what = f"{type(error).__name__}: {' '.join(str(error).split())[:120]}"
-        print(f"finetune: warning: the checkpoint in {directory} is damaged ({what}); starting over")
+        print(
+            f"finetune: warning: the checkpoint in {directory} is damaged ({what}); starting over"
+        )
         return None
     return model, history, seconds
 

@@ -3,7 +3,6 @@
 import gzip
 import io
 import os
-import subprocess
 import tarfile
 import zipfile
 from dataclasses import replace
@@ -88,18 +87,6 @@ def test_damaged_compressed_data_is_one_error_not_altered_content(tmp_path):
     corrupt(zipped, 60)  # inside the deflate data, past the member's local header
     with pytest.raises(UserError, match="is a damaged archive"):
         extract_archive(zipped, tmp_path / "out", LIMITS)
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A real 1 MiB file system (tmpfs), where this user may mount one."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mount = ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)]
-    if subprocess.run(mount, capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here (needs root)")
-    yield disk
-    subprocess.run(["umount", str(disk)], check=True)
 
 
 def test_a_full_disk_while_extracting_is_one_line(tmp_path, small_disk):

@@ -26,7 +26,12 @@ def efficientnet_b0(weights, input_shape, pooling):
             include_top=False, weights=weights, input_shape=input_shape, pooling=pooling
         )
     except Exception as error:  # Keras raises a bare Exception when the download fails
-        if weights != "imagenet" or "fetch failure" not in str(error):
+        if weights not in ("imagenet", None):  # h5py's OSError, Keras' ValueError...
+            raise UserError(
+                f"backbone.weights: {weights} is not EfficientNet-B0's weights (Keras: "
+                f"{' '.join(str(error).split())[:200]}); download efficientnetb0_notop.h5 again"
+            ) from None
+        if "fetch failure" not in str(error):
             raise
         raise UserError(
             "cannot download the ImageNet weights of EfficientNet-B0 (Keras fetches "

@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from lrstudy.core.errors import UserError
 from lrstudy.core.outputs import atomic_output
 
 try:
@@ -117,15 +118,28 @@ def converted(model):
     started = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):  # the converter lists every captured tensor
         content = tf.lite.TFLiteConverter.from_keras_model(model).convert()
-    if path.parent.exists():
-        remove_abandoned(path.parent)
-    # Concurrent runs may convert the same model: each writes its own partial files.
-    with atomic_output(path, private=True) as partial:
-        partial.write_bytes(content)
-    with atomic_output(digest_path(path), private=True) as partial:
-        partial.write_text(hashlib.sha256(content).hexdigest() + "\n", encoding="utf-8")
-    print(f"litert: converted {model.name} in {time.perf_counter() - started:.1f} s -> {path}")
+    print(f"litert: converted {model.name} in {time.perf_counter() - started:.1f} s")
+    keep(path, content)
     return content
+
+
+def keep(path, content):
+    """Cache a conversion at `path`; where the cache cannot be written (read-only, full), say
+    so and go on: it only saves the next run a conversion."""
+    try:
+        if path.parent.exists():
+            remove_abandoned(path.parent)
+        # Concurrent runs may convert the same model: each writes its own partial files.
+        with atomic_output(path, private=True) as partial:
+            partial.write_bytes(content)
+        with atomic_output(digest_path(path), private=True) as partial:
+            partial.write_text(hashlib.sha256(content).hexdigest() + "\n", encoding="utf-8")
+    except (OSError, UserError) as error:
+        why = error.strerror if isinstance(error, OSError) and error.strerror else error
+        print(
+            f"litert: warning: cannot keep the conversion in {path.parent.parent} ({why}); "
+            "the next run converts again (set LRSTUDY_CACHE to a writable folder)"
+        )
 
 
 class LiteRTModel:

@@ -16,6 +16,7 @@ import shutil
 import zipfile
 from pathlib import Path
 
+from lrstudy.core.errors import reports_full_disk
 from lrstudy.core.paths import CURVE_SPLITS, curve_path
 
 
@@ -48,13 +49,15 @@ def atomic_output(path, private=False):
     name keeps the suffix (Keras insists on `.keras`).
 
     A folder cannot be swapped in one rename: the old one first becomes `previous_path(path)`,
-    which `recover(path)` puts back if the process dies between the two renames."""
+    which `recover(path)` puts back if the process dies between the two renames. A full disk
+    while writing is one UserError naming the output."""
     path = Path(path)
     partial = partial_path(path, private)
     remove(partial)
     partial.parent.mkdir(parents=True, exist_ok=True)
     try:
-        yield partial
+        with reports_full_disk(f"writing {path}"):
+            yield partial
     except BaseException:
         remove(partial)
         raise
