@@ -34,6 +34,12 @@ def main(config):
                     f"no usable images under {class_root}: every file was skipped "
                     f"(reasons in {DATASET_REPORT})"
                 )
+            if report["num_classes"] == 1:
+                raise UserError(
+                    f"only one class, {next(iter(report['images_per_class']))}, in {class_root} "
+                    "holds usable images: a classifier needs at least two (one sub-folder per "
+                    "class)"
+                )
     print(
         f"fetch: {report['num_images']} images in {report['num_classes']} classes; "
         f"{len(report['skipped'])} files skipped, {len(report['converted'])} converted, "

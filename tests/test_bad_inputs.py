@@ -20,7 +20,7 @@ from lrstudy.core.errors import UserError
 from lrstudy.data.fetch import MAX_PIXELS, fetch
 from tests.helpers.commands import dvc, run
 from tests.helpers.images import write_image
-from tests.helpers.sandbox import REPO_ROOT
+from tests.helpers.sandbox import REPO_ROOT, set_params
 from tests.test_sources import image_bytes, make_zip
 
 LIMITS = load_config(REPO_ROOT / "params.yaml").data  # the default caps
@@ -362,4 +362,23 @@ def test_what_the_features_decode_is_what_each_image_shows(tmp_path):
     )
     assert reasons["fox/palette.bmp"] == (
         "TensorFlow decodes it otherwise than it looks; stored as PIL shows it"
+    )
+
+
+def test_a_single_class_is_named_as_too_few_not_as_no_class_folders(tmp_path):
+    for index in range(3):
+        write_image(tmp_path / "source" / "fox" / f"{index}.png", seed=index)
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copyfile(REPO_ROOT / name, tmp_path / name)
+    set_params(tmp_path / "params.yaml", {"data.source": str(tmp_path / "source")})
+    shutil.copyfile(REPO_ROOT / "data/caltech101-animals.tar", tmp_path / "embedded.tar")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data/caltech101-animals.tar").symlink_to(tmp_path / "embedded.tar")
+    command = [sys.executable, "-m", "stages.fetch"]
+    result = run(command, tmp_path, check=False, PYTHONPATH=str(REPO_ROOT))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"error: only one class, fox, in {tmp_path / 'source'} holds usable images: a "
+        "classifier needs at least two (one sub-folder per class)"
     )

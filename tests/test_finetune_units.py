@@ -3,12 +3,18 @@ import json
 import keras
 import numpy as np
 import pytest
+from PIL import Image
 
 from lrstudy.backbone.build import block_names, unfreeze_top
 from lrstudy.core.config import BACKBONES
 from lrstudy.core.outputs import previous_path, remove_output
 from lrstudy.finetuning import EpochCheckpoint, load_checkpoint
-from lrstudy.reporting.evaluate import evaluation_scores, per_class_rows, worst_mistakes
+from lrstudy.reporting.evaluate import (
+    evaluation_scores,
+    per_class_rows,
+    plot_confusion_matrix,
+    worst_mistakes,
+)
 from tests.helpers.models import backbone_at
 
 
@@ -107,3 +113,14 @@ def test_a_damaged_checkpoint_is_named_and_fine_tuning_starts_over(tmp_path, cap
     said = capsys.readouterr().out
     assert said.startswith(f"finetune: warning: the checkpoint in {tmp_path / 'ckpt'} is damaged")
     assert said.rstrip().endswith("starting over")
+
+
+@pytest.mark.parametrize("classes", [24, 60, 1000])
+def test_the_confusion_matrix_figure_stays_bounded_whatever_the_classes(tmp_path, classes):
+    labels = np.arange(5 * classes) % classes
+    predicted = (labels + (labels % 7 == 0)) % classes
+    plot_confusion_matrix(
+        labels, predicted, [f"class {i}" for i in range(classes)], tmp_path / "m.png"
+    )
+    with Image.open(tmp_path / "m.png") as image:
+        assert max(image.size) <= 2000  # pixels: the figure's size is capped

@@ -266,6 +266,7 @@ def fetch(class_root, output_dir, limits):
     classes, files, skipped = list_candidates(class_root)
     if not classes:
         raise UserError(f"no class folders in {class_root}: expected one sub-folder per class")
+
     check_limits(class_root, files, limits)
     checks = inspect_all(class_root, files)
     with reports_full_disk(f"copying the images of {class_root} into {output_dir}"):

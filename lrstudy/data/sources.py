@@ -184,12 +184,14 @@ def verify_sha256(path, expected):
 
 
 def find_class_root(path):
-    """Descend through wrapper folders (oregon_wildlife/oregon_wildlife/) to the class folders."""
+    """Descend through wrapper folders (oregon_wildlife/oregon_wildlife/) to the class folders:
+    a lone folder whose own entries are all folders wraps them; one holding files is a class."""
     path = Path(path)
     while True:
         entries = [entry for entry in path.iterdir() if not entry.name.startswith(".")]
-        folders = [entry for entry in entries if entry.is_dir()]
-        if len(folders) == 1 and len(entries) == 1:
-            path = folders[0]
-        else:
+        if len(entries) != 1 or not entries[0].is_dir():
             return path
+        inside = [entry for entry in entries[0].iterdir() if not entry.name.startswith(".")]
+        if not inside or not all(entry.is_dir() for entry in inside):
+            return path
+        path = entries[0]

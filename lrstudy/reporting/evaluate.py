@@ -82,18 +82,29 @@ def plot_mistakes(indices, paths, probabilities, labels, classes, path):
     write_figure(figure, path, dpi=80)
 
 
+MAX_FIGURE_INCHES = 20  # at 100 dpi: 2,000 pixels a side, whatever the classes
+MAX_CELL_NUMBERS, MAX_CLASS_LABELS = 40, 100  # beyond them, cells and labels would not be read
+
+
 def plot_confusion_matrix(labels, predicted, classes, path):
-    size = max(6, len(classes) * 0.45)
+    """The confusion matrix as a picture: 0.45 in per class up to MAX_FIGURE_INCHES, a number in
+    each cell for up to MAX_CELL_NUMBERS classes, class names for up to MAX_CLASS_LABELS (the
+    per-class table and dvclive's data keep every class)."""
+    count = len(classes)
+    size = min(MAX_FIGURE_INCHES, max(6, count * 0.45))
     figure, axis = plt.subplots(figsize=(size, size))
     ConfusionMatrixDisplay.from_predictions(
         labels,
         predicted,
-        labels=range(len(classes)),
-        display_labels=classes,
+        labels=range(count),
+        display_labels=classes if count <= MAX_CLASS_LABELS else None,
+        include_values=count <= MAX_CELL_NUMBERS,
         xticks_rotation="vertical",
         colorbar=False,
         ax=axis,
     )
+    if count > MAX_CLASS_LABELS:
+        axis.set(xticks=[], yticks=[])
     axis.set_title("Fine-tuned model, test split")
     figure.tight_layout()
     write_figure(figure, path)
