@@ -4,11 +4,15 @@ against the real DVC queue: tests/test_study.py."""
 
 import argparse
 import os
+import shutil
+import sys
 
 import pytest
+from dvc.exceptions import NotDvcRepoError
 from tqdm import tqdm
 
 from lrstudy.core.errors import UserError
+from lrstudy.study.cli import reports_study_errors
 from lrstudy.study.grid import load_grid, shard_of
 from lrstudy.study.options import job_count, shard
 from lrstudy.study.runner import (
@@ -16,8 +20,11 @@ from lrstudy.study.runner import (
     POLL_SECONDS,
     STALL_SECONDS,
     experiment_states,
+    experiments,
     wait_for,
 )
+from tests.helpers.commands import run
+from tests.helpers.sandbox import REPO_ROOT
 
 BASELINE_ROW = {"Experiment": None, "rev": "workspace", "typ": "baseline", "State": None}
 
@@ -161,3 +168,66 @@ def test_a_shard_is_i_of_n_and_the_shards_deal_out_the_grid_once():
         shares = [shard_of(grid, index, count) for index in range(1, count + 1)]
         assert sorted(name for share in shares for name in share) == sorted(grid)
         assert max(map(len, shares)) - min(map(len, shares)) <= 1
+
+
+def test_reading_the_experiments_rides_out_a_queue_that_changes_under_it():
+    calls = []
+
+    def flaky():  # as dvc.api.exp_show while queued tasks' temporary copies come and go
+        calls.append(1)
+        if len(calls) < 3:
+            raise NotDvcRepoError("'/tmp/tmpab12' is not a DVC repository")
+        return [{"Experiment": "a"}]
+
+    assert experiments(read=flaky, pause=0) == [{"Experiment": "a"}]
+    assert len(calls) == 3
+
+
+def test_an_experiment_table_that_never_reads_is_one_line():
+    def broken():
+        raise NotDvcRepoError("'/tmp/tmpab12' is not a DVC repository")
+
+    with pytest.raises(UserError, match=r"^cannot read the experiments \(`dvc exp show`\) "):
+        experiments(read=broken, pause=0)
+
+
+def test_an_interrupted_study_names_the_command_that_goes_on(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["lrstudy/study/__main__.py", "--grid", "modern"])
+
+    def interrupted(argv=None):
+        raise KeyboardInterrupt
+
+    with pytest.raises(SystemExit) as stopped:
+        reports_study_errors(interrupted)()
+    assert stopped.value.code == 130
+    assert capsys.readouterr().err.strip() == (
+        "interrupted: the study stopped; the variants that finished are kept. Run "
+        "`python -m lrstudy.study --grid modern` again to go on."
+    )
+
+
+@pytest.mark.parametrize(
+    "grids, pages, line",
+    [
+        (
+            "g:\n  fixed:\n    - {initial_lr: 0.1}\n",
+            ["missing.md"],
+            "error: --page missing.md: no such file",
+        ),
+        (
+            "g:\n  fixed:\n    - {initial_lr: 0.1}\n",
+            ["page.md"],
+            "error: --page page.md: no block study-g or verdict-g to write the study into",
+        ),
+        ("g:\n  fixed: []\n", [], "error: study.yaml: grid 'g' is empty: it holds no variant"),
+    ],
+)
+def test_a_study_that_cannot_end_well_is_refused_before_it_starts(tmp_path, grids, pages, line):
+    shutil.copyfile(REPO_ROOT / "params.yaml", tmp_path / "params.yaml")
+    (tmp_path / "study.yaml").write_text(grids)
+    (tmp_path / "page.md").write_text("# no marked block here\n")
+    arguments = [arg for page in pages for arg in ("--page", page)]
+    command = [sys.executable, "-m", "lrstudy.study", "--grid", "g", *arguments]
+    result = run(command, tmp_path, check=False, PYTHONPATH=str(REPO_ROOT))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [line]

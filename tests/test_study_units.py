@@ -8,7 +8,7 @@ from lrstudy.heads.lr_range import smooth, suggest_lr
 from lrstudy.reporting.verdicts import best_variant_verdict
 from lrstudy.study.analysis import analyse, fine_tuning_choice, rank, study_rows, table_notes
 from lrstudy.study.claims import CLAIMS, answer, claim_rows, claimed_variants
-from lrstudy.study.cli import write_pages
+from lrstudy.study.cli import check_pages, update_blocks
 from lrstudy.study.grid import BASELINE, load_grid, variant_args
 from lrstudy.study.robustness import (
     rerun_variants,
@@ -218,12 +218,12 @@ def test_lr_range_suggestion_is_where_the_loss_falls_fastest():
     assert smooth([1.0, 1.0, 1.0]) == pytest.approx([1.0, 1.0, 1.0])  # bias-corrected
 
 
-def test_the_study_writes_the_blocks_a_page_has_and_refuses_pages_with_none(tmp_path):
+def test_the_study_checks_its_pages_first_and_writes_the_blocks_each_has(tmp_path):
     readme, other = tmp_path / "README.md", tmp_path / "other.md"
     readme.write_text("<!-- verdict-g:start -->\nold\n<!-- verdict-g:end -->\n")
     other.write_text("no blocks here\n")
-    blocks = {"study-g": "table\n", "verdict-g": "verdicts\n"}
-    write_pages([readme, other], blocks)
+    check_pages([readme], "g")
+    with pytest.raises(UserError, match="other.md: no block study-g or verdict-g to write the"):
+        check_pages([readme, other], "g")
+    assert update_blocks(readme, {"study-g": "table\n", "verdict-g": "verdicts\n"}) == ["verdict-g"]
     assert readme.read_text() == "<!-- verdict-g:start -->\nverdicts\n<!-- verdict-g:end -->\n"
-    with pytest.raises(UserError, match="no block study-g or verdict-g to write the study into"):
-        write_pages([other], blocks)

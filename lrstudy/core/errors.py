@@ -23,9 +23,18 @@ def reports_full_disk(doing):
         raise UserError(f"no space left on disk {doing}: free space there") from None
 
 
-def reports_user_errors(main):
-    """Wrap a stage's main(): a UserError ends the process with `error: ...` and exit code 1;
-    Ctrl-C (SIGINT) with one line saying how to go on and exit code 130, as shells expect."""
+def stage_interrupted(main):
+    stage = Path(inspect.unwrap(main).__code__.co_filename).stem
+    return (
+        f"interrupted: {stage} stopped and wrote no finished output. Run `dvc repro` to finish "
+        "it (fine-tuning resumes from its last completed epoch)."
+    )
+
+
+def reports_user_errors(main, interrupted=stage_interrupted):
+    """Wrap a command's main(): a UserError ends the process with `error: ...` and exit code 1;
+    Ctrl-C (SIGINT) with one line saying how to go on (`interrupted(main)`; a stage's by
+    default) and exit code 130, as shells expect."""
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
@@ -35,12 +44,7 @@ def reports_user_errors(main):
             print(f"error: {error}", file=sys.stderr)
             raise SystemExit(1) from None
         except KeyboardInterrupt:
-            stage = Path(inspect.unwrap(main).__code__.co_filename).stem
-            print(
-                f"interrupted: {stage} stopped and wrote no finished output. Run `dvc repro` "
-                "to finish it (fine-tuning resumes from its last completed epoch).",
-                file=sys.stderr,
-            )
+            print(interrupted(main), file=sys.stderr)
             raise SystemExit(130) from None
 
     return wrapper

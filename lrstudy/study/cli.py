@@ -1,7 +1,9 @@
 """`python -m lrstudy.study`: the steps of lrstudy/study/__init__.py, one after the other."""
 
 import re
+import shlex
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -127,11 +129,28 @@ def update_blocks(path, blocks):
     return present
 
 
-def write_pages(pages, blocks):
-    """Each of {marker: text} into every page that has its block; pages with none refused."""
-    if pages and not [marker for page in pages for marker in update_blocks(page, blocks)]:
-        names = ", ".join(map(str, pages))
-        raise UserError(f"{names}: no block {' or '.join(blocks)} to write the study into")
+def check_pages(pages, grid):
+    """Before the study runs: each --page exists and has a block of the grid to write into."""
+    for page in pages:
+        if not page.is_file():
+            raise UserError(f"--page {page}: no such file")
+        markers = {f"study-{grid}", f"verdict-{grid}"}
+        if not markers & set(marked_blocks(page.read_text(encoding="utf-8"))):
+            raise UserError(
+                f"--page {page}: no block study-{grid} or verdict-{grid} to write the study into"
+            )
+
+
+def study_interrupted(main):
+    command = " ".join(["python -m lrstudy.study", *map(shlex.quote, sys.argv[1:])])
+    return (
+        "interrupted: the study stopped; the variants that finished are kept. Run "
+        f"`{command}` again to go on."
+    )
+
+
+def reports_study_errors(main):
+    return reports_user_errors(main, interrupted=study_interrupted)
 
 
 def run_shard(grid, options, shard, jobs):
@@ -154,13 +173,14 @@ def print_best(best, summaries, repeats):
     )
 
 
-@reports_user_errors
+@reports_study_errors
 def main(argv=None):
     args = parse_arguments(argv)
     config = load_config()
     settings = config.verdicts
     variants = load_grid(args.grid, config.head.epochs)
     options = {name: variant_args(schedule) for name, schedule in variants}
+    check_pages(args.page, args.grid)
 
     prepare_shared_stages()
     if args.shard:
@@ -201,5 +221,6 @@ def main(argv=None):
         f"study-{args.grid}": table,
         f"verdict-{args.grid}": "\n\n".join(claims or [verdict]) + "\n",
     }
-    write_pages(args.page, blocks)
+    for page in args.page:
+        update_blocks(page, blocks)
     print(f"study: figures in {out}/, table in {stem}.md")

@@ -68,6 +68,8 @@ def load_grid(grid, epochs, path=GRIDS_FILE):
             )
         sources[name] = values
         variants.append((name, schedule))
+    if not variants:
+        raise UserError(f"{path}: grid {grid!r} is empty: it holds no variant")
     return variants
 
 

@@ -5,6 +5,7 @@ Every caller (the study, the plot tools, the tests' and bench's sandboxes) runs 
 interpreter's DVC as `python -m dvc`, so the venv's DVC is the one used whatever PATH holds.
 """
 
+import functools
 import json
 import os
 import subprocess
@@ -24,6 +25,7 @@ PRECEDENCE = ("Success", "Running", "Queued", "Failed")
 POLL_SECONDS = 5
 STALL_SECONDS = 600  # no variant changed state for this long: stop waiting, say which
 LOST_POLLS = 3  # polls with nothing queued or running while some variant is missing or Unknown
+READ_ATTEMPTS = 5  # reads of `dvc exp show` before giving up (tasks come and go under it)
 
 
 def with_this_python(env=None):
@@ -50,11 +52,26 @@ def run_dvc(*args, cwd=None, env=None, capture=True, check=True):
     return result
 
 
-def experiments():
-    """Every row of `dvc exp show` (HEAD and the experiments), as `dvc.api.exp_show` gives it."""
-    import dvc.api  # the stages need not load DVC
+def experiments(read=None, attempts=READ_ATTEMPTS, pause=POLL_SECONDS):
+    """Every row of `dvc exp show` (HEAD and the experiments), as `dvc.api.exp_show` gives it
+    (`read`). While queued tasks run, DVC reads their temporary copies, and one that vanishes
+    under it fails the read (NotDvcRepoError): it is read again, `attempts` times in all."""
+    from dvc.exceptions import DvcException  # the stages need not load DVC
 
-    return dvc.api.exp_show(repo=".")
+    if read is None:
+        import dvc.api
+
+        read = functools.partial(dvc.api.exp_show, repo=".")
+    for _ in range(attempts):
+        try:
+            return read()
+        except (DvcException, OSError) as error:
+            failure = " ".join(str(error).split())
+            time.sleep(pause)
+    raise UserError(
+        f"cannot read the experiments (`dvc exp show`) in {attempts} tries: {failure}; is a "
+        "queue still changing them? See `dvc queue status`"
+    )
 
 
 def read_experiment_file(path, rev):
