@@ -8,6 +8,7 @@ import subprocess
 import time
 import zipfile
 
+import psutil
 import pytest
 
 from lrstudy.study.runner import dvc_command
@@ -170,3 +171,36 @@ def test_an_interrupted_finetune_resumes_from_its_last_epoch(project, sample_dat
     assert (root / "data" / "models" / "finetuned.keras").is_file()
     assert not (root / "data" / "checkpoints" / "finetune").exists()
     assert "up to date" in dvc("status", "finetune", cwd=root).stdout  # DVC accepts the outputs
+
+
+def stage_processes(root, stage):
+    """Processes running `stage` of the project at `root`."""
+    found = []
+    for process in psutil.process_iter(["cmdline", "cwd"]):
+        command = " ".join(process.info["cmdline"] or [])
+        if f"stages.{stage}" in command and process.info["cwd"] == str(root):
+            found.append(process)
+    return found
+
+
+def test_a_stage_whose_dvc_is_terminated_stops_too(project, sample_dataset):
+    # SIGTERM to `dvc` alone (a job scheduler's, a `kill PID`): DVC forwards it to no one, and
+    # the stage, run in a shell, would go on as an orphan, writing behind the next run's back.
+    root = project({"data.source": str(sample_dataset()), **FAST, "finetune.epochs": 500})
+    dvc("repro", "train", cwd=root)
+    log = root.parent / "finetune.log"
+    runner = start(root, "repro", "finetune", output=log.open("w"))
+    deadline = time.monotonic() + 300
+    while not (root / CHECKPOINT_STATE).exists():
+        assert runner.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.2)
+    runner.send_signal(signal.SIGTERM)  # dvc only, not its process group
+    runner.wait(timeout=60)
+    deadline = time.monotonic() + 30
+    while stage_processes(root, "finetune"):
+        assert time.monotonic() < deadline, "the stage outlived its dvc"
+        time.sleep(0.5)
+    # It stopped as Ctrl-C stops it: its checkpoint whole, no output as if finished.
+    assert "interrupted: finetune stopped" in log.read_text()
+    assert json.loads((root / CHECKPOINT_STATE).read_text())["history"]
+    assert not (root / "data" / "models" / "finetuned.keras").exists()

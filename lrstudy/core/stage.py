@@ -8,12 +8,18 @@
 4. main(config); a UserError or Ctrl-C as one line (lrstudy/core/errors.py);
 5. refused (exit 1) if the params it declares in dvc.yaml changed while it ran: DVC records the
    values it finds once the stage ends, so a second `dvc exp run` in the same workspace would
-   pair this run's outputs with its own params.
+   pair this run's outputs with its own params;
+and, all along, interrupted if the process that started it (DVC, past the shell it runs the
+command in) ends: killed alone, DVC would leave its stage running as an orphan.
 
 The stage is named by its file: stages/train.py is the stage `train`.
 """
 
 import functools
+import os
+import signal
+import threading
+import time
 from pathlib import Path
 
 import yaml
@@ -111,6 +117,39 @@ def refuse_changed_params(stage, earlier_text):
         )
 
 
+SHELLS = {"sh", "dash", "bash", "zsh"}
+WATCH_SECONDS = 1.0
+
+
+def caller():
+    """The process a stage runs for: its parent, or, when that is the shell DVC runs a stage's
+    command in (`sh -c "python -m stages.train"`), the shell's parent, DVC itself."""
+    import psutil  # only now: the params are checked first
+
+    parent = psutil.Process().parent()
+    try:
+        if parent and parent.name() in SHELLS and parent.cmdline()[1:2] == ["-c"]:
+            return parent.parent() or parent
+    except psutil.Error:  # gone already
+        pass
+    return parent
+
+
+def stop_with(process):
+    """Interrupt this stage (as Ctrl-C would: no output is left half-written) once `process` is
+    gone. DVC forwards no SIGTERM to its stage: killed alone, it would leave the stage running
+    as an orphan that writes behind the next run's back."""
+    if process is None:
+        return
+
+    def watch():
+        while process.is_running():  # psutil: a reused pid is not the same process
+            time.sleep(WATCH_SECONDS)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=watch, name="stop-with-caller", daemon=True).start()
+
+
 def stage_main(main):
     """A stage's `main(config)` as the module's entry point (see above)."""
     stage = Path(main.__code__.co_filename).stem
@@ -121,6 +160,7 @@ def stage_main(main):
         earlier_text = params_text()
         config = load_config()
         check_inputs(stage)
+        stop_with(caller())
         main(config)
         refuse_changed_params(stage, earlier_text)
 
