@@ -21,8 +21,9 @@ HISTORY_DIGITS = 7  # significant: float32 precision, and repeats.json stays sma
 
 def divergence(history):
     """Per seed, the first epoch (0-based) from which its training or validation loss is no
-    longer a finite number, or None where it never diverged."""
-    finite = np.isfinite(history["loss"]) & np.isfinite(history["val_loss"])
+    longer a finite number (null in `history`), or None where it never diverged."""
+    losses = (np.asarray(history[key], dtype=float) for key in ("loss", "val_loss"))
+    finite = np.logical_and(*map(np.isfinite, losses))
     return [None if run.all() else int(np.argmin(run)) for run in finite]
 
 
@@ -34,22 +35,22 @@ def as_json(runs):
     ]
 
 
-def log_repeats(stage, seeds, curves):
+def log_repeats(stage, seeds, history):
     """dvclive logs of the repeats in metrics/<stage>/: per-epoch mean curves (and their
     standard deviation over seeds, `<metric>_std`) for `dvc plots`, and in metrics.json the
     final validation accuracy's mean and standard deviation over seeds and how many seeds
     diverged (and dvclive's `step`): what `dvc exp show` lists. repeats.json keeps every seed's
     curves, from which the report and the study test differences, and the epoch each seed
     diverged from. Returns each seed's final and best figures, and that list."""
-    bands = {key: curve_band(runs) for key, runs in curves.items()}
-    diverged = divergence(curves)
+    bands = {key: curve_band(runs) for key, runs in history.items()}
+    diverged = divergence(history)
     with open_live(logs_dir(stage)) as live:
-        for epoch in range(len(curves["loss"][0])):
+        for epoch in range(len(history["loss"][0])):
             logs = {key: mean[epoch] for key, (mean, _) in bands.items()}
             logs |= {f"{key}_std": std[epoch] for key, (_, std) in bands.items()}
             del logs["learning_rate_std"]  # the same rate for every seed
             log_epoch(live, logs)
-        results = per_seed_results(curves)
+        results = per_seed_results(history)
         final = summarize(results["final_val_accuracy"])
         keep_in_summary(
             live,
@@ -58,7 +59,6 @@ def log_repeats(stage, seeds, curves):
                 "diverged_seeds": sum(epoch is not None for epoch in diverged),
             },
         )
-    history = {key: as_json(runs) for key, runs in curves.items()}
     write_json(repeats_file(stage), {"seeds": seeds, "history": history, "diverged": diverged})
     return results, diverged
 
@@ -93,7 +93,8 @@ def train_repeats(stage, model, rate, settings):
     head.get_layer("classifier").set_weights(heads.head_weights(0))
     write_model(head, model_file(model))
 
-    results, diverged = log_repeats(stage, settings.seeds, curves)
+    history = {key: as_json(runs) for key, runs in curves.items()}
+    results, diverged = log_repeats(stage, settings.seeds, history)
     writing_s = time.perf_counter() - started - training_s
     write_json(
         time_file(stage), {"wall_time_s": round(training_s, 2), "writing_s": round(writing_s, 2)}
