@@ -222,8 +222,10 @@ def test_the_study_checks_its_pages_first_and_writes_the_blocks_each_has(tmp_pat
     readme, other = tmp_path / "README.md", tmp_path / "other.md"
     readme.write_text("<!-- verdict-g:start -->\nold\n<!-- verdict-g:end -->\n")
     other.write_text("no blocks here\n")
-    check_pages([readme], "g")
+    check_pages([readme, other], "g")  # one page with a block of the grid is enough
     with pytest.raises(UserError, match="other.md: no block study-g or verdict-g to write the"):
-        check_pages([readme, other], "g")
+        check_pages([other], "g")
+    with pytest.raises(UserError, match="--page .*gone.md: no such file"):
+        check_pages([readme, tmp_path / "gone.md"], "g")
     assert update_blocks(readme, {"study-g": "table\n", "verdict-g": "verdicts\n"}) == ["verdict-g"]
     assert readme.read_text() == "<!-- verdict-g:start -->\nverdicts\n<!-- verdict-g:end -->\n"

@@ -130,15 +130,17 @@ def update_blocks(path, blocks):
 
 
 def check_pages(pages, grid):
-    """Before the study runs: each --page exists and has a block of the grid to write into."""
+    """Before the study runs: each --page exists, and one at least has a block of the grid to
+    write into (the Makefile names every page for every grid)."""
+    markers = {f"study-{grid}", f"verdict-{grid}"}
     for page in pages:
         if not page.is_file():
             raise UserError(f"--page {page}: no such file")
-        markers = {f"study-{grid}", f"verdict-{grid}"}
-        if not markers & set(marked_blocks(page.read_text(encoding="utf-8"))):
-            raise UserError(
-                f"--page {page}: no block study-{grid} or verdict-{grid} to write the study into"
-            )
+    if pages and not any(markers & set(marked_blocks(page.read_text())) for page in pages):
+        names = ", ".join(map(str, pages))
+        raise UserError(
+            f"--page {names}: no block study-{grid} or verdict-{grid} to write the study into"
+        )
 
 
 def study_interrupted(main):
