@@ -4,13 +4,16 @@
 import importlib.util
 import re
 import shlex
+import shutil
 import subprocess
+import sys
 
 import pytest
 
 from lrstudy.core.errors import UserError
-from lrstudy.study.cli import replace_marked_block, update_blocks
+from lrstudy.study.publish import replace_marked_block, update_blocks
 from lrstudy.study.runner import run_dvc
+from tests.helpers.commands import run
 from tests.helpers.sandbox import REPO_ROOT
 
 PAGES = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
@@ -35,6 +38,47 @@ GENERATED = {
     ("docs/study.md", "study-modern"): lambda: (REPO_ROOT / "metrics/study-modern.md").read_text(),
     ("docs/performance.md", "bench"): lambda: (REPO_ROOT / "bench/results.md").read_text(),
 }
+
+
+COMMITTED_GRIDS = sorted(
+    path.name.removeprefix("study-").removesuffix("-runs.json")
+    for path in (REPO_ROOT / "metrics").glob("study-*-runs.json")
+)
+PAGES_OF_STUDIES = ("README.md", "docs/study.md")
+
+
+def study_outputs(root, grid):
+    """{path: bytes} of what the study publishes for a grid: its table, figures and pages."""
+    paths = [
+        root / f"metrics/study-{grid}.md",
+        root / f"metrics/study-{grid}.csv",
+        *sorted((root / f"plots/study-{grid}").iterdir()),
+        *(root / page for page in PAGES_OF_STUDIES),
+    ]
+    return {path.relative_to(root).as_posix(): path.read_bytes() for path in paths}
+
+
+def test_every_committed_grid_is_published_as_its_runs_reanalysed_give_it(tmp_path):
+    assert {"reference", "modern"} <= set(COMMITTED_GRIDS)
+    for name in ("params.yaml", *PAGES_OF_STUDIES):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO_ROOT / name, tmp_path / name)
+    for grid in COMMITTED_GRIDS:
+        (tmp_path / "metrics").mkdir(exist_ok=True)
+        shutil.copyfile(
+            REPO_ROOT / f"metrics/study-{grid}-runs.json",
+            tmp_path / f"metrics/study-{grid}-runs.json",
+        )
+        pages = [arg for page in PAGES_OF_STUDIES for arg in ("--page", page)]
+        command = [sys.executable, "-m", "lrstudy.study", "--grid", grid, "--reanalyse", *pages]
+        run(command, tmp_path, PYTHONPATH=str(REPO_ROOT))
+        rebuilt, published = study_outputs(tmp_path, grid), study_outputs(REPO_ROOT, grid)
+        assert rebuilt.keys() == published.keys()
+        stale = [path for path in published if rebuilt[path] != published[path]]
+        assert not stale, (
+            f"{', '.join(stale)}: not what the {grid} runs give; run `python -m lrstudy.study "
+            f"--grid {grid} --reanalyse --page README.md --page docs/study.md`"
+        )
 
 
 def marked_block(text, marker):

@@ -8,8 +8,8 @@ from lrstudy.heads.lr_range import smooth, suggest_lr
 from lrstudy.reporting.verdicts import best_variant_verdict
 from lrstudy.study.analysis import analyse, fine_tuning_choice, rank, study_rows, table_notes
 from lrstudy.study.claims import CLAIMS, answer, claim_rows, claimed_variants
-from lrstudy.study.cli import check_pages, update_blocks
 from lrstudy.study.grid import BASELINE, load_grid, variant_args
+from lrstudy.study.publish import check_pages, update_blocks
 from lrstudy.study.robustness import (
     rerun_variants,
     robustness_rows,

@@ -1,6 +1,6 @@
 """The whole study in one command: a grid of schedules as `dvc exp` variants, the best fine-tuned.
 
-    python -m lrstudy.study --grid reference [--jobs auto] [--page docs/study.md]
+    python -m lrstudy.study --grid reference [--jobs auto] [--page docs/study.md] [--reanalyse]
 
 1. Brings the shared stages up to date (`dvc repro baseline`: fetch, split, features), then
    queues each variant of the grid in study.yaml (grid.py) that has not succeeded yet:
@@ -17,11 +17,15 @@
    lower mean final validation loss) and runs the whole pipeline with its params as the
    experiment `<variant>-finetuned`: its `train` again (seconds, the same heads), then
    finetune, evaluate (with McNemar's test of fine-tuning) and report.
-4. Writes the comparison: plots/study-<grid>/ (figures.py: per family, every variant's mean
-   validation accuracy and loss with a ± 1 std band; the best of each family against fixed
-   0.001, continued by the fine-tuned best; every variant's final accuracy with its 95 %
-   interval) and metrics/study-<grid>.{md,csv} (all variants, best first, then the verdicts).
+4. Keeps the raw results, every variant's validation curves per seed, those of the reruns on
+   other splits and the fine-tuned run's, in metrics/study-<grid>-runs.json (results.py), and
+   writes from that file alone (publish.py) the comparison: plots/study-<grid>/ (figures.py:
+   per family, every variant's mean validation accuracy and loss with a ± 1 std band; the best
+   of each family against fixed 0.001, continued by the fine-tuned best; every variant's final
+   accuracy with its 95 % interval) and metrics/study-<grid>.{md,csv} (all variants, best
+   first, then the verdicts).
 
 Re-running it with nothing changed trains nothing: experiments that succeeded are reused by
-name.
+name. `--reanalyse` runs nothing at all: it rebuilds step 4 from the committed runs file, so a
+change to the analysis reaches every published table without a single experiment.
 """

@@ -5,7 +5,6 @@ import math
 
 import numpy as np
 
-from lrstudy.core.paths import repeats_file
 from lrstudy.reporting.measures import ACCURACY, MEASURES, interval
 from lrstudy.reporting.verdicts import within
 from lrstudy.statistics import (
@@ -17,12 +16,6 @@ from lrstudy.statistics import (
     summarize,
 )
 from lrstudy.study.grid import BASELINE
-from lrstudy.study.runner import read_experiment_json
-
-
-def read_histories(names):
-    """Every seed's curves of the named experiments (metrics/train/repeats.json of each)."""
-    return {name: read_experiment_json(repeats_file("train"), name)["history"] for name in names}
 
 
 def per_seed_measures(histories, convergence):

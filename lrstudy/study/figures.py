@@ -1,12 +1,10 @@
 """The study's figures, in plots/study-<grid>/."""
 
-from lrstudy.core.outputs import parse_curve
-from lrstudy.core.paths import curve_path, study_plots
+from lrstudy.core.paths import study_plots
 from lrstudy.core.schedules import SCHEDULES
 from lrstudy.reporting.figures import plot_curves, plot_intervals
 from lrstudy.statistics import curve_band
 from lrstudy.study.grid import BASELINE
-from lrstudy.study.runner import read_experiment_file
 
 EPOCH_LABEL = "epoch (0-based)"
 SOLID, DASHED_BLACK = {"linestyle": "-"}, {"linestyle": "--", "color": "k"}
@@ -20,10 +18,11 @@ def band(history, name, metric):
     return (name, list(range(len(runs[0]))), mean, SOLID, std)
 
 
-def render_comparison(grid, histories, summaries, ranking, finetuned):
+def render_comparison(grid, histories, summaries, ranking, fine_tuning):
     """Per family, every variant's mean validation curve with its ± 1 std band; the best of
-    each family against the baseline, continued by the fine-tuned variant; and every variant's
-    final validation accuracy with its 95 % interval. Returns the folder."""
+    each family against the baseline, continued by the fine-tuned variant (`fine_tuning`, as
+    results.py records it); and every variant's final validation accuracy with its 95 %
+    interval. Returns the folder."""
     out = study_plots(grid)
     families = {
         family: [name for name in ranking if name.startswith(f"{family}-")] for family in SCHEDULES
@@ -43,8 +42,8 @@ def render_comparison(grid, histories, summaries, ranking, finetuned):
                     log_scale,
                 )
         curves = [band(histories[name], name, metric) for name in compared]
-        logged = read_experiment_file(curve_path("finetune", "validation", metric), finetuned)
-        curves.append((finetuned, *parse_curve(logged, metric), DASHED_BLACK))
+        finetuned = fine_tuning["experiment"]
+        curves.append((finetuned, *fine_tuning["validation"][metric], DASHED_BLACK))
         plot_curves(
             curves,
             EPOCH_LABEL,

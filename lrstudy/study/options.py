@@ -61,6 +61,12 @@ def arguments(argv):
         f"(default {DEFAULT_TOP})",
     )
     parser.add_argument(
+        "--reanalyse",
+        action="store_true",
+        help="run nothing: rebuild the grid's table, figures and --page blocks from its "
+        "committed per-seed results (metrics/study-GRID-runs.json)",
+    )
+    parser.add_argument(
         "--page",
         type=Path,
         action="append",
@@ -69,4 +75,7 @@ def arguments(argv):
         "verdicts between <!-- study-GRID:start/end -->, the claims (without any, the best "
         "variant's verdict) between <!-- verdict-GRID:start/end -->",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.reanalyse and args.shard:
+        parser.error("--reanalyse runs nothing: it takes no --shard")
+    return args

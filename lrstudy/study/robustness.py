@@ -3,12 +3,10 @@ variants and the baseline run again on other split seeds, each as its own `dvc e
 (`-S split.seed=S`), and each verdict is checked on every split."""
 
 from lrstudy.core.outputs import markdown_table
-from lrstudy.core.paths import repeats_file
 from lrstudy.reporting.measures import ACCURACY, MEASURES
 from lrstudy.statistics import outcome
 from lrstudy.study.analysis import analyse
 from lrstudy.study.grid import BASELINE
-from lrstudy.study.runner import read_experiment_json
 
 
 def split_name(name, split_seed):
@@ -31,21 +29,15 @@ def split_runs(chosen, arguments, split_seeds):
     ]
 
 
-def split_tests(chosen, split_seeds, succeeded, settings):
-    """{split seed: {measure: {variant: paired test}}} on each rerun split, Benjamini-Hochberg
-    over the variants rerun there; a split whose baseline did not succeed is left out."""
-    found = {}
-    for split_seed in split_seeds:
-        names = [name for name in chosen if split_name(name, split_seed) in succeeded]
-        if BASELINE in names and len(names) > 1:
-            histories = {
-                name: read_experiment_json(repeats_file("train"), split_name(name, split_seed))[
-                    "history"
-                ]
-                for name in names
-            }
-            found[split_seed] = analyse(histories, settings)[1]
-    return found
+def split_tests(split_histories, settings):
+    """{split seed: {measure: {variant: paired test}}} of {split seed: {variant: history}},
+    Benjamini-Hochberg over the variants rerun there; a split without the baseline, or with
+    nothing to compare it with, is left out."""
+    return {
+        split_seed: analyse(histories, settings)[1]
+        for split_seed, histories in split_histories.items()
+        if BASELINE in histories and len(histories) > 1
+    }
 
 
 def robustness_rows(chosen, main_split_seed, main_tests, tests_by_split):

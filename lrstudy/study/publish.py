@@ -1,0 +1,105 @@
+"""A grid's published numbers, from its raw results alone (results.py): the study table and
+its verdicts (metrics/study-<grid>.md and .csv), the figures (plots/study-<grid>/) and the
+blocks of the pages that show them. The study calls it once its runs are read, and
+`--reanalyse` calls it on the committed runs file: the one path that writes what a page shows."""
+
+import re
+from pathlib import Path
+
+from lrstudy.core.errors import UserError
+from lrstudy.core.outputs import write_table, write_text
+from lrstudy.core.paths import study_table
+from lrstudy.reporting.measures import ACCURACY
+from lrstudy.reporting.verdicts import best_variant_verdict, mcnemar_verdict, outcome_count
+from lrstudy.study.analysis import analyse, fine_tuning_choice, rank, study_rows, table_notes
+from lrstudy.study.claims import claims_note
+from lrstudy.study.figures import render_comparison
+from lrstudy.study.grid import BASELINE
+from lrstudy.study.results import runs_file
+from lrstudy.study.robustness import robustness_note, split_tests
+
+
+def marked_blocks(text):
+    """The markers of the `<!-- marker:start -->` ... `<!-- marker:end -->` blocks in `text`."""
+    return re.findall(r"^<!-- (\S+):start -->$", text, re.MULTILINE)
+
+
+def replace_marked_block(path, marker, text):
+    """Put `text` between the lines `<!-- marker:start -->` and `<!-- marker:end -->` of a file
+    (a page's generated section); refuses a file without them."""
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    content = Path(path).read_text(encoding="utf-8")
+    if start not in content or end not in content:
+        raise UserError(f"{path} has no `{start}` ... `{end}` block to update")
+    before, rest = content.split(start, 1)
+    write_text(path, before + start + "\n" + text + rest[rest.index(end) :])
+
+
+def update_blocks(path, blocks):
+    """Put each {marker: text} of `blocks` that the page has into its block; the markers
+    updated."""
+    present = [marker for marker in marked_blocks(Path(path).read_text()) if marker in blocks]
+    for marker in present:
+        replace_marked_block(path, marker, blocks[marker])
+    return present
+
+
+def check_pages(pages, grid):
+    """Before the study runs: each --page exists, and one at least has a block of the grid to
+    write into (the Makefile names every page for every grid)."""
+    markers = {f"study-{grid}", f"verdict-{grid}"}
+    for page in pages:
+        if not page.is_file():
+            raise UserError(f"--page {page}: no such file")
+    if pages and not any(markers & set(marked_blocks(page.read_text())) for page in pages):
+        names = ", ".join(map(str, pages))
+        raise UserError(
+            f"--page {names}: no block study-{grid} or verdict-{grid} to write the study into"
+        )
+
+
+def checked_fine_tuning(results, ranking, tests):
+    """Why the results' fine-tuned variant is the one the analysis picks; refuses results that
+    fine-tuned another (the analysis changed since they were run)."""
+    chosen, why = fine_tuning_choice(ranking, tests)
+    fine_tuned = results["fine_tuning"]["variant"]
+    if chosen != fine_tuned:
+        raise UserError(
+            f"{runs_file(results['grid'])}: the analysis now fine-tunes {chosen}, but these "
+            f"results fine-tuned {fine_tuned}; run the study again "
+            f"(python -m lrstudy.study --grid {results['grid']})"
+        )
+    return why
+
+
+def publish(results, settings, pages=()):
+    """Write the grid's table, figures and page blocks from its raw `results`, with the
+    analysis `settings` (params.yaml's verdicts); returns the table's Markdown."""
+    grid, histories = results["grid"], results["histories"]
+    summaries, tests = analyse(histories, settings)
+    ranking = rank(summaries)
+    repeats = {name: len(history["val_accuracy"]) for name, history in histories.items()}
+    tests_by_split = split_tests(results["split_histories"], settings)
+    why = checked_fine_tuning(results, ranking, tests)
+    fine_tuning = results["fine_tuning"]
+    claims = claims_note(ranking, tests, settings, tests_by_split)
+    verdict = best_variant_verdict(
+        ranking[0], BASELINE, summaries, tests, repeats[ranking[0]], settings
+    )
+    robustness = robustness_note(
+        results["rerun"], repeats[ranking[0]], tests, tests_by_split, results["split_seed"]
+    )
+    notes = [
+        table_notes(settings),
+        *claims,
+        verdict,
+        *([outcome_count(tests[ACCURACY], BASELINE, settings.margin_fraction)] if tests else []),
+        *robustness,
+        f"{why} {fine_tuning['experiment']}: " + mcnemar_verdict(fine_tuning["test"]),
+    ]
+    render_comparison(grid, histories, summaries, ranking, fine_tuning)
+    table = write_table(study_table(grid), study_rows(summaries, tests, repeats, settings), notes)
+    blocks = {f"study-{grid}": table, f"verdict-{grid}": "\n\n".join(claims or [verdict]) + "\n"}
+    for page in pages:
+        update_blocks(page, blocks)
+    return table
