@@ -79,13 +79,13 @@ def test_damaged_compressed_data_is_one_error_not_altered_content(tmp_path):
     photo = image_bytes()
     archive = tar_of(tmp_path / "a.tar.gz", [("fox/a.jpg", photo)], compresslevel=0)
     corrupt(archive, archive.read_bytes().index(photo) + len(photo) // 2)
-    with pytest.raises(UserError, match="is a damaged archive"):
+    with pytest.raises(UserError, match=r"a.tar.gz is a damaged archive \(\w"):
         extract_archive(archive, tmp_path / "out", LIMITS)
     zipped = tmp_path / "a.zip"
     with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as packed:
         packed.writestr("fox/a.jpg", image_bytes() * 50)
     corrupt(zipped, 60)  # inside the deflate data, past the member's local header
-    with pytest.raises(UserError, match="is a damaged archive"):
+    with pytest.raises(UserError, match=r"a.zip is a damaged archive \(\w"):
         extract_archive(zipped, tmp_path / "out", LIMITS)
 
 

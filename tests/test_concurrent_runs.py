@@ -91,7 +91,10 @@ def test_a_second_exp_run_cannot_pair_its_params_with_the_first_runs_outputs(hol
     returncode, output = finish(root, first)
 
     assert returncode != 0, output
-    assert "error: params.yaml changed while hold ran (schedule.k)" in output
+    assert (
+        "error: params.yaml changed while hold ran (schedule.k), by hand or by another `dvc exp "
+        "run` in this workspace, so its outputs are not recorded."
+    ) in output
     assert "dvc exp run --queue" in output
     lock = root / "dvc.lock"
     assert not lock.exists() or "hold" not in yaml.safe_load(lock.read_text())["stages"]

@@ -54,7 +54,10 @@ def test_a_diverging_head_is_named_and_recorded_as_valid_json(tiny_features, cap
     said = capsys.readouterr().out
     repeats = strict_json(repeats_file("train"))
     assert repeats["diverged"] == [0, 0, 0]
-    assert "train: warning: seeds 42, 43, 44 (3 of 3) diverged from epoch 1" in said
+    assert (
+        "train: warning: seeds 42, 43, 44 (3 of 3) diverged from epoch 1: their loss is no "
+        "longer a number (null in repeats.json from there); lower the learning rate"
+    ) in said
     assert None in repeats["history"]["loss"][0]
     metrics = strict_json(summary_file("train"))
     assert metrics["diverged_seeds"] == 3

@@ -1,6 +1,7 @@
 """The README and docs: generated sections are what the committed run, study and bench wrote
 (not typed), links resolve, the README stays a front page, and its commands exist as shown."""
 
+import ast
 import importlib.util
 import re
 import shlex
@@ -79,6 +80,54 @@ def test_every_committed_grid_is_published_as_its_runs_reanalysed_give_it(tmp_pa
             f"{', '.join(stale)}: not what the {grid} runs give; run `python -m lrstudy.study "
             f"--grid {grid} --reanalyse --page README.md --page docs/study.md`"
         )
+
+
+def troubleshooting_lines():
+    """The lines docs/troubleshooting.md explains: each table row's first `code`."""
+    rows = (REPO_ROOT / "docs/troubleshooting.md").read_text(encoding="utf-8").splitlines()
+    found = (re.match(r"^\| (`+)(.+?)\1", row) for row in rows)
+    return [match.group(2).strip() for match in found if match]
+
+
+def string_constants(folder):
+    """Every string constant of the Python files under `folder` (an f-string's literal parts,
+    a regex's escapes dropped)."""
+    strings = []
+    for path in folder.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                strings.append(node.value.replace("\\", ""))
+    return strings
+
+
+PLACEHOLDERS = (
+    r"'?\.\.\.'?",  # ... and '...'
+    r"<[^>]+>",
+    r"\bPAGE\b",
+    r"[\w.-]+/[\w./-]+",  # a path
+    r"(?<![\w.])-?\d+(?:\.\d+)?(?!\w)",  # a number
+)
+
+
+def wording(line):
+    """A documented line's longest stretch of fixed wording: no `error:` (`params.yaml:`) or
+    `stage: warning:` prefix, no `...` or `<placeholder>`, no example paths or numbers."""
+    line = re.sub(r"^(error|\w+: warning|interrupted): (params\.yaml: )?", "", line)
+    parts = re.split("|".join(PLACEHOLDERS), line)
+    return max((part.strip() for part in parts), key=len)
+
+
+TEST_STRINGS = string_constants(REPO_ROOT / "tests")
+DVC_OWN = "ERROR: "  # DVC's lines, which the page explains but the project does not print
+
+
+@pytest.mark.parametrize("line", troubleshooting_lines())
+def test_every_line_troubleshooting_explains_is_asserted_by_a_test(line):
+    if line.startswith(DVC_OWN):
+        pytest.skip("DVC's own line")
+    fixed = wording(line)
+    assert len(fixed) >= 12, f"too little fixed wording to look for: {fixed!r}"
+    assert any(fixed in text for text in TEST_STRINGS), f"no test asserts {fixed!r}"
 
 
 def marked_block(text, marker):

@@ -26,11 +26,14 @@ def test_a_litert_cache_it_cannot_write_is_a_warning_and_the_conversion_is_used(
     np.testing.assert_allclose(outputs, model.predict(np.ones((3, 4)), verbose=0), rtol=1e-5)
     said = capsys.readouterr().out
     assert f"litert: warning: cannot keep the conversion in {read_only_disk}" in said
+    assert "(Read-only file system); the next run converts again" in said
 
 
 @pytest.mark.parametrize("suffix", [".h5", ".pth"])
 def test_a_damaged_b0_weights_file_is_one_line(tmp_path, suffix):
     weights = tmp_path / f"efficientnetb0_notop{suffix}"
     weights.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))  # an HDF5 signature, then nothing
-    with pytest.raises(UserError, match=r"^backbone.weights: .* is not EfficientNet-B0's weights"):
+    with pytest.raises(
+        UserError, match=r"^backbone.weights: .* is not EfficientNet-B0's weights \(Keras: "
+    ):
         efficientnet_b0(str(weights), (64, 64, 3), "avg")

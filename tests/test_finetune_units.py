@@ -6,9 +6,9 @@ import pytest
 from PIL import Image
 
 from lrstudy.backbone.build import block_names, unfreeze_top
-from lrstudy.core.config import BACKBONES
+from lrstudy.core.config import BACKBONES, ParamError
 from lrstudy.core.outputs import previous_path, remove_output
-from lrstudy.finetuning import EpochCheckpoint, load_checkpoint
+from lrstudy.finetuning import EpochCheckpoint, check_batch_splits_evenly, load_checkpoint
 from lrstudy.reporting.evaluate import (
     evaluation_scores,
     per_class_rows,
@@ -124,3 +124,13 @@ def test_the_confusion_matrix_figure_stays_bounded_whatever_the_classes(tmp_path
     )
     with Image.open(tmp_path / "m.png") as image:
         assert max(image.size) <= 2000  # pixels: the figure's size is capped
+
+
+def test_the_fine_tuning_batch_must_split_evenly_between_the_replicas():
+    check_batch_splits_evenly(32, 4)  # 8 images on each GPU
+    with pytest.raises(ParamError) as error:
+        check_batch_splits_evenly(30, 4)
+    assert str(error.value) == (
+        "params.yaml: finetune.batch_size = 30 is not allowed; "
+        "expected a multiple of the 4 replicas"
+    )

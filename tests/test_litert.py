@@ -193,7 +193,11 @@ def test_the_runtime_is_chosen_by_backbone_runtime():
 def test_without_a_litert_wheel_auto_falls_back_to_keras(monkeypatch):
     monkeypatch.setattr(litert, "Interpreter", None)  # as on a platform with no wheel
     assert choose_runtime("auto", replicas=1) is KerasForward
-    with pytest.raises(UserError, match="ai-edge-litert"):
+    with pytest.raises(
+        UserError,
+        match="^backbone.runtime: litert needs the package ai-edge-litert, which has no wheel for "
+        "this platform",
+    ):
         choose_runtime("litert", replicas=1)
 
 

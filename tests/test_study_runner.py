@@ -187,7 +187,10 @@ def test_an_experiment_table_that_never_reads_is_one_line():
     def broken():
         raise NotDvcRepoError("'/tmp/tmpab12' is not a DVC repository")
 
-    with pytest.raises(UserError, match=r"^cannot read the experiments \(`dvc exp show`\) "):
+    with pytest.raises(
+        UserError,
+        match=r"^cannot read the experiments \(`dvc exp show`\) in 5 tries: '/tmp/tmpab12' is not",
+    ):
         experiments(read=broken, pause=0)
 
 

@@ -178,6 +178,16 @@ def test_a_claim_whose_reported_size_the_data_rule_out_is_refuted():
     assert answer(accuracy, {**test, "differences": noisy}, 0.01) == "inconclusive"
 
 
+def test_a_claim_shown_at_its_size_is_confirmed_and_one_shown_the_other_way_refuted():
+    accuracy, _, loss = CLAIMS[:3]
+    larger = [0.02, 0.015] * 5  # every seed above the reported +1.17 points
+    test = {"mean_difference": 0.0175, "p_adjusted": 0.002, "differences": larger}
+    assert answer(accuracy, test, 0.01) == "confirmed"
+    higher = [0.02, 0.03] * 5  # the loss significantly higher, not lower as claimed
+    test = {"mean_difference": 0.025, "p_adjusted": 0.002, "differences": higher}
+    assert answer(loss, test, 0.01) == "refuted: higher"
+
+
 def test_split_reruns_name_each_variant_and_split_and_report_each_split():
     ranking = ["exp-lr0.01-k0.3", BASELINE, "fixed-lr0.1", "step-lr0.01-drop0.5-every3"]
     chosen = rerun_variants(ranking, 2, ["exp-lr0.01-k0.3", "step-lr0.01-drop0.5-every3"])
