@@ -49,6 +49,14 @@ def test_log_lines_are_dropped_and_everything_else_passes_as_it_comes():
     assert pass_through(b"\rbar: 100%" + ABSL_LINES[1] + b"\nnext\n") == (b"\rbar: 100%next\n", b"")
 
 
+@pytest.mark.parametrize("line", ABSL_LINES, ids=lambda line: line[:12].decode())
+def test_a_log_line_written_in_pieces_is_dropped_wherever_it_is_cut(line):
+    # LiteRT writes its "INFO: " apart from the message (fprintf, then vfprintf): a reader that
+    # falls behind sees the pieces as separate reads.
+    for cut in range(1, len(line)):
+        assert pass_through(line[:cut], line[cut:], b"\n") == (b"", b""), line[:cut]
+
+
 QUIET_IMPORT = (
     "from lrstudy.core.quiet import quiet_tensorflow\n"
     "import sys\n"

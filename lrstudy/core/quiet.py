@@ -26,6 +26,18 @@ LOG_LINE = re.compile(
     rb"|INFO: Created TensorFlow Lite XNNPACK delegate"
 )
 LOG_START = re.compile(rb"[IWEF]\d|\d{4}-|WARNING: All |To enable |INFO: Created ")
+LITERAL_STARTS = (b"WARNING: All ", b"To enable ", b"INFO: Created ")
+SHORT_START = re.compile(rb"[IWEF]|\d{1,4}")  # too short yet to tell an abseil or a dated line
+
+
+def may_be_log(pending):
+    """Whether an unfinished line is, or with what comes next may be, a log line: a writer
+    that falls behind delivers LiteRT's `INFO: ` and its message as separate reads."""
+    return bool(
+        LOG_START.match(pending)
+        or SHORT_START.fullmatch(pending)
+        or any(start.startswith(pending) for start in LITERAL_STARTS)
+    )
 
 
 def without_log(line):
@@ -39,7 +51,7 @@ def filtered(pending, chunk):
     """(what to pass on, what to keep waiting for a line's end) after `chunk` arrives."""
     *lines, pending = (pending + chunk).split(b"\n")
     out = b"".join(without_log(line) for line in lines)
-    if pending and not LOG_START.match(pending):  # a progress bar, or a line being written
+    if pending and not may_be_log(pending):  # a progress bar, or a line being written
         out, pending = out + pending, b""
     return out, pending
 
