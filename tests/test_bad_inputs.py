@@ -248,6 +248,7 @@ def fake_archive(tmp):
     return tmp / "fake.zip"
 
 
+@pytest.mark.slow  # the fetch stage, run as DVC runs it
 @pytest.mark.parametrize(
     "make_source, message",
     [
@@ -273,6 +274,7 @@ def test_unusable_sources_are_refused_in_one_line(tmp_path, project, make_source
     assert not (root / "data" / "raw").exists()
 
 
+@pytest.mark.slow  # the fetch stage, run as DVC runs it
 def test_an_archive_with_escaping_members_is_used_without_them(tmp_path, project):
     archive = make_zip(
         tmp_path / "wild.zip",
@@ -369,6 +371,7 @@ def test_what_the_features_decode_is_what_each_image_shows(tmp_path):
     )
 
 
+@pytest.mark.slow  # the fetch stage, run as DVC runs it
 def test_a_single_class_is_named_as_too_few_not_as_no_class_folders(tmp_path):
     for index in range(3):
         write_image(tmp_path / "source" / "fox" / f"{index}.png", seed=index)

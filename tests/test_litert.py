@@ -104,6 +104,7 @@ def test_a_failing_interpreter_stops_the_others(photos):
     assert len(taken) < count  # the other interpreter did not drain the stream
 
 
+@pytest.mark.slow  # converts Lite0 twice: seconds each
 def test_a_conversion_is_cached_by_architecture_and_weights(photos, capsys):
     backbone = backbone_at(64)
     first = converted(backbone)
@@ -122,6 +123,7 @@ def test_a_conversion_is_cached_by_architecture_and_weights(photos, capsys):
     assert not list(cache_dir().glob(".partial-*"))
 
 
+@pytest.mark.slow  # converts Lite0 twice: seconds each
 def test_a_damaged_cached_conversion_is_converted_again_and_abandoned_partials_go(photos, capsys):
     backbone = backbone_at(64)
     first = converted(backbone)

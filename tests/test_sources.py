@@ -144,12 +144,11 @@ def reference_setup_command():
 
 
 @pytest.mark.slow  # a real `dvc exp run`
-def test_the_reference_setup_offline_fails_fast_with_the_local_copy_command(project):
+def test_the_reference_setup_offline_fails_with_the_local_copy_command(project):
     root = project()
     command = reference_setup_command()
     assert "data.source=kaggle:virtualdvid/oregon-wildlife" in command
     assert "backbone.name=efficientnet_b0" in command
-    started = time.monotonic()
     # A proxy on a closed local port makes this machine offline for the stage, internet or not.
     result = run(
         [sys.executable, "-m", *command, "fetch"],
@@ -160,7 +159,6 @@ def test_the_reference_setup_offline_fails_fast_with_the_local_copy_command(proj
         NO_PROXY="",
         no_proxy="",
     )
-    assert time.monotonic() - started < 60
     assert result.returncode != 0
     assert "Traceback" not in result.stdout + result.stderr
     assert (
