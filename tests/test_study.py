@@ -13,85 +13,137 @@ from tests.helpers.sandbox import FAST
 
 pytestmark = pytest.mark.slow  # real DVC pipelines: minutes
 
-TINY_GRID = """
-tiny:
+# A grid whose verdicts are known before it runs: a rate so small that the head hardly leaves
+# its initial weights (worse than fixed 0.001 on every seed), fixed 0.001's own schedule under
+# another name (exp with k = 0: the same curves on every seed, so equivalent), and the reference
+# reports' exponential decay, whose claims the study answers.
+VERDICT_GRID = """
+verdicts:
   fixed:
     - {initial_lr: 0.001}
+    - {initial_lr: 1.0e-7}
   exp:
+    - {initial_lr: 0.001, k: 0}
     - {initial_lr: 0.01, k: 0.3}
-  step:
-    - {initial_lr: 0.01, drop: 0.5, epochs_drop: 2}
 """
-VARIANTS = {"fixed-lr0.001", "exp-lr0.01-k0.3", "step-lr0.01-drop0.5-every2"}
+BASELINE, WRECKED, SAME, CLAIMED = (
+    "fixed-lr0.001",
+    "fixed-lr1e-07",
+    "exp-lr0.001-k0",
+    "exp-lr0.01-k0.3",
+)
+SCHEDULES = {  # each variant's schedule.name, initial_lr and k (None: not exp)
+    BASELINE: ("fixed", 0.001, None),
+    WRECKED: ("fixed", 1e-7, None),
+    SAME: ("exp", 0.001, 0),
+    CLAIMED: ("exp", 0.01, 0.3),
+}
+VARIANTS = set(SCHEDULES)
+# Seven seeds: the sign-flip test's smallest p, 2/2^7, stays below 0.05 after Benjamini-Hochberg
+# over the grid's three comparisons when only one differs (6 seeds would not: 2/2^6 * 2 > 0.05).
+SEEDS = 7
 
 
-def test_study_queues_the_grid_checks_another_split_and_fine_tunes(project, sample_dataset):
-    root = project({"data.source": str(sample_dataset()), **FAST, "finetune.epochs": 1})
-    (root / "study.yaml").write_text(TINY_GRID)
-    (root / "STUDY.md").write_text(
-        "# Results\n<!-- verdict-tiny:start -->\nold\n<!-- verdict-tiny:end -->\n"
-        "<!-- study-tiny:start -->\nold\n<!-- study-tiny:end -->\n"
-    )
-    run(["git", "add", "-A"], root)
-    run(["git", "commit", "-qm", "tiny grid"], root)
-
-    study = [sys.executable, "-m", "lrstudy.study", "--grid", "tiny", "--page", "STUDY.md"]
-    first = run([*study, "--jobs", "2", "--splits", "2", "--top", "1"], root)
-    assert "3 variants in tiny, 0 already run" in first.stdout
-    # On split seed 43: fixed 0.001, the best variant and the claims' variants (exp 0.01/k=0.3,
-    # the best step decay): all three here.
-    assert "3 variants in tiny on split seeds 43, 0 already run" in first.stdout
-    # Three seeds cannot show any difference, so the fixed rate is the one fine-tuned.
-    assert "study: fixed-lr0.001 is fine-tuned: no variant is significantly better" in first.stdout
-
+def experiment_data(root):
+    """{experiment name: its `dvc exp show --json` data}."""
     shown = json.loads(dvc("exp", "show", "--json", cwd=root).stdout)
-    experiments = {
+    return {
         exp["name"]: exp["revs"][0]["data"]
         for commit in shown
         for exp in (commit.get("experiments") or [])
         if exp.get("name")
     }
-    on_split = {f"{name}-split43" for name in VARIANTS}
-    assert set(experiments) == VARIANTS | on_split | {"fixed-lr0.001-finetuned"}
-    assert experiments["exp-lr0.01-k0.3"]["params"]["params.yaml"]["data"]["schedule"]["k"] == 0.3
-    rerun = experiments["exp-lr0.01-k0.3-split43"]["params"]["params.yaml"]["data"]
-    assert rerun["split"]["seed"] == 43 and rerun["schedule"]["k"] == 0.3
-    finetuned = experiments["fixed-lr0.001-finetuned"]["metrics"]
-    assert "finetuned" in finetuned["metrics/evaluate/metrics.json"]["data"]
 
-    with open(root / "metrics" / "study-tiny.csv", newline="") as file:
-        rows = list(csv.DictReader(file))
-    assert {row["variant"] for row in rows} == VARIANTS and all(row["seeds"] == "3" for row in rows)
-    baseline = next(row for row in rows if row["variant"] == "fixed-lr0.001")
-    assert baseline["p"] == baseline["outcome"] == ""  # not tested against itself
-    assert {row["outcome"] for row in rows} - {""} == {"inconclusive"}
-    assert all(row["epochs to 98 % of final"] for row in rows)
 
-    markdown = (root / "metrics" / "study-tiny.md").read_text()
+def test_study_reaches_the_verdicts_its_grid_holds_checks_another_split_and_fine_tunes(
+    project, sample_dataset
+):
+    source = sample_dataset(per_class=20)  # 3 validation images of each of the 3 classes
+    root = project(
+        {"data.source": str(source), **FAST, "head.repeats": SEEDS, "finetune.epochs": 1}
+    )
+    (root / "study.yaml").write_text(VERDICT_GRID)
+    (root / "STUDY.md").write_text(
+        "# Results\n<!-- verdict-verdicts:start -->\nold\n<!-- verdict-verdicts:end -->\n"
+        "<!-- study-verdicts:start -->\nold\n<!-- study-verdicts:end -->\n"
+    )
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", "the verdicts grid"], root)
+
+    study = [sys.executable, "-m", "lrstudy.study", "--grid", "verdicts", "--page", "STUDY.md"]
+    first = run([*study, "--jobs", "2", "--splits", "2", "--top", "1"], root)
+    assert "4 variants in verdicts, 0 already run" in first.stdout
+
+    with open(root / "metrics" / "study-verdicts.csv", newline="") as file:
+        rows = {row["variant"]: row for row in csv.DictReader(file)}
+    assert set(rows) == VARIANTS and {row["seeds"] for row in rows.values()} == {str(SEEDS)}
+    assert rows[BASELINE]["p"] == rows[BASELINE]["outcome"] == ""  # not tested against itself
+    assert rows[WRECKED]["outcome"] == "worse" and float(rows[WRECKED]["p (BH)"]) < 0.05
+    assert float(rows[WRECKED]["vs fixed-lr0.001 (points)"]) < -20
+    assert rows[SAME]["outcome"] == "equivalent"
+    assert rows[SAME]["vs fixed-lr0.001 (points)"] == "+0.00" and rows[SAME]["p"] == "1"
+    assert rows[SAME]["final val accuracy"] == rows[BASELINE]["final val accuracy"]
+    assert list(rows)[-1] == WRECKED  # ranked last
+
+    # The runs behind the table: each variant its own experiment, with its own params.
+    runs = json.loads((root / "metrics" / "study-verdicts-runs.json").read_text())
+    experiments = experiment_data(root)
+    for name, (schedule, initial_lr, k) in SCHEDULES.items():
+        params = experiments[name]["params"]["params.yaml"]["data"]["schedule"]
+        assert (params["name"], params["initial_lr"]) == (schedule, initial_lr), name
+        assert k is None or params["k"] == k, name
+        assert len(runs["histories"][name]["val_accuracy"]) == SEEDS
+    assert runs["histories"][SAME] == runs["histories"][BASELINE]
+    assert runs["histories"][WRECKED] != runs["histories"][BASELINE]
+
+    # On split seed 43: fixed 0.001, the best other variant and the claims' variant.
+    rerun = [name for name in experiments if name.endswith("-split43")]
+    assert sorted(rerun) == sorted(f"{name}-split43" for name in runs["rerun"])
+    assert BASELINE in runs["rerun"] and CLAIMED in runs["rerun"] and WRECKED not in runs["rerun"]
+    assert experiments[f"{CLAIMED}-split43"]["params"]["params.yaml"]["data"]["split"]["seed"] == 43
+
+    # The fine-tuned variant follows the stated rule, from the table's own outcomes.
+    better = [name for name, row in rows.items() if row["outcome"] == "better"]
+    fine_tuned = better[0] if better else BASELINE
+    assert f"study: {fine_tuned} is fine-tuned" in first.stdout
+    assert runs["fine_tuning"]["experiment"] == f"{fine_tuned}-finetuned"
+    assert (
+        "finetuned"
+        in experiments[f"{fine_tuned}-finetuned"]["metrics"]["metrics/evaluate/metrics.json"][
+            "data"
+        ]
+    )
+
+    markdown = (root / "metrics" / "study-verdicts.md").read_text()
     claims = markdown.split("The reference reports' claims, tested")[1].split("\n\n")[1]
-    assert claims.count("| inconclusive | the same |") == 6  # three seeds: no answer, anywhere
-    assert "With 3 seeds no difference can reach 0.05: " in markdown
-    assert "Rerun on split seeds 42, 43 (2 variants and fixed-lr0.001, 3 seeds each" in markdown
-    assert "fixed-lr0.001-finetuned: Fine-tuned model against the head" in markdown
+    assert claims.count(f"| {CLAIMED} |") == 3  # accuracy, convergence and loss
+    assert f"Rerun on split seeds 42, 43 ({len(runs['rerun']) - 1} variants and fixed-lr0.001" in (
+        markdown
+    )
+    assert f"{fine_tuned}-finetuned: Fine-tuned model against the head" in markdown
     page = (root / "STUDY.md").read_text()
     assert "\nold\n" not in page and "McNemar's exact test p = " in page
-    headline = page.split("<!-- verdict-tiny:start -->\n")[1].split("<!-- verdict-tiny:end")[0]
+    headline = page.split("<!-- verdict-verdicts:start -->\n")[1].split("<!-- verdict-")[0]
     assert headline.startswith("The reference reports' claims, tested")
-    for family in ("fixed", "exp", "step"):
+    for family in ("fixed", "exp"):
         for metric in ("accuracy", "loss"):
-            with Image.open(root / "plots" / "study-tiny" / f"{family}_{metric}.png") as image:
+            with Image.open(root / "plots" / "study-verdicts" / f"{family}_{metric}.png") as image:
                 assert image.format == "PNG"
-    assert (root / "plots" / "study-tiny" / "best_accuracy.png").is_file()
-    assert (root / "plots" / "study-tiny" / "final_accuracy.png").is_file()
+    assert (root / "plots" / "study-verdicts" / "best_accuracy.png").is_file()
+    assert (root / "plots" / "study-verdicts" / "final_accuracy.png").is_file()
 
-    figures = {path.name: path.read_bytes() for path in (root / "plots" / "study-tiny").iterdir()}
+    published = {
+        path.relative_to(root): path.read_bytes()
+        for path in [*(root / "plots" / "study-verdicts").iterdir(), root / "STUDY.md"]
+        + [root / "metrics" / f"study-verdicts.{suffix}" for suffix in ("md", "csv")]
+    }
     again = run([*study, "--splits", "2", "--top", "1"], root)
-    assert "3 variants in tiny, 3 already run" in again.stdout
+    assert "4 variants in verdicts, 4 already run" in again.stdout
     assert "Running stage" not in again.stdout  # nothing is trained again
-    assert (root / "metrics" / "study-tiny.md").read_text() == markdown
-    assert {
-        path.name: path.read_bytes() for path in (root / "plots" / "study-tiny").iterdir()
-    } == figures
+    reanalysed = run([*study, "--reanalyse"], root)
+    assert "Running stage" not in reanalysed.stdout + reanalysed.stderr
+    for path, data in published.items():
+        assert (root / path).read_bytes() == data, path
 
 
 TWO_GRID = """
