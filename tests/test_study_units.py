@@ -9,7 +9,8 @@ from lrstudy.reporting.verdicts import best_variant_verdict
 from lrstudy.study.analysis import analyse, fine_tuning_choice, rank, study_rows, table_notes
 from lrstudy.study.claims import CLAIMS, answer, claim_rows, claimed_variants
 from lrstudy.study.grid import BASELINE, load_grid, variant_args
-from lrstudy.study.publish import check_pages, update_blocks
+from lrstudy.study.publish import check_pages, publish, update_blocks
+from lrstudy.study.results import read_results, runs_file, study_results, write_results
 from lrstudy.study.robustness import (
     rerun_variants,
     robustness_rows,
@@ -239,3 +240,48 @@ def test_the_study_checks_its_pages_first_and_writes_the_blocks_each_has(tmp_pat
         check_pages([readme, tmp_path / "gone.md"], "g")
     assert update_blocks(readme, {"study-g": "table\n", "verdict-g": "verdicts\n"}) == ["verdict-g"]
     assert readme.read_text() == "<!-- verdict-g:start -->\nverdicts\n<!-- verdict-g:end -->\n"
+
+
+def test_a_study_is_published_from_its_runs_file_alone_and_refused_when_it_disagrees(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    histories = histories_of(FINALS)
+    fine_tuning = {
+        "variant": "exp-lr0.01-k0.3",
+        "experiment": "exp-lr0.01-k0.3-finetuned",
+        "test": {
+            "test_images": 9,
+            "only_before_correct": 0,
+            "only_after_correct": 2,
+            "p_value": 0.5,
+        },
+        "validation": {"accuracy": [[8, 9], [0.9, 0.95]], "loss": [[8, 9], [0.3, 0.2]]},
+    }
+    split = {43: {name: histories[name] for name in (BASELINE, "exp-lr0.01-k0.3")}}
+    rerun = [BASELINE, "exp-lr0.01-k0.3"]
+    write_results(study_results("g", 42, histories, split, rerun, fine_tuning))
+    assert (tmp_path / runs_file("g")).name == "study-g-runs.json"
+    results = read_results("g")
+    assert results["histories"] == histories and results["split_histories"] == split
+    table = publish(results, SETTINGS)
+    assert (tmp_path / "metrics" / "study-g.md").read_text() == table
+    assert "Rerun on split seeds 42, 43 (1 variants and fixed-lr0.001" in table
+    assert "exp-lr0.01-k0.3-finetuned: Fine-tuned model against the head" in table
+    assert sorted(path.name for path in (tmp_path / "plots" / "study-g").iterdir()) == [
+        "best_accuracy.png",
+        "best_loss.png",
+        "exp_accuracy.png",
+        "exp_loss.png",
+        "final_accuracy.png",
+        "fixed_accuracy.png",
+        "fixed_loss.png",
+        "step_accuracy.png",
+        "step_loss.png",
+    ]
+    # Runs that fine-tuned another variant than the analysis picks now: refused, not published.
+    results["fine_tuning"] = {**fine_tuning, "variant": BASELINE}
+    with pytest.raises(UserError, match="the analysis now fine-tunes exp-lr0.01-k0.3, but these "):
+        publish(results, SETTINGS)
+    with pytest.raises(UserError, match="^metrics/study-other-runs.json: no such file; run the"):
+        read_results("other")
