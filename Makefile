@@ -1,6 +1,6 @@
 # make repro        - set up .venv (pinned) and the offline plot pages, then run the pipeline: dvc repro
 # make test         - set up .venv and run the test suite (what CI runs)
-# make test-fast    - the unit tests only (no DVC pipelines, no training on images): < 2 min
+# make test-fast    - the unit tests only (no DVC pipelines, no training on images): 2 min 16 s on 2 cores
 # make lint         - ruff (pyflakes, pycodestyle, isort, bugbear; settings in pyproject.toml)
 # make study        - the whole schedule study of study.yaml's GRID (default reference), into docs/study.md;
 #                     SHARD=i/n runs only the i-th of n shares of it, one per machine (docs/sharing.md)

@@ -16,10 +16,18 @@ import pytest
 from tests.helpers.commands import dvc, ran_stages, run
 from tests.helpers.images import copy_sample
 from tests.helpers.sandbox import FAST, make_project
-from tests.test_study import TINY_GRID
 
 pytestmark = pytest.mark.slow  # real DVC pipelines: minutes
 
+TINY_GRID = """
+tiny:
+  fixed:
+    - {initial_lr: 0.001}
+  exp:
+    - {initial_lr: 0.01, k: 0.3}
+  step:
+    - {initial_lr: 0.01, drop: 0.5, epochs_drop: 2}
+"""
 STUDY = [sys.executable, "-m", "lrstudy.study", "--grid", "tiny", "--splits", "1"]
 TABLES = ("metrics/study-tiny.md", "metrics/study-tiny.csv")
 
