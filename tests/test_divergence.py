@@ -4,12 +4,13 @@ instead of failing on it."""
 
 import json
 
+import keras
 import numpy as np
 import pytest
 
 from lrstudy.core.config import HeadConfig, VerdictsConfig
-from lrstudy.core.datasets import write_features, write_manifests
-from lrstudy.core.paths import FEATURES_DIR, SPLIT_DIR, repeats_file, summary_file
+from lrstudy.core.datasets import split_features, write_features, write_manifests
+from lrstudy.core.paths import FEATURES_DIR, SPLIT_DIR, model_file, repeats_file, summary_file
 from lrstudy.heads.repeats import train_repeats
 from lrstudy.reporting.report import repeated_summary
 from lrstudy.study.analysis import analyse, rank, study_rows
@@ -53,7 +54,7 @@ def test_a_diverging_head_is_named_and_recorded_as_valid_json(tiny_features, cap
     train_repeats("train", "scheduled", lambda epoch: 1e38, head(epochs=3, repeats=3))
     said = capsys.readouterr().out
     repeats = strict_json(repeats_file("train"))
-    assert repeats["diverged"] == [0, 0, 0]
+    assert repeats["diverged"] == [0, 0, 0] and repeats["test_accuracy"] == [None] * 3
     assert (
         "train: warning: seeds 42, 43, 44 (3 of 3) diverged from epoch 1: their loss is no "
         "longer a number (null in repeats.json from there); lower the learning rate"
@@ -70,6 +71,13 @@ def test_a_head_that_learns_diverges_nowhere(tiny_features, capsys):
     repeats = strict_json(repeats_file("train"))
     assert repeats["diverged"] == [None, None]
     assert strict_json(summary_file("train"))["diverged_seeds"] == 0
+    # Each seed's final head scored on the test split; the first seed's is the saved model.
+    features, labels = split_features("test")
+    saved = keras.saving.load_model(model_file("scheduled"))
+    predicted = saved.predict(features, verbose=0).argmax(axis=1)
+    assert repeats["test_accuracy"][0] == pytest.approx(float(np.mean(predicted == labels)))
+    for value in repeats["test_accuracy"]:  # whole images of the 10
+        assert 10 * value == pytest.approx(round(10 * value))
     assert "diverged" not in capsys.readouterr().out
 
 

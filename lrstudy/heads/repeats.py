@@ -35,15 +35,29 @@ def as_json(runs):
     ]
 
 
-def log_repeats(stage, seeds, history):
+def final_test_accuracy(heads, test):
+    """Each seed's final head's accuracy on the test split: recorded for the study's judgement,
+    never selected on (it stays out of metrics.json and `dvc exp show`)."""
+    features, labels = test
+    _, accuracy = heads.evaluate(features, labels)
+    return as_json([accuracy.numpy()])[0]
+
+
+def log_repeats(stage, seeds, history, test_accuracy):
     """dvclive logs of the repeats in metrics/<stage>/: per-epoch mean curves (and their
     standard deviation over seeds, `<metric>_std`) for `dvc plots`, and in metrics.json the
     final validation accuracy's mean and standard deviation over seeds and how many seeds
     diverged (and dvclive's `step`): what `dvc exp show` lists. repeats.json keeps every seed's
-    curves, from which the report and the study test differences, and the epoch each seed
-    diverged from. Returns each seed's final and best figures, and that list."""
+    curves, from which the report and the study test differences, the epoch each seed
+    diverged from, and each seed's final test accuracy. Returns each seed's final and best
+    figures, and the divergence list."""
     bands = {key: curve_band(runs) for key, runs in history.items()}
     diverged = divergence(history)
+    # A diverged head's predictions come from weights that are no numbers: no accuracy.
+    test_accuracy = [
+        None if gone is not None else value
+        for value, gone in zip(test_accuracy, diverged, strict=True)
+    ]
     with open_live(logs_dir(stage)) as live:
         for epoch in range(len(history["loss"][0])):
             logs = {key: mean[epoch] for key, (mean, _) in bands.items()}
@@ -59,7 +73,10 @@ def log_repeats(stage, seeds, history):
                 "diverged_seeds": sum(epoch is not None for epoch in diverged),
             },
         )
-    write_json(repeats_file(stage), {"seeds": seeds, "history": history, "diverged": diverged})
+    write_json(
+        repeats_file(stage),
+        {"seeds": seeds, "history": history, "diverged": diverged, "test_accuracy": test_accuracy},
+    )
     return results, diverged
 
 
@@ -94,7 +111,8 @@ def train_repeats(stage, model, rate, settings):
     write_model(head, model_file(model))
 
     history = {key: as_json(runs) for key, runs in curves.items()}
-    results, diverged = log_repeats(stage, settings.seeds, history)
+    test_accuracy = final_test_accuracy(heads, split_features("test"))
+    results, diverged = log_repeats(stage, settings.seeds, history, test_accuracy)
     writing_s = time.perf_counter() - started - training_s
     write_json(
         time_file(stage), {"wall_time_s": round(training_s, 2), "writing_s": round(writing_s, 2)}

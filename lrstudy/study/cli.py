@@ -11,7 +11,7 @@ from lrstudy.core.paths import study_plots, study_table
 from lrstudy.reporting.measures import ACCURACY, mean_std
 from lrstudy.study.analysis import analyse, fine_tuning_choice, rank
 from lrstudy.study.claims import claimed_variants
-from lrstudy.study.grid import BASELINE, load_grid, shard_of, variant_args
+from lrstudy.study.grid import BASELINE, grid_variants, shard_of, variant_args
 from lrstudy.study.options import arguments as parse_arguments
 from lrstudy.study.publish import check_pages, publish
 from lrstudy.study.results import (
@@ -24,6 +24,7 @@ from lrstudy.study.results import (
 )
 from lrstudy.study.robustness import rerun_variants, split_name, split_runs
 from lrstudy.study.runner import ACTIVE, experiment_states, experiments, run_dvc, run_queue
+from lrstudy.study.tuning import select_winners
 
 
 def stage_dvc_lock():
@@ -78,6 +79,23 @@ def fine_tune(variant, arguments):
     return read_fine_tuning(variant, finetuned)
 
 
+def rerun_on_splits(args, chosen, arguments, split_seeds):
+    """Run the `chosen` variants again on each split seed: {split seed: {variant: history}}."""
+    if not split_seeds:
+        return {}
+    runs = split_runs(chosen, arguments, split_seeds)
+    started = time.monotonic()
+    run_variants(f"{args.grid} on split seeds {', '.join(map(str, split_seeds))}", runs, args.jobs)
+    print(f"study: the split reruns took {time.monotonic() - started:.0f} s")
+    finished = succeeded([name for name, _ in runs])
+    histories = {}
+    for split_seed in split_seeds:
+        names = {split_name(name, split_seed): name for name in chosen}
+        found = read_histories([rerun for rerun in names if rerun in finished])
+        histories[split_seed] = {names[rerun]: history for rerun, history in found.items()}
+    return histories
+
+
 def check_robustness(grid, ranking, arguments, args, split_seed):
     """The best variants, the claims' variants and the baseline on `args.splits - 1` more split
     seeds after `split_seed`: (the variants rerun, {split seed: {variant: history}}); none
@@ -86,17 +104,7 @@ def check_robustness(grid, ranking, arguments, args, split_seed):
     if not split_seeds or BASELINE not in ranking:
         return [], {}
     chosen = rerun_variants(ranking, args.top, claimed_variants(ranking))
-    runs = split_runs(chosen, arguments, split_seeds)
-    started = time.monotonic()
-    run_variants(f"{grid} on split seeds {', '.join(map(str, split_seeds))}", runs, args.jobs)
-    print(f"study: the split reruns took {time.monotonic() - started:.0f} s")
-    finished = succeeded([name for name, _ in runs])
-    histories = {}
-    for split_seed in split_seeds:
-        names = {split_name(name, split_seed): name for name in chosen}
-        found = read_histories([rerun for rerun in names if rerun in finished])
-        histories[split_seed] = {names[rerun]: history for rerun, history in found.items()}
-    return chosen, histories
+    return chosen, rerun_on_splits(args, chosen, arguments, split_seeds)
 
 
 def study_interrupted(main):
@@ -149,6 +157,37 @@ def run_study(args, options, split_seed, settings):
     return study_results(args.grid, split_seed, histories, split_histories, chosen, fine_tuning)
 
 
+def run_tuned_study(args, options, tuned, split_seed, settings):
+    """Run every family's trials and fixed 0.001, pick each family's winner on validation,
+    rerun the winners and fixed 0.001 on other split seeds and fine-tune the best winner; the
+    raw results (results.py)."""
+    run_variants(args.grid, list(options.items()), args.jobs)
+    finished = succeeded(list(options))
+    if BASELINE not in finished:
+        raise UserError(f"{BASELINE} did not finish; see the logs above")
+    histories = read_histories(finished)
+    trials = {
+        family: [name for name in names if name in finished]
+        for family, names in tuned["trials"].items()
+    }
+    summaries, _ = analyse(histories, settings)
+    winners, reference = select_winners(summaries, trials)
+    print(f"study: winners on validation: {', '.join(winners.values())}; best {reference}")
+    chosen = list(dict.fromkeys([BASELINE, *winners.values()]))
+    split_seeds = [split_seed + offset for offset in range(1, args.splits)]
+    split_histories = rerun_on_splits(args, chosen, options, split_seeds)
+    fine_tuning = fine_tune(reference, options)
+    return study_results(
+        args.grid,
+        split_seed,
+        histories,
+        split_histories,
+        chosen,
+        fine_tuning,
+        {**tuned, "trials": trials},
+    )
+
+
 @reports_study_errors
 def main(argv=None):
     args = parse_arguments(argv)
@@ -157,12 +196,19 @@ def main(argv=None):
     if args.reanalyse:
         results = read_results(args.grid)
     else:
-        variants = load_grid(args.grid, config.head.epochs)
+        variants, trials = grid_variants(args.grid, config.head.epochs, trials=args.trials)
         options = {name: variant_args(schedule) for name, schedule in variants}
         prepare_shared_stages()
         if args.shard:
             return run_shard(args.grid, options, args.shard, args.jobs)
-        results = run_study(args, options, config.split.seed, config.verdicts)
+        if trials:
+            settings = {name: dict(schedule.values) for name, schedule in variants}
+            tuned = {"budget": len(next(iter(trials.values()))), "trials": trials}
+            results = run_tuned_study(
+                args, options, {**tuned, "settings": settings}, config.split.seed, config.verdicts
+            )
+        else:
+            results = run_study(args, options, config.split.seed, config.verdicts)
         write_results(results)
     print(publish(results, config.verdicts, args.page), end="")
     print(

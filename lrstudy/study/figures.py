@@ -1,5 +1,9 @@
 """The study's figures, in plots/study-<grid>/."""
 
+import matplotlib.pyplot as plt
+import numpy as np
+
+from lrstudy.core.outputs import write_figure
 from lrstudy.core.paths import study_plots
 from lrstudy.core.schedules import SCHEDULES
 from lrstudy.reporting.figures import plot_curves, plot_intervals
@@ -59,3 +63,40 @@ def render_comparison(grid, histories, summaries, ranking, fine_tuning):
         out / "final_accuracy.png",
     )
     return out
+
+
+def plot_sensitivity(grid, summaries, trials, settings, winners):
+    """plots/study-<grid>/sensitivity.png: per family, every trial's final validation accuracy
+    (mean and 95 % interval over seeds) against its initial_lr on a log axis, the winners
+    ringed: which schedules forgive a badly chosen rate."""
+    figure, axes = plt.subplots(figsize=(9, 5.5))
+    for family, names in trials.items():
+        rates = np.array([settings[name]["initial_lr"] for name in names])
+        accuracy = [summaries[name]["final_val_accuracy"] for name in names]
+        means = np.array([100 * summary["mean"] for summary in accuracy])
+        lows = np.array([100 * (summary["ci95_low"] or summary["mean"]) for summary in accuracy])
+        highs = np.array([100 * (summary["ci95_high"] or summary["mean"]) for summary in accuracy])
+        drawn = axes.errorbar(
+            rates, means, yerr=[means - lows, highs - means], fmt="o", capsize=3, label=family
+        )
+        winner = names.index(winners[family])
+        axes.plot(
+            rates[winner],
+            means[winner],
+            "o",
+            markersize=13,
+            fillstyle="none",
+            color=drawn[0].get_color(),
+        )
+    axes.set_xscale("log")
+    axes.set(
+        xlabel="initial_lr (log scale)",
+        ylabel="final validation accuracy (%)",
+        title=f"{grid}: every trial, mean and 95 % interval over seeds (ringed: winners)",
+    )
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    path = study_plots(grid) / "sensitivity.png"
+    write_figure(figure, path)
+    return path

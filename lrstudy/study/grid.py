@@ -7,6 +7,7 @@ import yaml
 from lrstudy.core.config import parse_schedule
 from lrstudy.core.errors import UserError
 from lrstudy.core.schedules import SCHEDULES
+from lrstudy.study.sampling import is_tuned, tuned_settings
 
 GRIDS_FILE = Path("study.yaml")
 BASELINE = "fixed-lr0.001"  # the reference reports' best fixed rate: every variant's comparison
@@ -51,14 +52,25 @@ def grid_settings(path, grid, families):
     return settings
 
 
-def load_grid(grid, epochs, path=GRIDS_FILE):
+def load_grid(grid, epochs, path=GRIDS_FILE, trials=None):
     """[(name, ScheduleConfig)] of a grid, each variant checked as schedule.* is for a run of
-    `epochs` epochs; two variants that would share a name are refused."""
+    `epochs` epochs; two variants that would share a name are refused. A tuned grid's variants
+    are its trials (`trials` per family, default its budget), then fixed 0.001."""
+    return grid_variants(grid, epochs, path, trials)[0]
+
+
+def grid_variants(grid, epochs, path=GRIDS_FILE, trials=None):
+    """(load_grid's variants, {family: its trials' names} of a tuned grid, else None)."""
     grids = read_grids(path)
     if grid not in grids:
         raise UserError(f"{path} has no grid {grid!r}; it has {', '.join(map(str, grids))}")
+    tuned = is_tuned(grids[grid])
+    if tuned:
+        settings = tuned_settings(grid, grids[grid], trials, path)
+    else:
+        settings = grid_settings(path, grid, grids[grid])
     variants, sources = [], {}
-    for family, values in grid_settings(path, grid, grids[grid]):
+    for family, values in settings:
         schedule = parse_schedule({"name": family, **values}, epochs, f"{grid}.{family}", path)
         name = schedule.variant_name()
         if name in sources:
@@ -70,7 +82,15 @@ def load_grid(grid, epochs, path=GRIDS_FILE):
         variants.append((name, schedule))
     if not variants:
         raise UserError(f"{path}: grid {grid!r} is empty: it holds no variant")
-    return variants
+    if not tuned:
+        return variants, None
+    by_family = {}
+    for name, schedule in variants:
+        by_family.setdefault(schedule.name, []).append(name)
+    if BASELINE not in sources:
+        baseline = parse_schedule({"name": "fixed", "initial_lr": 0.001}, epochs)
+        variants.append((BASELINE, baseline))
+    return variants, by_family
 
 
 def variant_args(schedule):

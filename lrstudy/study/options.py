@@ -61,6 +61,12 @@ def arguments(argv):
         f"(default {DEFAULT_TOP})",
     )
     parser.add_argument(
+        "--trials",
+        type=positive_number,
+        help="a tuned grid's trials per family (default: the grid's own budget); trial i is "
+        "the same for any number of trials of at least i",
+    )
+    parser.add_argument(
         "--reanalyse",
         action="store_true",
         help="run nothing: rebuild the grid's table, figures and --page blocks from its "

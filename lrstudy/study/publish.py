@@ -13,10 +13,18 @@ from lrstudy.reporting.measures import ACCURACY
 from lrstudy.reporting.verdicts import best_variant_verdict, mcnemar_verdict, outcome_count
 from lrstudy.study.analysis import analyse, fine_tuning_choice, rank, study_rows, table_notes
 from lrstudy.study.claims import claims_note
-from lrstudy.study.figures import render_comparison
+from lrstudy.study.figures import plot_sensitivity, render_comparison
 from lrstudy.study.grid import BASELINE
 from lrstudy.study.results import runs_file
 from lrstudy.study.robustness import robustness_note, split_tests
+from lrstudy.study.tuning import (
+    judge,
+    protocol_note,
+    select_winners,
+    split_note,
+    tuned_rows,
+    tuned_verdict,
+)
 
 
 def marked_blocks(text):
@@ -75,6 +83,8 @@ def checked_fine_tuning(results, ranking, tests):
 def publish(results, settings, pages=()):
     """Write the grid's table, figures and page blocks from its raw `results`, with the
     analysis `settings` (params.yaml's verdicts); returns the table's Markdown."""
+    if "tuned" in results:
+        return publish_tuned(results, settings, pages)
     grid, histories = results["grid"], results["histories"]
     summaries, tests = analyse(histories, settings)
     ranking = rank(summaries)
@@ -100,6 +110,57 @@ def publish(results, settings, pages=()):
     render_comparison(grid, histories, summaries, ranking, fine_tuning)
     table = write_table(study_table(grid), study_rows(summaries, tests, repeats, settings), notes)
     blocks = {f"study-{grid}": table, f"verdict-{grid}": "\n\n".join(claims or [verdict]) + "\n"}
+    for page in pages:
+        update_blocks(page, blocks)
+    return table
+
+
+def checked_winner(results, reference):
+    """Refuse tuned results whose fine-tuned variant is not the winner the analysis picks."""
+    fine_tuned = results["fine_tuning"]["variant"]
+    if fine_tuned != reference:
+        raise UserError(
+            f"{runs_file(results['grid'])}: the analysis now picks {reference}, but these "
+            f"results fine-tuned {fine_tuned}; run the study again "
+            f"(python -m lrstudy.study --grid {results['grid']})"
+        )
+
+
+def publish_tuned(results, settings, pages=()):
+    """A tuned grid's table (one row per family: its winner on validation, judged on test),
+    its sensitivity figure and its page blocks, from its raw `results`."""
+    grid, histories, tuned = results["grid"], results["histories"], results["tuned"]
+    summaries, _ = analyse(histories, settings)
+    margin = settings.margin_fraction
+    winners, reference = select_winners(summaries, tuned["trials"])
+    checked_winner(results, reference)
+    test_accuracy = {name: history["test_accuracy"] for name, history in histories.items()}
+    judgement = judge(winners, reference, BASELINE, test_accuracy, margin)
+    rows = tuned_rows(summaries, tuned["trials"], winners, reference, judgement, margin)
+    split_judgements = {
+        split_seed: judge(
+            {family: winner for family, winner in winners.items() if winner in found},
+            reference,
+            BASELINE,
+            {name: history["test_accuracy"] for name, history in found.items()},
+            margin,
+        )
+        for split_seed, found in results["split_histories"].items()
+    }
+    seeds = len(histories[reference]["val_accuracy"])
+    verdict = tuned_verdict(rows, tuned["budget"], reference)
+    fine_tuning = results["fine_tuning"]
+    notes = [
+        protocol_note(tuned["budget"], winners, margin, seeds),
+        verdict,
+        *split_note(winners, split_judgements, seeds),
+        f"{reference}, the best winner, fine-tuned as {fine_tuning['experiment']}: "
+        + mcnemar_verdict(fine_tuning["test"]),
+    ]
+    plot_sensitivity(grid, summaries, tuned["trials"], tuned["settings"], winners)
+    render_comparison(grid, histories, summaries, rank(summaries), fine_tuning)
+    table = write_table(study_table(grid), rows, notes)
+    blocks = {f"study-{grid}": table, f"verdict-{grid}": verdict + "\n"}
     for page in pages:
         update_blocks(page, blocks)
     return table

@@ -15,7 +15,8 @@ from lrstudy.core.outputs import parse_curve, write_text
 from lrstudy.core.paths import METRICS_DIR, curve_path, repeats_file, summary_file
 from lrstudy.study.runner import read_experiment_file, read_experiment_json
 
-CURVES = ("val_accuracy", "val_loss")  # per seed and epoch: all the analysis reads
+CURVES = ("val_accuracy", "val_loss")  # per seed and epoch: what the analysis reads
+TEST = "test_accuracy"  # per seed: each final head on the test split, for a tuned grid's judgement
 FINETUNE_CURVES = ("accuracy", "loss")  # validation, per epoch, of the fine-tuned run
 
 
@@ -26,11 +27,13 @@ def runs_file(grid):
 
 def read_histories(names):
     """{experiment: {curve: one list per seed}} of the named experiments' `train` stages
-    (metrics/train/repeats.json), the curves the analysis reads."""
+    (metrics/train/repeats.json), the curves the analysis reads and the test accuracies."""
     histories = {}
     for name in names:
-        history = read_experiment_json(repeats_file("train"), name)["history"]
-        histories[name] = {curve: history[curve] for curve in CURVES}
+        repeats = read_experiment_json(repeats_file("train"), name)
+        histories[name] = {curve: repeats["history"][curve] for curve in CURVES}
+        if TEST in repeats:  # experiments older than the heads' test scores have none
+            histories[name][TEST] = repeats[TEST]
     return histories
 
 
@@ -52,10 +55,12 @@ def read_fine_tuning(variant, experiment):
     }
 
 
-def study_results(grid, split_seed, histories, split_histories, rerun, fine_tuning):
+def study_results(grid, split_seed, histories, split_histories, rerun, fine_tuning, tuned=None):
     """The record of a grid's study, as the runs file keeps it. `split_histories`: {split
-    seed: {variant: history}} of the variants `rerun` on other split seeds."""
+    seed: {variant: history}} of the variants `rerun` on other split seeds. A tuned grid's
+    record adds `tuned`: its budget, each family's trials and every variant's settings."""
     return {
+        **({"tuned": tuned} if tuned else {}),
         "grid": grid,
         "split_seed": split_seed,
         "histories": histories,
