@@ -146,6 +146,73 @@ def test_study_reaches_the_verdicts_its_grid_holds_checks_another_split_and_fine
         assert (root / path).read_bytes() == data, path
 
 
+TUNED_GRID = """
+tuned:
+  trials: 8
+  seed: 0
+  space:
+    fixed: {initial_lr: [1.0e-4, 1.0e-1, log]}
+    exp: {initial_lr: [1.0e-4, 1.0e-1, log], k: [0.02, 0.5]}
+"""
+
+
+def test_a_tuned_grid_selects_on_validation_judges_on_test_and_reruns_the_winners(
+    project, sample_dataset
+):
+    root = project({"data.source": str(sample_dataset()), **FAST, "finetune.epochs": 1})
+    (root / "study.yaml").write_text(TUNED_GRID)
+    (root / "README.md").write_text(
+        "<!-- verdict-tuned:start -->\nold\n<!-- verdict-tuned:end -->\n"
+    )
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", "a tuned grid"], root)
+
+    study = [sys.executable, "-m", "lrstudy.study", "--grid", "tuned", "--page", "README.md"]
+    first = run([*study, "--trials", "2", "--splits", "2", "--jobs", "2"], root)
+    assert "5 variants in tuned, 0 already run" in first.stdout  # 2 trials a family, fixed 0.001
+
+    runs = json.loads((root / "metrics" / "study-tuned-runs.json").read_text())
+    trials = runs["tuned"]["trials"]
+    assert runs["tuned"]["budget"] == 2 and {len(names) for names in trials.values()} == {2}
+    assert set(runs["histories"]) == {*trials["fixed"], *trials["exp"], "fixed-lr0.001"}
+
+    def mean(values):
+        return sum(values) / len(values)
+
+    def validation(name):  # what the winner is chosen on: mean final validation accuracy
+        return mean([curve[-1] for curve in runs["histories"][name]["val_accuracy"]])
+
+    with open(root / "metrics" / "study-tuned.csv", newline="") as file:
+        rows = {row["family"]: row for row in csv.DictReader(file)}
+    assert set(rows) == {"fixed", "exp"} and {row["trials"] for row in rows.values()} == {"2"}
+    for family, row in rows.items():
+        winner = row["winner (on validation)"]
+        assert winner in trials[family]
+        assert validation(winner) == max(validation(name) for name in trials[family])
+        test = mean(runs["histories"][winner]["test_accuracy"])
+        assert row["test accuracy"].startswith(f"{100 * test:.2f} ± ")
+    best = max(rows.values(), key=lambda row: validation(row["winner (on validation)"]))
+    assert (
+        best["vs best"] == "" and runs["fine_tuning"]["variant"] == best["winner (on validation)"]
+    )
+    # The winners and fixed 0.001, each on split seed 43.
+    assert set(runs["split_histories"]["43"]) == {
+        "fixed-lr0.001",
+        *(row["winner (on validation)"] for row in rows.values()),
+    }
+    with Image.open(root / "plots" / "study-tuned" / "sensitivity.png") as image:
+        assert image.format == "PNG" and image.size[0] >= 800
+    page = (root / "README.md").read_text()
+    assert "\nold\n" not in page and "Tuned with 2 trials per family" in page
+
+    published = {
+        name: (root / "metrics" / name).read_bytes()
+        for name in ("study-tuned.md", "study-tuned.csv")
+    }
+    run([*study, "--reanalyse"], root)
+    assert {name: (root / "metrics" / name).read_bytes() for name in published} == published
+
+
 TWO_GRID = """
 two:
   fixed:

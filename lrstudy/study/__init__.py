@@ -25,6 +25,10 @@
    accuracy with its 95 % interval) and metrics/study-<grid>.{md,csv} (all variants, best
    first, then the verdicts).
 
+A tuned grid (study.yaml's `tuned`: a budget and a search space per family) draws each
+family's trials (sampling.py), picks each family's winner on validation, judges the winners on
+the test split, reruns them on other splits and fine-tunes the best (tuning.py).
+
 Re-running it with nothing changed trains nothing: experiments that succeeded are reused by
 name. `--reanalyse` runs nothing at all: it rebuilds step 4 from the committed runs file, so a
 change to the analysis reaches every published table without a single experiment.

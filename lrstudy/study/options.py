@@ -46,6 +46,15 @@ def arguments(argv):
         "pushes its experiments (make push), and a clone that pulled them all runs the study "
         "without --shard to build the table (docs/sharing.md)",
     )
+    add_what_to_run(parser)
+    add_where_to_write(parser)
+    args = parser.parse_args(argv)
+    if args.reanalyse and args.shard:
+        parser.error("--reanalyse runs nothing: it takes no --shard")
+    return args
+
+
+def add_what_to_run(parser):
     parser.add_argument(
         "--splits",
         type=positive_number,
@@ -66,6 +75,9 @@ def arguments(argv):
         help="a tuned grid's trials per family (default: the grid's own budget); trial i is "
         "the same for any number of trials of at least i",
     )
+
+
+def add_where_to_write(parser):
     parser.add_argument(
         "--reanalyse",
         action="store_true",
@@ -81,7 +93,3 @@ def arguments(argv):
         "verdicts between <!-- study-GRID:start/end -->, the claims (without any, the best "
         "variant's verdict) between <!-- verdict-GRID:start/end -->",
     )
-    args = parser.parse_args(argv)
-    if args.reanalyse and args.shard:
-        parser.error("--reanalyse runs nothing: it takes no --shard")
-    return args
