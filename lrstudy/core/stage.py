@@ -166,6 +166,10 @@ def stage_main(main):
 
     @functools.wraps(main)
     def run():
+        # A job started in the background (`nohup dvc repro &`, a CI runner) inherits SIGINT
+        # ignored, and Python then leaves it so: Ctrl-C, `kill -INT` and stop_with would not stop
+        # the stage. Its own handler makes SIGINT end it cleanly wherever it was started.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         with quiet_tensorflow():
             guarded()
 
