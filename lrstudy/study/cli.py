@@ -43,10 +43,10 @@ def prepare_shared_stages():
     stage_dvc_lock()
 
 
-def run_variants(label, variants, jobs):
-    """Run every variant [(name, `dvc exp run` arguments)] that has not succeeded: queue those
-    with no experiment, requeue those that failed before, wait for those an earlier study left
-    queued or running."""
+def run_variants(label, variants, jobs, targets=("train",)):
+    """Run every variant [(name, `dvc exp run` arguments)] that has not succeeded, up to the
+    stages `targets` (none: the whole pipeline): queue those with no experiment, requeue those
+    that failed before, wait for those an earlier study left queued or running."""
     states = experiment_states(experiments())
     names = [name for name, _ in variants]
     succeeded = [name for name in names if states.get(name) == "Success"]
@@ -59,7 +59,7 @@ def run_variants(label, variants, jobs):
             print(f"study: {name} failed in an earlier study; removing that task, rerunning it")
             run_dvc("queue", "remove", name)
         if name not in succeeded + pending:
-            run_dvc("exp", "run", "--queue", "-n", name, *arguments, "train")
+            run_dvc("exp", "run", "--queue", "-n", name, *arguments, *targets)
     if to_run := [name for name in names if name not in succeeded]:
         run_queue(to_run, jobs)
 
@@ -72,10 +72,12 @@ def succeeded(names):
 
 def fine_tune(variant, arguments):
     """The whole pipeline with the variant's params, as the experiment `<variant>-finetuned`
-    (its `train` runs again: seconds, the same heads); its record (results.py)."""
+    (its `train` runs again: seconds, the same heads), queued like the variants so that the
+    workspace stays as it was; its record (results.py)."""
     finetuned = f"{variant}-finetuned"
-    if experiment_states(experiments()).get(finetuned) != "Success":
-        run_dvc("exp", "run", "-n", finetuned, *arguments[variant], capture=False)
+    run_variants(f"fine-tuning {variant}", [(finetuned, arguments[variant])], 1, targets=())
+    if not succeeded([finetuned]):
+        raise UserError(f"{finetuned} failed; its log is above")
     return read_fine_tuning(variant, finetuned)
 
 
