@@ -168,7 +168,9 @@ def test_a_tuned_grid_selects_on_validation_judges_on_test_and_reruns_the_winner
     run(["git", "commit", "-qm", "a tuned grid"], root)
 
     study = [sys.executable, "-m", "lrstudy.study", "--grid", "tuned", "--page", "README.md"]
+    params = (root / "params.yaml").read_text()
     first = run([*study, "--trials", "2", "--splits", "2", "--jobs", "2"], root)
+    assert (root / "params.yaml").read_text() == params  # every run queued: the workspace kept
     assert "5 variants in tuned, 0 already run" in first.stdout  # 2 trials a family, fixed 0.001
 
     runs = json.loads((root / "metrics" / "study-tuned-runs.json").read_text())
