@@ -66,10 +66,9 @@ def check_pages(pages, grid):
         )
 
 
-def checked_fine_tuning(results, ranking, tests):
-    """Why the results' fine-tuned variant is the one the analysis picks; refuses results that
-    fine-tuned another (the analysis changed since they were run)."""
-    chosen, why = fine_tuning_choice(ranking, tests)
+def refuse_another_fine_tuning(results, chosen):
+    """Refuse results whose fine-tuned variant is not `chosen`, the one the analysis picks now
+    (it changed since they were run)."""
     fine_tuned = results["fine_tuning"]["variant"]
     if chosen != fine_tuned:
         raise UserError(
@@ -77,7 +76,6 @@ def checked_fine_tuning(results, ranking, tests):
             f"results fine-tuned {fine_tuned}; run the study again "
             f"(python -m lrstudy.study --grid {results['grid']})"
         )
-    return why
 
 
 def publish(results, settings, pages=()):
@@ -90,7 +88,8 @@ def publish(results, settings, pages=()):
     ranking = rank(summaries)
     repeats = {name: len(history["val_accuracy"]) for name, history in histories.items()}
     tests_by_split = split_tests(results["split_histories"], settings)
-    why = checked_fine_tuning(results, ranking, tests)
+    chosen, why = fine_tuning_choice(ranking, tests)
+    refuse_another_fine_tuning(results, chosen)
     fine_tuning = results["fine_tuning"]
     claims = claims_note(ranking, tests, settings, tests_by_split)
     verdict = best_variant_verdict(
@@ -115,17 +114,6 @@ def publish(results, settings, pages=()):
     return table
 
 
-def checked_winner(results, reference):
-    """Refuse tuned results whose fine-tuned variant is not the winner the analysis picks."""
-    fine_tuned = results["fine_tuning"]["variant"]
-    if fine_tuned != reference:
-        raise UserError(
-            f"{runs_file(results['grid'])}: the analysis now picks {reference}, but these "
-            f"results fine-tuned {fine_tuned}; run the study again "
-            f"(python -m lrstudy.study --grid {results['grid']})"
-        )
-
-
 def publish_tuned(results, settings, pages=()):
     """A tuned grid's table (one row per family: its winner on validation, judged on test),
     its sensitivity figure and its page blocks, from its raw `results`."""
@@ -133,7 +121,7 @@ def publish_tuned(results, settings, pages=()):
     summaries, _ = analyse(histories, settings)
     margin = settings.margin_fraction
     winners, reference = select_winners(summaries, tuned["trials"])
-    checked_winner(results, reference)
+    refuse_another_fine_tuning(results, reference)
     test_accuracy = {name: history["test_accuracy"] for name, history in histories.items()}
     judgement = judge(winners, reference, BASELINE, test_accuracy, margin)
     rows = tuned_rows(summaries, tuned["trials"], winners, reference, judgement, margin)
