@@ -81,8 +81,10 @@ def fine_tune(variant, arguments):
     return read_fine_tuning(variant, finetuned)
 
 
-def rerun_on_splits(args, chosen, arguments, split_seeds):
-    """Run the `chosen` variants again on each split seed: {split seed: {variant: history}}."""
+def rerun_on_splits(args, chosen, arguments, split_seed):
+    """Run the `chosen` variants again on the `args.splits - 1` split seeds after `split_seed`:
+    {split seed: {variant: history}} (none with --splits 1)."""
+    split_seeds = [split_seed + offset for offset in range(1, args.splits)]
     if not split_seeds:
         return {}
     runs = split_runs(chosen, arguments, split_seeds)
@@ -102,11 +104,10 @@ def check_robustness(grid, ranking, arguments, args, split_seed):
     """The best variants, the claims' variants and the baseline on `args.splits - 1` more split
     seeds after `split_seed`: (the variants rerun, {split seed: {variant: history}}); none
     with --splits 1 or without a baseline."""
-    split_seeds = [split_seed + offset for offset in range(1, args.splits)]
-    if not split_seeds or BASELINE not in ranking:
+    if args.splits == 1 or BASELINE not in ranking:
         return [], {}
     chosen = rerun_variants(ranking, args.top, claimed_variants(ranking))
-    return chosen, rerun_on_splits(args, chosen, arguments, split_seeds)
+    return chosen, rerun_on_splits(args, chosen, arguments, split_seed)
 
 
 def study_interrupted(main):
@@ -176,8 +177,7 @@ def run_tuned_study(args, options, tuned, split_seed, settings):
     winners, reference = select_winners(summaries, trials)
     print(f"study: winners on validation: {', '.join(winners.values())}; best {reference}")
     chosen = list(dict.fromkeys([BASELINE, *winners.values()]))
-    split_seeds = [split_seed + offset for offset in range(1, args.splits)]
-    split_histories = rerun_on_splits(args, chosen, options, split_seeds)
+    split_histories = rerun_on_splits(args, chosen, options, split_seed)
     fine_tuning = fine_tune(reference, options)
     return study_results(
         args.grid,
@@ -204,11 +204,12 @@ def main(argv=None):
         if args.shard:
             return run_shard(args.grid, options, args.shard, args.jobs)
         if trials:
-            settings = {name: dict(schedule.values) for name, schedule in variants}
-            tuned = {"budget": len(next(iter(trials.values()))), "trials": trials}
-            results = run_tuned_study(
-                args, options, {**tuned, "settings": settings}, config.split.seed, config.verdicts
-            )
+            tuned = {
+                "budget": len(next(iter(trials.values()))),
+                "trials": trials,
+                "settings": {name: dict(schedule.values) for name, schedule in variants},
+            }
+            results = run_tuned_study(args, options, tuned, config.split.seed, config.verdicts)
         else:
             results = run_study(args, options, config.split.seed, config.verdicts)
         write_results(results)

@@ -74,8 +74,15 @@ def plot_sensitivity(grid, summaries, trials, settings, winners):
         rates = np.array([settings[name]["initial_lr"] for name in names])
         accuracy = [summaries[name]["final_val_accuracy"] for name in names]
         means = np.array([100 * summary["mean"] for summary in accuracy])
-        lows = np.array([100 * (summary["ci95_low"] or summary["mean"]) for summary in accuracy])
-        highs = np.array([100 * (summary["ci95_high"] or summary["mean"]) for summary in accuracy])
+        lows, highs = (
+            np.array(
+                [
+                    100 * (summary["mean"] if summary[key] is None else summary[key])
+                    for summary in accuracy
+                ]
+            )
+            for key in ("ci95_low", "ci95_high")
+        )
         drawn = axes.errorbar(
             rates, means, yerr=[means - lows, highs - means], fmt="o", capsize=3, label=family
         )

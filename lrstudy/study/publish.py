@@ -122,18 +122,16 @@ def publish_tuned(results, settings, pages=()):
     margin = settings.margin_fraction
     winners, reference = select_winners(summaries, tuned["trials"])
     refuse_another_fine_tuning(results, reference)
-    test_accuracy = {name: history["test_accuracy"] for name, history in histories.items()}
-    judgement = judge(winners, reference, BASELINE, test_accuracy, margin)
-    rows = tuned_rows(summaries, tuned["trials"], winners, reference, judgement, margin)
+
+    def judged(found):
+        """The winners among `found` ({variant: history}) judged on their test accuracy."""
+        present = {family: winner for family, winner in winners.items() if winner in found}
+        scores = {name: history["test_accuracy"] for name, history in found.items()}
+        return judge(present, reference, BASELINE, scores, margin)
+
+    rows = tuned_rows(summaries, tuned["trials"], winners, reference, judged(histories), margin)
     split_judgements = {
-        split_seed: judge(
-            {family: winner for family, winner in winners.items() if winner in found},
-            reference,
-            BASELINE,
-            {name: history["test_accuracy"] for name, history in found.items()},
-            margin,
-        )
-        for split_seed, found in results["split_histories"].items()
+        split_seed: judged(found) for split_seed, found in results["split_histories"].items()
     }
     seeds = len(histories[reference]["val_accuracy"])
     verdict = tuned_verdict(rows, tuned["budget"], reference)

@@ -45,15 +45,9 @@ def judge(winners, reference, baseline, test_accuracy, margin):
     scored = [name for name in names if None not in test_accuracy[name]]
     values = {name: np.asarray(test_accuracy[name], dtype=float) for name in scored}
     against_reference = (
-        compare_with_baseline({n: values[n] for n in scored}, reference, margin)
-        if reference in scored
-        else {}
+        compare_with_baseline(values, reference, margin) if reference in values else {}
     )
-    against_baseline = (
-        compare_with_baseline({n: values[n] for n in scored}, baseline, margin)
-        if baseline in scored
-        else {}
-    )
+    against_baseline = compare_with_baseline(values, baseline, margin) if baseline in values else {}
     return summaries, against_reference, against_baseline
 
 
