@@ -16,7 +16,13 @@ from lrstudy.backbone.litert import WITHOUT_AUTOTUNE
 from lrstudy.backbone.runtime import RUNTIMES, compute_features, image_dataset
 from lrstudy.core.datasets import read_classes, read_split, split_features
 from lrstudy.finetuning import finetune_datasets, finetune_models
-from lrstudy.heads.training import build_head, compile_classifier, fit_heads, seed_everything
+from lrstudy.heads.training import (
+    build_head,
+    compile_classifier,
+    fit_heads,
+    make_optimizer,
+    seed_everything,
+)
 from tests.helpers.models import build_finetune_model
 from tests.helpers.sandbox import committed_config
 
@@ -32,7 +38,8 @@ CONFIG = committed_config(
         "head.seed": 42,
         "head.repeats": 10,
         "finetune.unfreeze_blocks": 2,
-        "finetune.lr": 1e-5,
+        "finetune.schedule.name": "fixed",
+        "finetune.schedule.initial_lr": 1e-5,
         "finetune.batch_size": BATCH,
         "finetune.augment": True,
         "finetune.seed": 42,
@@ -111,7 +118,7 @@ def measure_reference_epoch(backbone, train_split, val_split, num_classes):
     print("bench: one head epoch the reference reports' way (images -> backbone -> head) ...")
     backbone.trainable = False
     head = build_head(backbone.output_shape[-1], num_classes, 0.0)
-    model = compile_classifier(build_finetune_model(backbone, head), 1e-3)
+    model = compile_classifier(build_finetune_model(backbone, head), make_optimizer(CONFIG.train))
     train = image_dataset(train_split[0], 224, BATCH, labels=train_split[1], shuffle_seed=42)
     validation = image_dataset(val_split[0], 224, BATCH, labels=val_split[1])
     model.fit(train.take(1), validation_data=validation.take(1), verbose=0)  # traces both steps
@@ -133,7 +140,9 @@ def per_seed_loop(rate, train, validation, num_classes):
         keras.backend.clear_session()
         seed_everything(seed)
         model = build_head(train[0].shape[1], num_classes, 0.0)
-        compile_classifier(model, rate(0), steps_per_execution=STEPS_PER_EXECUTION)
+        compile_classifier(
+            model, make_optimizer(CONFIG.train, rate(0)), steps_per_execution=STEPS_PER_EXECUTION
+        )
         model.fit(
             feature_batches(*train, shuffle_seed=seed),
             epochs=HEAD.epochs,
@@ -163,7 +172,7 @@ def measure_head_training(num_classes):
 
     runs = {
         "stacked_s": lambda: fit_heads(
-            rate, HEAD, HEAD.seeds, train, validation, num_classes, desc="stacked"
+            rate, HEAD, CONFIG.train, HEAD.seeds, train, validation, num_classes, desc="stacked"
         ),
         "per_seed_loop_s": lambda: per_seed_loop(rate, train, validation, num_classes),
     }

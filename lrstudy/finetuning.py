@@ -4,8 +4,9 @@
 The recipe of Keras' EfficientNet fine-tuning example: start from the head trained by `train`
 on the same frozen backbone, unfreeze the last `finetune.unfreeze_blocks` blocks (and the 1x1
 conv above them) while every BatchNormalization layer stays frozen and in inference mode
-(lrstudy/backbone/build.py), and train on images (not cached features) with a low learning rate
-and optional light augmentation (in the tf.data pipeline, so the saved model holds no
+(lrstudy/backbone/build.py), and train on images (not cached features) with Adam at a low
+learning rate (`finetune.schedule.*`, per epoch, the schedules of lrstudy/core/schedules.py) and
+optional light augmentation (in the tf.data pipeline, so the saved model holds no
 augmentation layers). The frozen bottom runs on the chosen runtime
 (lrstudy/backbone/runtime.py); the saved model is the same either way: pixels ->
 `frozen_bottom` -> `trainable_top` -> class probabilities. Its dvclive steps continue the head's
@@ -91,14 +92,17 @@ def finetune_models(backbone_settings, settings, runtime, checkpointed=None):
         full = assemble(frozen, forward.trainable_of(checkpointed))
         return FinetuneModels(forward, full, checkpointed, tuple(unfrozen))
     full = assemble(frozen, trainable_part(top, keras.models.load_model(HEAD_MODEL)))
-    fitted = compile_classifier(forward.fitted_part(full), settings.lr)
+    optimizer = keras.optimizers.Adam(learning_rate=settings.rate(0))
+    fitted = compile_classifier(forward.fitted_part(full), optimizer)
     return FinetuneModels(forward, full, fitted, tuple(unfrozen))
 
 
 def fingerprint(backbone_settings, settings, runtime):
     """What a checkpoint must match to be resumed: the params, the runtime (it decides what the
     checkpoint holds) and the input files."""
-    state = [dataclasses.asdict(backbone_settings), dataclasses.asdict(settings), runtime.name]
+    values = {item.name: getattr(settings, item.name) for item in dataclasses.fields(settings)}
+    values["schedule"] = settings.schedule.as_params()
+    state = [dataclasses.asdict(backbone_settings), values, runtime.name]
     digest = hashlib.sha256(json.dumps(state, sort_keys=True).encode())
     for path in (HEAD_MODEL, manifest_path("training"), manifest_path("validation")):
         digest.update(Path(path).read_bytes())
@@ -187,9 +191,10 @@ class EpochLog(keras.callbacks.Callback):
         log_epoch(self.live, logs or {})
 
 
-def fit_logged(model, training, validation, checkpoint, epochs, first_step):
-    """Fit from the checkpoint's last epoch, logging with dvclive from step `first_step` on;
-    returns (best val accuracy, its epoch counted from 1 as Keras prints it)."""
+def fit_logged(model, training, validation, checkpoint, settings, first_step):
+    """Fit from the checkpoint's last epoch to `settings.epochs` (the FinetuneConfig) at the
+    learning rate of its schedule, logging with dvclive from step `first_step` on; returns (best
+    val accuracy, its epoch counted from 1 as Keras prints it)."""
     with open_live(logs_dir("finetune")) as live:
         live.step = first_step
         logger = EpochLog(live)
@@ -198,11 +203,17 @@ def fit_logged(model, training, validation, checkpoint, epochs, first_step):
         model.fit(
             training,
             validation_data=validation,
-            epochs=epochs,
+            epochs=settings.epochs,
             initial_epoch=len(checkpoint.history),
             shuffle=False,  # the dataset reshuffles itself, seeded, every epoch
             verbose=1,
-            callbacks=[checkpoint, logger],  # checkpoint first: what is logged is also saved
+            # the rate first, so that each epoch's logs hold it; then the checkpoint, so that
+            # what is logged is also saved
+            callbacks=[
+                keras.callbacks.LearningRateScheduler(lambda epoch, _: settings.rate(epoch)),
+                checkpoint,
+                logger,
+            ],
         )
         accuracy = [logs["val_accuracy"] for logs in checkpoint.history]
         best = max(range(len(accuracy)), key=accuracy.__getitem__)

@@ -2,7 +2,8 @@
 `train`'s head.
 
 The recipe (lrstudy/finetuning.py): BatchNorm frozen and in inference mode, the last
-`finetune.unfreeze_blocks` blocks unfrozen, a low learning rate, light augmentation. The frozen
+`finetune.unfreeze_blocks` blocks unfrozen, Adam at a low learning rate following
+`finetune.schedule.*`, light augmentation. The frozen
 bottom runs on the runtime of `backbone.runtime`. Resumes after an interruption from its last
 completed epoch.
 """
@@ -25,7 +26,8 @@ def print_plan(models, settings, runtime, history):
         )
     trainable = sum(int(keras.ops.size(weight)) for weight in models.fitted.trainable_weights)
     print(
-        f"finetune: {trainable:,} trainable weights, lr {settings.lr:g}, {settings.epochs} epochs"
+        f"finetune: {trainable:,} trainable weights, Adam, {settings.epochs} epochs, schedule "
+        f"{settings.schedule.describe()}"
     )
 
 
@@ -63,7 +65,7 @@ def main(config):
     )
     checkpoint = EpochCheckpoint(CHECKPOINT_DIR, run_fingerprint, history, seconds)
     best_accuracy, best_epoch = fit_logged(
-        models.fitted, *datasets, checkpoint, settings.epochs, first_step=config.head.epochs
+        models.fitted, *datasets, checkpoint, settings, first_step=config.head.epochs
     )
 
     speed = (len(training[0]) + len(validation[0])) * settings.epochs / checkpoint.seconds

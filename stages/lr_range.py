@@ -1,4 +1,5 @@
-"""Stage `lr_range`: an LR range test on the cached features, a guide for `initial_lr`.
+"""Stage `lr_range`: an LR range test on the cached features, a guide for `initial_lr` of
+`train.optimizer`.
 
 Writes plots/lr_range.png and metrics/lr_range.json (lrstudy/heads/lr_range.py says how).
 """
@@ -14,13 +15,19 @@ def main(config):
     import numpy as np
 
     from lrstudy.heads.lr_range import plot_range_test, range_test, suggest_lr
-    from lrstudy.heads.training import build_head, compile_classifier, seed_everything
+    from lrstudy.heads.training import (
+        build_head,
+        compile_classifier,
+        make_optimizer,
+        seed_everything,
+    )
 
     head, settings = config.head, config.lr_range
     seed_everything(head.seed)
     features, labels = split_features("training")
     model = build_head(features.shape[1], len(read_classes()), head.dropout)
-    compile_classifier(model, settings.min_lr, metrics=())
+    optimizer = make_optimizer(config.train, settings.min_lr, model.trainable_variables)
+    compile_classifier(model, optimizer, metrics=())
 
     lrs = np.geomspace(settings.min_lr, settings.max_lr, settings.steps)
     lrs, losses = range_test(model, features, labels, lrs, head.batch_size, head.seed)

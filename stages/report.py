@@ -20,7 +20,7 @@ def main(config):
         verdicts,
     )
 
-    policies = learning_rates(config.baseline, config.schedule, config.finetune)
+    policies = learning_rates(config.train, config.baseline, config.schedule, config.finetune)
     plot_metric(policies, "accuracy", "accuracy", report_plot("accuracy"), title=SPREAD_TITLE)
     plot_metric(
         policies,
@@ -30,9 +30,8 @@ def main(config):
         log_scale=True,
         title=SPREAD_TITLE,
     )
-    heads = {model: policies[model] for model in ("baseline", "scheduled")}
     plot_metric(
-        heads,
+        policies,
         "learning_rate",
         "learning rate",
         report_plot("learning_rate"),

@@ -12,9 +12,18 @@ from lrstudy.core.stage import stage_main
 def main(config):
     from lrstudy.heads.repeats import train_repeats
 
-    schedule, epochs = config.schedule, config.head.epochs
-    print(f"train: schedule {schedule.describe()}")
-    train_repeats("train", "scheduled", lambda epoch: schedule.rate(epoch, epochs), config.head)
+    schedule, epochs, train = config.schedule, config.head.epochs, config.train
+    print(f"train: {train.describe()}, schedule {schedule.describe()}")
+    if train.spec.averaged and schedule.name != "fixed":
+        print(
+            f"train: note: {train.optimizer} averages its steps evenly whatever their rate; "
+            f"schedule {schedule.name} only scales them (lrstudy/core/optimizers.py)"
+        )
+
+    def rate(epoch):
+        return schedule.rate(epoch, epochs)
+
+    train_repeats("train", "scheduled", rate, config.head, train)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from lrstudy.core.config import (
     read_number,
 )
 from lrstudy.core.errors import UserError
+from lrstudy.core.schedules import SCHEDULES
 from tests.helpers.commands import run
 from tests.helpers.sandbox import REPO_ROOT, committed_params, set_params
 
@@ -35,6 +36,19 @@ def test_committed_params_are_valid_and_headline_command_is_meaningful():
     assert (config.split.validation, config.split.test) == (0.15, 0.15)
     assert (config.head.epochs, config.baseline.lr) == (50, 0.001)
     assert config.head.seeds == list(range(42, 52))
+    # The reports' optimizer, and fine-tuning at one fixed rate, by default.
+    assert (config.train.optimizer, config.train.values) == ("adam", {})
+    assert config.finetune.schedule.as_params() == {"name": "fixed", "initial_lr": 1e-05}
+
+
+@pytest.mark.parametrize("name", SCHEDULES)
+@pytest.mark.parametrize("epochs", [1, 2, 10])
+def test_every_fine_tuning_schedule_is_valid_at_any_length_with_the_committed_values(name, epochs):
+    config = parse_config(
+        committed_params({"finetune.schedule.name": name, "finetune.epochs": epochs})
+    )
+    rates = [config.finetune.rate(epoch) for epoch in range(epochs)]
+    assert all(0 < rate <= config.finetune.schedule.values["initial_lr"] for rate in rates)
 
 
 def test_numbers_accept_numeric_strings_and_check_bounds():
@@ -206,8 +220,24 @@ IMPORTED_TENSORFLOW = (
         ),
         (
             "finetune",
-            {"finetune.lr": -1e-05},
-            "finetune.lr = -1e-05 is not allowed; expected a number > 0",
+            {"finetune.schedule.initial_lr": -1e-05},
+            "finetune.schedule.initial_lr = -1e-05 is not allowed; expected a number > 0",
+        ),
+        (
+            "finetune",
+            {"finetune.schedule.name": "cosine", "finetune.schedule.warmup_epochs": 10},
+            "finetune.schedule.warmup_epochs = 10 is not allowed; expected < finetune.epochs (10)",
+        ),
+        (
+            "train",
+            {"train.optimizer": "rmsprop2"},
+            "train.optimizer = 'rmsprop2' is not allowed; expected "
+            "one of adam, sgd, adamw, schedulefree_adamw",
+        ),
+        (
+            "baseline",
+            {"train.momentum": 1.5},
+            "train.momentum = 1.5 is not allowed; expected a number >= 0 <= 0.999",
         ),
         ("fetch", {"data.max_gb": 0}, "data.max_gb = 0 is not allowed; expected a number > 0"),
     ],

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from lrstudy.core.config import HeadConfig, VerdictsConfig
+from lrstudy.core.config import HeadConfig, TrainConfig, VerdictsConfig
 from lrstudy.core.datasets import split_features, write_features, write_manifests
 from lrstudy.core.paths import FEATURES_DIR, SPLIT_DIR, model_file, repeats_file, summary_file
 from lrstudy.heads.repeats import train_repeats
@@ -50,8 +50,11 @@ def head(epochs, repeats):
     return HeadConfig(epochs=epochs, batch_size=8, dropout=0.0, seed=42, repeats=repeats)
 
 
+ADAM = TrainConfig(optimizer="adam", momentum=0.9, weight_decay=0.004)
+
+
 def test_a_diverging_head_is_named_and_recorded_as_valid_json(tiny_features, capsys):
-    train_repeats("train", "scheduled", lambda epoch: 1e38, head(epochs=3, repeats=3))
+    train_repeats("train", "scheduled", lambda epoch: 1e38, head(epochs=3, repeats=3), ADAM)
     said = capsys.readouterr().out
     repeats = strict_json(repeats_file("train"))
     assert repeats["diverged"] == [0, 0, 0] and repeats["test_accuracy"] == [None] * 3
@@ -67,7 +70,7 @@ def test_a_diverging_head_is_named_and_recorded_as_valid_json(tiny_features, cap
 
 
 def test_a_head_that_learns_diverges_nowhere(tiny_features, capsys):
-    train_repeats("train", "scheduled", lambda epoch: 1e-3, head(epochs=2, repeats=2))
+    train_repeats("train", "scheduled", lambda epoch: 1e-3, head(epochs=2, repeats=2), ADAM)
     repeats = strict_json(repeats_file("train"))
     assert repeats["diverged"] == [None, None]
     assert strict_json(summary_file("train"))["diverged_seeds"] == 0

@@ -24,7 +24,7 @@ from lrstudy.study.runner import (
     wait_for,
 )
 from tests.helpers.commands import run
-from tests.helpers.sandbox import REPO_ROOT
+from tests.helpers.sandbox import REPO_ROOT, committed_config
 
 BASELINE_ROW = {"Experiment": None, "rev": "workspace", "typ": "baseline", "State": None}
 
@@ -147,7 +147,7 @@ def test_a_bad_grid_file_is_one_line_naming_the_problem(tmp_path, text, message)
     if text is not None:
         path.write_text(text)
     with pytest.raises(UserError, match=message) as error:
-        load_grid("g", 50, path)
+        load_grid("g", 50, committed_config().train, path)
     assert "\n" not in str(error.value)
 
 

@@ -1,14 +1,16 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
-from lrstudy.core.config import ParamError, VerdictsConfig, parse_schedule
+from lrstudy.core.config import ParamError, TrainConfig, VerdictsConfig, parse_schedule
 from lrstudy.core.errors import UserError
 from lrstudy.core.schedules import variant_name
 from lrstudy.heads.lr_range import smooth, suggest_lr
 from lrstudy.reporting.verdicts import best_variant_verdict
 from lrstudy.study.analysis import analyse, fine_tuning_choice, rank, study_rows, table_notes
 from lrstudy.study.claims import CLAIMS, answer, claim_rows, claimed_variants
-from lrstudy.study.grid import BASELINE, load_grid, variant_args
+from lrstudy.study.grid import BASELINE, Variant, load_grid
 from lrstudy.study.publish import check_pages, publish, update_blocks
 from lrstudy.study.results import read_results, runs_file, study_results, write_results
 from lrstudy.study.robustness import (
@@ -19,15 +21,17 @@ from lrstudy.study.robustness import (
 )
 from tests.helpers.sandbox import REPO_ROOT
 
+ADAM = TrainConfig(optimizer="adam", momentum=0.9, weight_decay=0.004)
+
 
 def test_the_reference_grids_have_the_reference_reports_variants():
-    reference = load_grid("reference", 50, REPO_ROOT / "study.yaml")
+    reference = load_grid("reference", 50, ADAM, REPO_ROOT / "study.yaml")
     assert len(reference) == 18
     names = [name for name, _ in reference]
     assert names[:4] == ["fixed-lr0.1", "fixed-lr0.01", "fixed-lr0.001", "fixed-lr0.0001"]
     assert "exp-lr0.01-k0.3" in names and "step-lr0.1-drop0.5-every10" in names
     assert len(set(names)) == 18
-    small_rates = load_grid("reference-small-rates", 50, REPO_ROOT / "study.yaml")
+    small_rates = load_grid("reference-small-rates", 50, ADAM, REPO_ROOT / "study.yaml")
     assert [name for name, _ in small_rates] == [
         "fixed-lr1e-08",
         "fixed-lr1e-09",
@@ -45,23 +49,24 @@ def test_variant_names_and_dvc_arguments():
         == "step-lr0.01-drop0.5-every3"
     )
     exp = parse_schedule({"name": "exp", "initial_lr": 0.01, "k": 0.3, "drop": 0.5}, 50)
-    assert variant_args(exp) == [
-        "-S",
-        "schedule.name=exp",
-        "-S",
-        "schedule.initial_lr=0.01",
-        "-S",
-        "schedule.k=0.3",
+    variant = Variant(exp, ADAM)
+    assert variant.name == "exp-lr0.01-k0.3"  # Adam, the reports' optimizer, goes unnamed
+    assert variant.arguments() == [
+        *("-S", "schedule.name=exp", "-S", "schedule.initial_lr=0.01", "-S", "schedule.k=0.3"),
+        *("-S", "train.optimizer=adam"),
     ]
+    sgd = Variant(exp, dataclasses.replace(ADAM, optimizer="sgd"))
+    assert sgd.name == "sgd-m0.9-exp-lr0.01-k0.3"
+    assert sgd.arguments()[-4:] == ["-S", "train.optimizer=sgd", "-S", "train.momentum=0.9"]
 
 
 def test_grids_are_checked_like_params(tmp_path):
     grids = tmp_path / "study.yaml"
     grids.write_text("bad:\n  exp:\n    - {initial_lr: 0.01, k: -1}\n")
     with pytest.raises(ParamError, match=r"study.yaml: bad.exp.k = -1 is not allowed"):
-        load_grid("bad", 50, grids)
+        load_grid("bad", 50, ADAM, grids)
     with pytest.raises(UserError, match="no grid 'missing'; it has bad"):
-        load_grid("missing", 50, grids)
+        load_grid("missing", 50, ADAM, grids)
 
 
 SETTINGS = VerdictsConfig(margin=1.0, convergence=0.99)

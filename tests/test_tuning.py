@@ -12,7 +12,9 @@ from lrstudy.study.analysis import analyse
 from lrstudy.study.grid import BASELINE, grid_variants
 from lrstudy.study.sampling import draw_trials
 from lrstudy.study.tuning import judge, select_winners, tuned_rows, tuning_cost
-from tests.helpers.sandbox import REPO_ROOT
+from tests.helpers.sandbox import REPO_ROOT, committed_config
+
+ADAM = committed_config().train
 
 SPACE = {
     "fixed": {"initial_lr": [1.0e-4, 1.0e-1, "log"]},
@@ -48,12 +50,12 @@ def test_trial_i_is_the_same_for_any_budget_of_at_least_i_and_families_are_indep
 
 
 def test_the_committed_tuned_grid_holds_every_family_s_trials_and_fixed_0_001():
-    variants, trials = grid_variants("tuned", 50, REPO_ROOT / "study.yaml")
+    variants, trials = grid_variants("tuned", 50, ADAM, REPO_ROOT / "study.yaml")
     assert set(trials) == {"fixed", "exp", "step", "cosine", "onecycle"}
     assert {len(names) for names in trials.values()} == {8}
     names = [name for name, _ in variants]
     assert len(names) == len(set(names)) == 41 and names[-1] == BASELINE
-    _, two = grid_variants("tuned", 50, REPO_ROOT / "study.yaml", trials=2)
+    _, two = grid_variants("tuned", 50, ADAM, REPO_ROOT / "study.yaml", trials=2)
     assert all(two[family] == trials[family][:2] for family in trials)
 
 
@@ -161,3 +163,34 @@ def test_the_tuning_cost_is_the_trials_per_trial_near_the_best():
     }
     # Within half a point of 0.95: 0.95, 0.946 (0.944 is 0.6 below): 8 / 2.
     assert tuning_cost(summaries, list(summaries), 0.01) == 4.0
+
+
+def test_the_optimizers_grid_pairs_each_optimizer_with_its_schedules():
+    variants, trials = grid_variants("optimizers", 50, ADAM, REPO_ROOT / "study.yaml")
+    assert list(trials) == [
+        "adam-fixed",
+        "adam-exp",
+        "sgd-fixed",
+        "sgd-cosine",
+        "adamw-fixed",
+        "adamw-cosine",
+        "schedulefree_adamw-fixed",
+    ]
+    by_name = dict(variants)
+    assert all(by_name[name].train.optimizer == "sgd" for name in trials["sgd-cosine"])
+    assert all(name.startswith("sgd-m0.9-cosine-lr") for name in trials["sgd-cosine"])
+    assert all(name.startswith("exp-lr") for name in trials["adam-exp"])  # Adam goes unnamed
+    free = trials["schedulefree_adamw-fixed"][0]
+    assert free.startswith("schedulefree_adamw-wd0.004-fixed-lr")
+    assert ["-S", "train.optimizer=schedulefree_adamw"] == by_name[free].arguments()[4:6]
+    assert variants[-1][0] == BASELINE and by_name[BASELINE].train.optimizer == "adam"
+
+
+def test_a_space_that_mixes_optimizers_and_schedules_is_refused(tmp_path):
+    grids = tmp_path / "study.yaml"
+    grids.write_text(
+        "g:\n  trials: 2\n  space:\n    sgd: {fixed: {initial_lr: [0.001, 0.1, log]}}\n"
+        "    exp: {initial_lr: [0.001, 0.1, log], k: 0.1}\n"
+    )
+    with pytest.raises(UserError, match=r"g.space mixes optimizers \(sgd\) with schedules"):
+        grid_variants("g", 50, ADAM, grids)

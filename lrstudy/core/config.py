@@ -8,9 +8,10 @@ both before TensorFlow is imported or any input read: a bad params.yaml answers 
 second with one `error:` line.
 
 Numbers are accepted as strings too: `dvc exp run -S schedule.initial_lr=1e-05` writes `1e-05`,
-which YAML reads as a string. The registries the checks read (schedules, backbones) live beside
-this module, not beside the code that trains or builds them, so that `schedule.name`,
-`backbone.name` and their bounds are checked without loading Keras.
+which YAML reads as a string. The registries the checks read (schedules, optimizers, backbones)
+live beside this module, not beside the code that trains or builds them, so that
+`schedule.name`, `train.optimizer`, `backbone.name` and their bounds are checked without loading
+Keras. `schedule` and `finetune.schedule` are read alike: a name and the values it uses.
 """
 
 import difflib
@@ -21,7 +22,7 @@ from types import MappingProxyType
 
 import yaml
 
-from lrstudy.core import schedules
+from lrstudy.core import optimizers, schedules
 from lrstudy.core.backbones import BACKBONES
 from lrstudy.core.errors import UserError
 
@@ -166,6 +167,32 @@ class HeadConfig:
 
 
 @dataclass(frozen=True)
+class TrainConfig:
+    """The optimizer of the head (stages baseline, train and lr_range) and the values of the
+    params it reads (lrstudy/core/optimizers.py); the others are checked but unused."""
+
+    optimizer: str = choice(*optimizers.OPTIMIZERS)
+    momentum: float = number(**optimizers.PARAMS["momentum"].bounds)
+    weight_decay: float = number(**optimizers.PARAMS["weight_decay"].bounds)
+
+    @property
+    def spec(self):
+        return optimizers.OPTIMIZERS[self.optimizer]
+
+    @property
+    def values(self):
+        return {key: getattr(self, key) for key in self.spec.params}
+
+    def describe(self):
+        """`sgd: momentum 0.9`, for logs and tables."""
+        values = ", ".join(f"{key} {value:g}" for key, value in self.values.items())
+        return f"{self.optimizer}: {values}" if values else self.optimizer
+
+    def variant_prefix(self):
+        return optimizers.variant_prefix(self.optimizer, self.values)
+
+
+@dataclass(frozen=True)
 class BaselineConfig:
     lr: float = number(above=0)
 
@@ -186,6 +213,10 @@ class ScheduleConfig:
 
     def variant_name(self):
         return schedules.variant_name(self.name, self.values)
+
+    def as_params(self):
+        """{name, and each value it reads}: what params.yaml says of it."""
+        return {"name": self.name, **self.values}
 
 
 @dataclass(frozen=True)
@@ -212,11 +243,14 @@ class LRRangeConfig:
 @dataclass(frozen=True)
 class FinetuneConfig:
     unfreeze_blocks: int = number(minimum=0, integer=True)
-    lr: float = number(above=0)
     epochs: int = number(minimum=1, maximum=MAX_EPOCHS, integer=True)
     batch_size: int = number(minimum=1, maximum=MAX_BATCH, integer=True)
     augment: bool = flag()
     seed: int = number(minimum=0, maximum=MAX_SEED, integer=True)
+    schedule: ScheduleConfig = field(metadata={"schedule": "finetune.epochs"})
+
+    def rate(self, epoch):
+        return self.schedule.rate(epoch, self.epochs)
 
 
 @dataclass(frozen=True)
@@ -225,6 +259,7 @@ class Config:
     split: SplitConfig
     backbone: BackboneConfig
     head: HeadConfig
+    train: TrainConfig
     baseline: BaselineConfig
     schedule: ScheduleConfig
     lr_range: LRRangeConfig
@@ -256,7 +291,8 @@ def mapping(value, where, source=PARAMS_FILE):
 
 
 def parse_group(group, raw):
-    """A params group (not `schedule`) as its dataclass, each key read by its field."""
+    """A params group (not `schedule`) as its dataclass, each key read by its field; a nested
+    schedule (`finetune.schedule`) for a run of the group's `epochs`."""
     raw, kind = mapping(raw, group), GROUPS[group]
     declared = {item.name: item for item in fields(kind)}
     refuse_unknown(raw, declared, f"{group}.")
@@ -264,14 +300,19 @@ def parse_group(group, raw):
     for name, item in declared.items():
         if name not in raw:
             raise UserError(f"params.yaml: {group}.{name} is missing")
-        values[name] = item.metadata["read"](f"{group}.{name}", raw[name])
+        if "read" in item.metadata:
+            values[name] = item.metadata["read"](f"{group}.{name}", raw[name])
+    for name, item in declared.items():
+        if epochs_key := item.metadata.get("schedule"):
+            where = f"{group}.{name}"
+            values[name] = parse_schedule(raw[name], values["epochs"], where, epochs_key=epochs_key)
     return kind(**values)
 
 
-def parse_schedule(raw, epochs, where="schedule", source=PARAMS_FILE):
-    """`schedule.*` (or a study variant: `where` in `source`) as a ScheduleConfig for a run of
-    `epochs` epochs: every key checked against its bounds, those of the chosen schedule
-    required."""
+def parse_schedule(raw, epochs, where="schedule", source=PARAMS_FILE, epochs_key="head.epochs"):
+    """`schedule.*` (or `finetune.schedule.*`, or a study variant: `where` in `source`) as a
+    ScheduleConfig for a run of `epochs` (`epochs_key`) epochs: every key checked against its
+    bounds, those of the chosen schedule required."""
     raw = mapping(raw, where, source)
     refuse_unknown(raw, ["name", *schedules.PARAMS], f"{where}.", source)
     if "name" not in raw:
@@ -290,7 +331,7 @@ def parse_schedule(raw, epochs, where="schedule", source=PARAMS_FILE):
     values = {key: checked[key] for key in schedules.SCHEDULES[name].params}
     if values.get("warmup_epochs", 0) >= epochs:
         raise ParamError(
-            f"{where}.warmup_epochs", values["warmup_epochs"], f"< head.epochs ({epochs})", source
+            f"{where}.warmup_epochs", values["warmup_epochs"], f"< {epochs_key} ({epochs})", source
         )
     return ScheduleConfig(name, MappingProxyType(values))
 

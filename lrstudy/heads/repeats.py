@@ -90,15 +90,17 @@ def warn_diverged(stage, seeds, diverged):
         )
 
 
-def train_repeats(stage, model, rate, settings):
-    """Fit the head once per seed of `settings` (the HeadConfig) with the learning rate
-    `rate(epoch)`; log the repeats to metrics/<stage>/ and save the first seed's head as
-    data/models/<model>.keras (the one fine-tuning continues)."""
+def train_repeats(stage, model, rate, settings, train):
+    """Fit the head once per seed of `settings` (the HeadConfig) with the optimizer of `train`
+    (the TrainConfig) at the learning rate `rate(epoch)`; log the repeats to metrics/<stage>/
+    and save the first seed's head as data/models/<model>.keras (the one fine-tuning
+    continues)."""
     training, num_classes = split_features("training"), len(read_classes())
     started = time.perf_counter()
     heads, curves = fit_heads(
         rate,
         settings,
+        train,
         settings.seeds,
         training,
         split_features("validation"),

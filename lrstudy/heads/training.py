@@ -1,7 +1,8 @@
 """The new softmax head on cached features, and all its seeds trained together, in one graph.
 
 The reference reports' head: the backbone's pooled output -> Dense(num_classes, softmax), Adam,
-cross-entropy, `head.epochs` epochs. Labels are class indices, so the loss is Keras' sparse
+cross-entropy, `head.epochs` epochs; `train.optimizer` picks another optimizer
+(lrstudy/core/optimizers.py). Labels are class indices, so the loss is Keras' sparse
 categorical cross-entropy: the same value as categorical cross-entropy on one-hot labels.
 `build_head` and `compile_classifier` make it as one Keras model (the saved heads, the LR range
 test, fine-tuning); `fit_heads` trains one per seed at once (the stages baseline and train).
@@ -9,18 +10,21 @@ test, fine-tuning); `fit_heads` trains one per seed at once (the stages baseline
 Seed s's Dense head is slice s of a kernel (seeds, features, classes) and a bias (seeds, classes).
 Every step gathers each seed's batch from that seed's own permutation of the training set, and
 the loss is the sum of the seeds' mean cross-entropies, so each slice's gradient is its own
-seed's. Keras' Adam updates element-wise: stacked slices move exactly as separate optimizers
-would move them. A seed's initial weights, batch order and dropout masks come from the seed
-alone, so seed 42 trained alone and seed 42 trained among ten give the same head, to float32
-rounding (tests/test_stacked.py states the tolerance).
+seed's. Every optimizer of the registry updates element-wise: stacked slices move exactly as
+separate optimizers would move them. A seed's initial weights, batch order and dropout masks
+come from the seed alone, so seed 42 trained alone and seed 42 trained among ten give the same
+head, to float32 rounding (tests/test_stacked.py states the tolerance).
 
 Per epoch, as Keras' `fit` reports them: the training loss and accuracy averaged over the
 epoch's batches as they were trained, then the validation loss and accuracy after the epoch.
 """
 
+import importlib
+
 import keras
 import numpy as np
 import tensorflow as tf
+from keras import ops
 from tqdm import tqdm
 
 HISTORY_KEYS = ("accuracy", "loss", "val_accuracy", "val_loss", "learning_rate")
@@ -40,11 +44,69 @@ def build_head(feature_dim, num_classes, dropout):
     return keras.Model(inputs, outputs, name="head")
 
 
-def compile_classifier(model, learning_rate, metrics=("accuracy",), **options):
-    """The reference reports' training setup: Adam at `learning_rate`, cross-entropy on class
-    indices."""
+class ScheduleFreeAdamW(keras.optimizers.ScheduleFreeAdamW):
+    """Schedule-free AdamW (Defazio et al. 2024) as the paper states it, on Keras' optimizer.
+
+    The paper keeps three sequences: z takes Adam's steps, x is the running average of z
+    (weight 1/t at a constant rate) and the gradient is taken at y = (1 - beta_1) z + beta_1 x.
+    Keras keeps y in the variables and z in `_momentums`, and recovers x from them before each
+    step. Keras 3.15 reads z for that after z has taken its step (its "momentum_old" is the
+    variable itself, not a copy), which moves x by (1 - beta_1) / beta_1 times each step,
+    against the gradient; this class recovers x before z moves. The rest (the second moment,
+    its bias correction, warmup, weight decay applied to y by the base optimizer before the
+    step) is Keras'. tests/test_stacked.py checks it against a NumPy reference of the paper."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        dtype = variable.dtype
+        lr, gradient = ops.cast(learning_rate, dtype), ops.cast(gradient, dtype)
+        step = ops.cast(self.iterations + 1, dtype)
+        beta_1, beta_2, epsilon = (
+            ops.cast(v, dtype) for v in (self.beta_1, self.beta_2, self.epsilon)
+        )
+        if self.warmup_steps > 0:
+            lr = lr * ops.minimum(step / ops.cast(self.warmup_steps, dtype), 1.0)
+        index = self._get_variable_index(variable)
+        z, velocity = self._momentums[index], self._velocities[index]
+
+        x = (variable - (1 - beta_1) * z) / beta_1  # read before z moves
+        self.assign_add(velocity, (ops.square(gradient) - velocity) * (1 - beta_2))
+        scale = ops.sqrt(velocity / (1 - ops.power(beta_2, step))) + epsilon
+        self.assign_sub(z, lr * gradient / scale)
+        x = (1 - 1 / step) * x + z / step
+        self.assign(variable, (1 - beta_1) * z + beta_1 * x)
+
+
+def make_optimizer(train, learning_rate=0.001, variables=None):
+    """The Keras optimizer of `train` (the TrainConfig) at `learning_rate`, built on `variables`
+    if given. Build it before `fit` or `train_on_batch`: Keras 3.15's ScheduleFreeAdamW, built
+    lazily inside the traced training step, starts z at zero instead of at the weights."""
+    module, name = train.spec.builder.split(":")
+    optimizer_class = getattr(importlib.import_module(module), name)
+    optimizer = optimizer_class(learning_rate=learning_rate, **train.values)
+    if variables is not None:
+        optimizer.build(variables)
+    return optimizer
+
+
+def averaged_iterate(optimizer, variables):
+    """The weights to evaluate and save: the variables themselves, or for schedule-free AdamW
+    its averaged iterate x. Keras keeps the training iterate y in the variables and z in
+    `_momentums`, with y = (1 - beta_1) z + beta_1 x, so x = (y - (1 - beta_1) z) / beta_1."""
+    if not isinstance(optimizer, keras.optimizers.ScheduleFreeAdamW):
+        return list(variables)
+    beta_1 = optimizer.beta_1
+    return [
+        (variable - (1 - beta_1) * optimizer._momentums[optimizer._get_variable_index(variable)])
+        / beta_1
+        for variable in variables
+    ]
+
+
+def compile_classifier(model, optimizer, metrics=("accuracy",), **options):
+    """The reference reports' training setup: `optimizer` (a Keras optimizer), cross-entropy on
+    class indices."""
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        optimizer=optimizer,
         loss="sparse_categorical_crossentropy",
         metrics=list(metrics),
         **options,
@@ -82,14 +144,14 @@ def loss_and_hits(labels, logits):
 
 
 class StackedHeads:
-    """`len(seeds)` softmax heads on the same features, trained one epoch per `train_epoch`."""
+    """`len(seeds)` softmax heads on the same features, trained one epoch per `train_epoch` by
+    the optimizer of `train` (the TrainConfig); evaluated and saved at `averaged_iterate`."""
 
-    def __init__(self, seeds, initial_kernels, batch_size, dropout):
+    def __init__(self, seeds, initial_kernels, batch_size, dropout, train):
         self.seeds = tf.constant(seeds, tf.int32)
         self.kernel = keras.Variable(initial_kernels, name="kernel")
         self.bias = keras.Variable(np.zeros(initial_kernels.shape[::2], np.float32), name="bias")
-        self.optimizer = keras.optimizers.Adam()
-        self.optimizer.build([self.kernel, self.bias])
+        self.optimizer = make_optimizer(train, variables=[self.kernel, self.bias])
         self.batch_size, self.dropout = batch_size, dropout
 
     def drop(self, features, step):
@@ -128,28 +190,33 @@ class StackedHeads:
         count = tf.cast(examples, tf.float32)
         return loss_sum / count, hit_sum / count
 
+    def weights(self):
+        """[kernel, bias] as evaluated and saved."""
+        return averaged_iterate(self.optimizer, [self.kernel, self.bias])
+
     @tf.function
     def evaluate(self, features, labels):
         """Mean validation loss and accuracy per seed."""
-        losses, hits = loss_and_hits(labels, logits_of(features, self.kernel, self.bias))
+        losses, hits = loss_and_hits(labels, logits_of(features, *self.weights()))
         return tf.reduce_mean(losses, axis=1), tf.reduce_mean(hits, axis=1)
 
     def head_weights(self, index):
         """Seed `index`'s [kernel, bias], as a Dense layer holds them."""
-        return [self.kernel.numpy()[index], self.bias.numpy()[index]]
+        return [np.asarray(weight)[index] for weight in self.weights()]
 
 
-def fit_heads(rate, settings, seeds, training, validation, num_classes, desc):
-    """Train one head per seed with the learning rate `rate(epoch)` and the epochs, batch size
-    and dropout of `settings` (the HeadConfig) on (features, labels) of the training and
-    validation splits, with a progress bar over epochs: (StackedHeads, history) where history
-    maps each of HISTORY_KEYS to an array (seeds, epochs)."""
+def fit_heads(rate, settings, train, seeds, training, validation, num_classes, desc):
+    """Train one head per seed with the optimizer of `train` (the TrainConfig) at the learning
+    rate `rate(epoch)` and the epochs, batch size and dropout of `settings` (the HeadConfig)
+    on (features, labels) of the training and validation splits, with a progress bar over
+    epochs: (StackedHeads, history) where history maps each of HISTORY_KEYS to an array
+    (seeds, epochs)."""
     seed_everything(seeds[0])
     features, labels = (tf.constant(array) for array in training)
     val_features, val_labels = (tf.constant(array) for array in validation)
     epochs, batch_size = settings.epochs, settings.batch_size
     kernels, orders = seed_streams(seeds, features.shape[1], num_classes, len(labels), epochs)
-    heads = StackedHeads(seeds, kernels, batch_size, settings.dropout)
+    heads = StackedHeads(seeds, kernels, batch_size, settings.dropout, train)
     steps_per_epoch = -(-len(labels) // batch_size)
     history = {key: np.zeros((len(seeds), epochs), np.float32) for key in HISTORY_KEYS}
     for epoch in tqdm(range(epochs), desc=desc, unit="epoch"):

@@ -9,6 +9,7 @@ commit and experiment carries its own.
 
 import matplotlib.pyplot as plt
 
+from lrstudy.core.optimizers import DEFAULT as DEFAULT_OPTIMIZER
 from lrstudy.core.outputs import read_curve, read_json
 from lrstudy.core.paths import CURVE_SPLITS, MODEL_STAGES, curve_path, repeats_file, summary_file
 from lrstudy.reporting.figures import plot_curves
@@ -22,13 +23,15 @@ SPREAD_TITLE = "heads: mean over their seeds, band ± 1 standard deviation; fine
 FIGURES = ("final_val_accuracy", "best_val_accuracy", "final_val_loss")
 
 
-def learning_rates(baseline, schedule, finetune):
+def learning_rates(train, baseline, schedule, finetune):
     """{model: its learning-rate policy}, in the reference reports' order, from the params
-    groups of the same names."""
+    groups of the same names; the heads' optimizer where it is not Adam."""
+    optimizer = "" if train.optimizer == DEFAULT_OPTIMIZER else f"{train.describe()}; "
     return {
-        "baseline": f"fixed {baseline.lr:g}",
-        "scheduled": schedule.describe(),
-        "finetuned": f"fixed {finetune.lr:g}, top {finetune.unfreeze_blocks} blocks unfrozen",
+        "baseline": f"{optimizer}fixed {baseline.lr:g}",
+        "scheduled": optimizer + schedule.describe(),
+        "finetuned": f"{finetune.schedule.describe()}, top {finetune.unfreeze_blocks} blocks "
+        "unfrozen",
     }
 
 

@@ -11,7 +11,7 @@ from lrstudy.core.paths import study_plots, study_table
 from lrstudy.reporting.measures import ACCURACY, mean_std
 from lrstudy.study.analysis import analyse, fine_tuning_choice, rank
 from lrstudy.study.claims import claimed_variants
-from lrstudy.study.grid import BASELINE, grid_variants, shard_of, variant_args
+from lrstudy.study.grid import BASELINE, grid_variants, shard_of
 from lrstudy.study.options import arguments as parse_arguments
 from lrstudy.study.publish import check_pages, publish
 from lrstudy.study.results import (
@@ -198,16 +198,22 @@ def main(argv=None):
     if args.reanalyse:
         results = read_results(args.grid)
     else:
-        variants, trials = grid_variants(args.grid, config.head.epochs, trials=args.trials)
-        options = {name: variant_args(schedule) for name, schedule in variants}
+        variants, trials = grid_variants(
+            args.grid, config.head.epochs, config.train, trials=args.trials
+        )
+        options = {name: variant.arguments() for name, variant in variants}
         prepare_shared_stages()
         if args.shard:
             return run_shard(args.grid, options, args.shard, args.jobs)
         if trials:
+            by_name = dict(variants)
             tuned = {
                 "budget": len(next(iter(trials.values()))),
                 "trials": trials,
-                "settings": {name: dict(schedule.values) for name, schedule in variants},
+                "settings": {name: dict(variant.schedule.values) for name, variant in variants},
+                "optimizers": {
+                    family: by_name[names[0]].train.optimizer for family, names in trials.items()
+                },
             }
             results = run_tuned_study(args, options, tuned, config.split.seed, config.verdicts)
         else:

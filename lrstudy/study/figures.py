@@ -22,14 +22,19 @@ def band(history, name, metric):
     return (name, list(range(len(runs[0]))), mean, SOLID, std)
 
 
-def render_comparison(grid, histories, summaries, ranking, fine_tuning):
-    """Per family, every variant's mean validation curve with its ± 1 std band; the best of
-    each family against the baseline, continued by the fine-tuned variant (`fine_tuning`, as
-    results.py records it); and every variant's final validation accuracy with its 95 %
-    interval. Returns the folder."""
+def render_comparison(grid, histories, summaries, ranking, fine_tuning, families=None):
+    """Per family ({family: variants}; default: by schedule name), every variant's mean
+    validation curve with its ± 1 std band; the best of each family against the baseline,
+    continued by the fine-tuned variant (`fine_tuning`, as results.py records it); and every
+    variant's final validation accuracy with its 95 % interval. Returns the folder."""
     out = study_plots(grid)
+    if families is None:
+        families = {
+            family: [name for name in ranking if name.startswith(f"{family}-")]
+            for family in SCHEDULES
+        }
     families = {
-        family: [name for name in ranking if name.startswith(f"{family}-")] for family in SCHEDULES
+        family: [name for name in ranking if name in names] for family, names in families.items()
     }
     compared = [members[0] for members in families.values() if members]
     if BASELINE in histories and BASELINE not in compared:

@@ -1,17 +1,42 @@
-"""The grids of study.yaml: each variant a set of `schedule.*` values, run as its own `dvc exp`."""
+"""The grids of study.yaml: each variant a set of `schedule.*` values (and, in a grid that
+names optimizers, a `train.optimizer`), run as its own `dvc exp`."""
 
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from lrstudy.core.config import parse_schedule
+from lrstudy.core.config import ScheduleConfig, TrainConfig, parse_schedule
 from lrstudy.core.errors import UserError
+from lrstudy.core.optimizers import DEFAULT as DEFAULT_OPTIMIZER
 from lrstudy.core.schedules import SCHEDULES
 from lrstudy.study.sampling import is_tuned, tuned_settings
 
 GRIDS_FILE = Path("study.yaml")
-BASELINE = "fixed-lr0.001"  # the reference reports' best fixed rate: every variant's comparison
+BASELINE = "fixed-lr0.001"  # Adam at the reports' best fixed rate: every variant's comparison
 SHAPE = "a mapping of grid names, each a mapping of schedule names to lists of {key: value}"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One experiment of a grid: its schedule, trained by `train` (params.yaml's optimizer, or
+    the one the grid names, with params.yaml's values for its params)."""
+
+    schedule: ScheduleConfig
+    train: TrainConfig
+
+    @property
+    def name(self):
+        """exp-lr0.01-k0.3 (Adam), sgd-m0.9-cosine-lr0.1-warmup0-min0."""
+        return self.train.variant_prefix() + self.schedule.variant_name()
+
+    def arguments(self):
+        """The `-S group.key=value` arguments of `dvc exp run`."""
+        pairs = {f"schedule.{key}": value for key, value in self.schedule.as_params().items()}
+        train = {"optimizer": self.train.optimizer, **self.train.values}
+        pairs |= {f"train.{key}": value for key, value in train.items()}
+        return [arg for key, value in pairs.items() for arg in ("-S", f"{key}={value}")]
 
 
 def read_grids(path):
@@ -52,14 +77,15 @@ def grid_settings(path, grid, families):
     return settings
 
 
-def load_grid(grid, epochs, path=GRIDS_FILE, trials=None):
-    """[(name, ScheduleConfig)] of a grid, each variant checked as schedule.* is for a run of
-    `epochs` epochs; two variants that would share a name are refused. A tuned grid's variants
-    are its trials (`trials` per family, default its budget), then fixed 0.001."""
-    return grid_variants(grid, epochs, path, trials)[0]
+def load_grid(grid, epochs, train, path=GRIDS_FILE, trials=None):
+    """[(name, Variant)] of a grid, each schedule checked as schedule.* is for a run of `epochs`
+    epochs, trained by `train` (params.yaml's TrainConfig) or the optimizer the grid names;
+    two variants that would share a name are refused. A tuned grid's variants are its trials
+    (`trials` per family, default its budget), then Adam at fixed 0.001."""
+    return grid_variants(grid, epochs, train, path, trials)[0]
 
 
-def grid_variants(grid, epochs, path=GRIDS_FILE, trials=None):
+def grid_variants(grid, epochs, train, path=GRIDS_FILE, trials=None):
     """(load_grid's variants, {family: its trials' names} of a tuned grid, else None)."""
     grids = read_grids(path)
     if grid not in grids:
@@ -68,35 +94,32 @@ def grid_variants(grid, epochs, path=GRIDS_FILE, trials=None):
     if tuned:
         settings = tuned_settings(grid, grids[grid], trials, path)
     else:
-        settings = grid_settings(path, grid, grids[grid])
-    variants, sources = [], {}
-    for family, values in settings:
-        schedule = parse_schedule({"name": family, **values}, epochs, f"{grid}.{family}", path)
-        name = schedule.variant_name()
+        plain = grid_settings(path, grid, grids[grid])
+        settings = [(family, None, family, values) for family, values in plain]
+    variants, sources, by_family = [], {}, {}
+    for family, optimizer, schedule_name, values in settings:
+        schedule = parse_schedule(
+            {"name": schedule_name, **values}, epochs, f"{grid}.{family}", path
+        )
+        trained_by = dataclasses.replace(train, optimizer=optimizer) if optimizer else train
+        name = Variant(schedule, trained_by).name
         if name in sources:
             raise UserError(
                 f"{path}: {grid}.{family} variants {sources[name]} and {values} share the name "
                 f"{name} (names keep 6 significant digits); drop one or make them differ"
             )
         sources[name] = values
-        variants.append((name, schedule))
+        variants.append((name, Variant(schedule, trained_by)))
+        by_family.setdefault(family, []).append(name)
     if not variants:
         raise UserError(f"{path}: grid {grid!r} is empty: it holds no variant")
     if not tuned:
         return variants, None
-    by_family = {}
-    for name, schedule in variants:
-        by_family.setdefault(schedule.name, []).append(name)
     if BASELINE not in sources:
         baseline = parse_schedule({"name": "fixed", "initial_lr": 0.001}, epochs)
-        variants.append((BASELINE, baseline))
+        adam = dataclasses.replace(train, optimizer=DEFAULT_OPTIMIZER)
+        variants.append((BASELINE, Variant(baseline, adam)))
     return variants, by_family
-
-
-def variant_args(schedule):
-    """The `-S schedule.key=value` arguments of `dvc exp run` for a variant's ScheduleConfig."""
-    pairs = {"name": schedule.name, **schedule.values}
-    return [arg for key, value in pairs.items() for arg in ("-S", f"schedule.{key}={value}")]
 
 
 def shard_of(variants, index, count):

@@ -19,6 +19,7 @@ from lrstudy.study.results import runs_file
 from lrstudy.study.robustness import robustness_note, split_tests
 from lrstudy.study.tuning import (
     judge,
+    optimizer_verdict,
     protocol_note,
     select_winners,
     split_note,
@@ -134,7 +135,9 @@ def publish_tuned(results, settings, pages=()):
         split_seed: judged(found) for split_seed, found in results["split_histories"].items()
     }
     seeds = len(histories[reference]["val_accuracy"])
-    verdict = tuned_verdict(rows, tuned["budget"], reference)
+    scores = {name: history["test_accuracy"] for name, history in histories.items()}
+    optimizers = optimizer_verdict(summaries, winners, tuned.get("optimizers", {}), scores, margin)
+    verdict = " ".join(filter(None, [tuned_verdict(rows, tuned["budget"], reference), optimizers]))
     fine_tuning = results["fine_tuning"]
     notes = [
         protocol_note(tuned["budget"], winners, margin, seeds),
@@ -144,7 +147,7 @@ def publish_tuned(results, settings, pages=()):
         + mcnemar_verdict(fine_tuning["test"]),
     ]
     plot_sensitivity(grid, summaries, tuned["trials"], tuned["settings"], winners)
-    render_comparison(grid, histories, summaries, rank(summaries), fine_tuning)
+    render_comparison(grid, histories, summaries, rank(summaries), fine_tuning, tuned["trials"])
     table = write_table(study_table(grid), rows, notes)
     blocks = {f"study-{grid}": table, f"verdict-{grid}": verdict + "\n"}
     for page in pages:

@@ -58,7 +58,8 @@ def read_fine_tuning(variant, experiment):
 def study_results(grid, split_seed, histories, split_histories, rerun, fine_tuning, tuned=None):
     """The record of a grid's study, as the runs file keeps it. `split_histories`: {split
     seed: {variant: history}} of the variants `rerun` on other split seeds. A tuned grid's
-    record adds `tuned`: its budget, each family's trials and every variant's settings."""
+    record adds `tuned`: its budget, each family's trials and optimizer, every variant's
+    settings."""
     return {
         **({"tuned": tuned} if tuned else {}),
         "grid": grid,

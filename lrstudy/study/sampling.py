@@ -10,6 +10,14 @@ A tuned grid of study.yaml names a budget and, per family, a search space:
         exp: {initial_lr: [1.0e-4, 1.0e-1, log], k: [0.02, 0.5]}
         cosine: {initial_lr: [1.0e-4, 1.0e-1, log], warmup_epochs: [0, 10], min_lr: 0.0}
 
+A space keyed by optimizers compares optimizers too, each with its own schedule families:
+
+    optimizers:
+      trials: 8
+      space:
+        adam: {fixed: {initial_lr: [1.0e-4, 1.0e-1, log]}}
+        schedulefree_adamw: {fixed: {initial_lr: [1.0e-4, 1.0e-1, log]}}
+
 `[low, high]` is uniform, `[low, high, log]` log-uniform, integer bounds draw integers and a
 plain number is fixed. Trials come from a scrambled Sobol sequence (scipy.stats.qmc), one per
 family, seeded by the grid's seed and the family's name: trial i is the same for any budget of at
@@ -24,6 +32,7 @@ from dataclasses import dataclass
 from scipy.stats import qmc
 
 from lrstudy.core.errors import UserError
+from lrstudy.core.optimizers import OPTIMIZERS
 
 DIGITS = 3  # significant digits of a drawn value
 SHAPE = "{trials: N, seed: S, space: {family: {param: [low, high(, log)] or a number}}}"
@@ -96,14 +105,35 @@ def draw_trials(space, trials, seed, where="study.yaml"):
 
 
 def tuned_settings(grid, families, trials=None, where="study.yaml"):
-    """[(family, {param: value})] of a tuned grid: every family's trials, `trials` (default the
-    grid's own budget) each."""
+    """[(family, optimizer or None, schedule, {param: value})] of a tuned grid: every family's
+    trials, `trials` (default the grid's own budget) each. A space keyed by optimizers
+    ({optimizer: {schedule: params}}) makes a family of each pair, named `optimizer-schedule`;
+    one keyed by schedules is trained by params.yaml's optimizer."""
     unknown = sorted(set(families) - {"trials", "seed", "space"})
     budget = families.get("trials") if trials is None else trials
-    if unknown or not isinstance(families.get("space"), dict):
+    space = families.get("space")
+    if unknown or not isinstance(space, dict):
         raise UserError(f"{where}: tuned grid {grid!r} should be {SHAPE}")
     if not isinstance(budget, int) or isinstance(budget, bool) or not 1 <= budget <= 1024:
         raise UserError(f"{where}: {grid}.trials = {budget!r}: expected an integer 1 to 1024")
     seed = families.get("seed", 0)
-    drawn = draw_trials(families["space"], budget, seed, f"{where}: {grid}.space")
-    return [(family, values) for family, trials in drawn.items() for values in trials]
+    named = [key for key in space if key in OPTIMIZERS]
+    if named and len(named) < len(space):
+        raise UserError(
+            f"{where}: {grid}.space mixes optimizers ({', '.join(named)}) with schedules; key it "
+            "by optimizers, each mapping schedules to their params, or by schedules alone"
+        )
+    spaces = [(optimizer, space[optimizer]) for optimizer in named] or [(None, space)]
+    settings = []
+    for optimizer, schedules in spaces:
+        label = f"{optimizer}-" if optimizer else ""
+        if not isinstance(schedules, dict) or not schedules:
+            raise UserError(f"{where}: {grid}.space.{optimizer} should map schedules to params")
+        named_space = {label + schedule: params for schedule, params in schedules.items()}
+        drawn = draw_trials(named_space, budget, seed, f"{where}: {grid}.space")
+        settings += [
+            (label + schedule, optimizer, schedule, values)
+            for schedule in schedules
+            for values in drawn[label + schedule]
+        ]
+    return settings

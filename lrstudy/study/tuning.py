@@ -135,6 +135,49 @@ def tuned_verdict(rows, budget, reference):
     return " ".join(sentences)
 
 
+def optimizer_verdict(summaries, winners, optimizers, test_accuracy, margin):
+    """Each optimizer at its best (its families' winners ranked on validation) against Adam at
+    its best, on test accuracy paired over seeds (Benjamini-Hochberg over the optimizers): one
+    sentence, or None without Adam or another optimizer among `optimizers` ({family:
+    optimizer})."""
+    best = {}
+    for optimizer in dict.fromkeys(optimizers.values()):
+        mine = [winners[family] for family, name in optimizers.items() if name == optimizer]
+        best[optimizer] = rank({winner: summaries[winner] for winner in mine})[0]
+    if "adam" not in best or len(best) < 2:
+        return None
+    reference = best.pop("adam")
+    scored = {
+        name: test_accuracy[name]
+        for name in [reference, *best.values()]
+        if None not in test_accuracy[name]
+    }
+    tests = (
+        compare_with_baseline(
+            {name: np.asarray(values, dtype=float) for name, values in scored.items()},
+            reference,
+            margin,
+        )
+        if reference in scored
+        else {}
+    )
+    parts = []
+    for optimizer, winner in best.items():
+        test = tests.get(winner)
+        found = (
+            f"{outcome(test)} ({100 * test['mean_difference']:+.2f} points, p (BH) "
+            f"{test['p_adjusted']:.3g})"
+            if test
+            else "not tested (diverged)"
+        )
+        parts.append(f"{optimizer} ({winner}) {found}")
+    return (
+        f"Each optimizer at its best on validation against Adam at its best ({reference}), on "
+        f"test accuracy paired over seeds (Benjamini-Hochberg over {len(best)}; equivalent "
+        f"within {within(margin)}): {'; '.join(parts)}."
+    )
+
+
 def split_rows(winners, split_judgements):
     """Per family, its winner's outcome against best and against the baseline on each rerun
     split ({split seed: judge's result})."""

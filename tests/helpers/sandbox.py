@@ -42,11 +42,15 @@ def yaml_scalar(value):
 
 
 def committed_params(overrides=None):
-    """This repository's params.yaml as a dict, with `group.key` overrides."""
+    """This repository's params.yaml as a dict, with `group.key` (or `group.sub.key`)
+    overrides."""
     params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text(encoding="utf-8"))
     for key, value in (overrides or {}).items():
-        group, name = key.split(".")
-        params[group][name] = value
+        *groups, name = key.split(".")
+        place = params
+        for group in groups:
+            place = place[group]
+        place[name] = value
     return params
 
 
@@ -56,14 +60,19 @@ def committed_config(overrides=None):
 
 
 def set_params(path, overrides):
-    """Set `group.key` values in a params.yaml in place, keeping its comments and layout."""
+    """Set `group.key` (or `group.sub.key`) values in a params.yaml in place, keeping its
+    comments and layout."""
     lines = Path(path).read_text(encoding="utf-8").splitlines()
-    group, missing = None, set(overrides)
+    parents, missing = [], set(overrides)  # [(indent, key)] of the mappings around a line
     for index, line in enumerate(lines):
-        if re.match(r"^\w+:", line):
-            group = line.split(":")[0]
-        match = re.match(r"^(\s+)(\w+):\s*([^#]*?)(\s*#.*)?$", line)
-        key = match and f"{group}.{match.group(2)}"
+        match = re.match(r"^(\s*)(\w+):\s*([^#]*?)(\s*#.*)?$", line)
+        if not match:
+            continue
+        indent = len(match.group(1))
+        parents = [(depth, name) for depth, name in parents if depth < indent]
+        key = ".".join([name for _, name in parents] + [match.group(2)])
+        if not match.group(3):
+            parents.append((indent, match.group(2)))
         if key in overrides:
             indent, name, comment = match.group(1), match.group(2), match.group(4) or ""
             lines[index] = f"{indent}{name}: {yaml_scalar(overrides[key])}{comment}"
