@@ -2,6 +2,9 @@
 
 - metrics/evaluate/metrics.json: test accuracy of the baseline, scheduled and fine-tuned
   models, and McNemar's exact test of the fine-tuned model against the head it started from;
+- metrics/evaluate/predictions.json: each test image's label and each model's predicted
+  class, in the split's order (McNemar's tests between
+  experiments read them: the study's fine-tuning grids);
 - the fine-tuned model's confusion matrix, as dvclive data for `dvc plots` and as
   plots/confusion_matrix.png, its per-class precision/recall/F1 (metrics/evaluate/per_class.*),
   and plots/misclassified.png, the test images it got most confidently wrong.
@@ -49,7 +52,7 @@ def main(config):
         **mcnemar_exact(head_predictions["scheduled"] == labels, predicted == labels),
     }
 
-    log_test_results(scores, test, labels, predicted, classes)
+    log_test_results(scores, test, labels, {**head_predictions, "finetuned": predicted}, classes)
     write_table(PER_CLASS_TABLE, per_class_rows(labels, predicted, classes))
     plot_confusion_matrix(labels, predicted, classes, CONFUSION_MATRIX_PLOT)
     mistakes = worst_mistakes(probabilities, labels, GRID_SIZE * GRID_SIZE)

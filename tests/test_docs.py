@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from lrstudy.core import optimizers, schedules
 from lrstudy.core.errors import UserError
 from lrstudy.study.publish import replace_marked_block, update_blocks
 from lrstudy.study.runner import run_dvc
@@ -38,6 +39,8 @@ GENERATED = {
     ).read_text(),
     ("docs/study.md", "study-modern"): lambda: (REPO_ROOT / "metrics/study-modern.md").read_text(),
     ("docs/performance.md", "bench"): lambda: (REPO_ROOT / "bench/results.md").read_text(),
+    ("docs/pipeline.md", "schedules"): schedules.markdown_table,
+    ("docs/pipeline.md", "optimizers"): optimizers.markdown_table,
 }
 
 

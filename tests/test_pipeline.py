@@ -105,6 +105,12 @@ def test_repro_then_schedule_experiments_rerun_only_what_depends_on_the_schedule
     )
     assert len(confusion) == 3
     assert correct["finetuned"] == sum(cell["actual"] == cell["predicted"] for cell in confusion)
+    # Each image's prediction, per model: what McNemar's tests between experiments pair.
+    predictions = json.loads((pipeline / "metrics" / "evaluate" / "predictions.json").read_text())
+    assert set(predictions) == {"labels", *models} and len(predictions["labels"]) == 3
+    for model in models:
+        hits = zip(predictions["labels"], predictions[model], strict=True)
+        assert sum(label == guess for label, guess in hits) == correct[model]
     mcnemar = test_scores["finetuned_vs_scheduled"]
     after, before = mcnemar["only_after_correct"], mcnemar["only_before_correct"]
     assert (
@@ -306,3 +312,56 @@ def test_repro_then_schedule_experiments_rerun_only_what_depends_on_the_schedule
         index for index, text in enumerate(lines) if text.startswith("ERROR:")
     )
     assert "Traceback" not in typo.stdout + typo.stderr
+
+
+def test_optimizers_and_fine_tuning_schedules_as_users_type_them(pipeline):
+    dvc("repro", "train", cwd=pipeline)
+    run(["git", "add", "-A"], pipeline)
+    run(["git", "commit", "-qm", "the heads"], pipeline)
+
+    cosine = dvc(
+        "exp",
+        "run",
+        "-S",
+        "finetune.schedule.name=cosine",
+        "-S",
+        "finetune.epochs=1",
+        "finetune",
+        cwd=pipeline,
+    )
+    assert ran_stages(cosine.stdout) == ["finetune"]
+    assert "schedule cosine: initial_lr 1e-05, warmup_epochs 0, min_lr 0" in cosine.stdout
+    rates = pipeline / "metrics" / "finetune" / "plots" / "metrics" / "training"
+    steps, logged = parse_curve((rates / "learning_rate.tsv").read_text(), "learning_rate")
+    assert steps == [FAST["head.epochs"]] and logged == pytest.approx([1e-05])
+    run(["git", "checkout", "-q", "params.yaml"], pipeline)
+
+    for optimizer, described in [
+        ("sgd", "sgd: momentum 0.9"),
+        ("adamw", "adamw: weight_decay 0.004"),
+        ("schedulefree_adamw", "schedulefree_adamw: weight_decay 0.004"),
+    ]:
+        trained = dvc("exp", "run", "-S", f"train.optimizer={optimizer}", "train", cwd=pipeline)
+        assert ran_stages(trained.stdout) == ["train"]
+        assert f"train: {described}, schedule exp" in trained.stdout
+        if optimizer == "schedulefree_adamw":
+            assert (
+                "train: note: schedulefree_adamw averages its steps evenly whatever their rate; "
+                "schedule exp only scales them"
+            ) in trained.stdout
+        repeats = json.loads((pipeline / "metrics" / "train" / "repeats.json").read_text())
+        for losses in repeats["history"]["loss"]:  # every seed learns, none diverges
+            assert all(math.isfinite(loss) for loss in losses) and losses[-1] < losses[0]
+        run(["git", "checkout", "-q", "params.yaml"], pipeline)
+
+    refused = dvc(
+        "exp", "run", "-S", "train.optimizer=rmsprop2", "train", cwd=pipeline, check=False
+    )
+    assert refused.returncode != 0
+    said = (refused.stdout + refused.stderr).splitlines()
+    errors = [line for line in said if line.startswith("error:")]
+    assert errors == [
+        "error: params.yaml: train.optimizer = 'rmsprop2' is not allowed; expected one of "
+        "adam, sgd, adamw, schedulefree_adamw"
+    ]
+    assert not any("Traceback" in line for line in said)

@@ -7,6 +7,7 @@ import time
 
 import pytest
 from PIL import Image
+from scipy import stats
 
 from tests.helpers.commands import dvc, run
 from tests.helpers.sandbox import FAST
@@ -259,3 +260,67 @@ def test_a_variant_that_failed_or_was_left_queued_runs_in_the_next_study(project
     variants = {"exp-lr0.01-k0.3", "fixed-lr0.001"}
     assert len(names) == 3 and variants < names and (names - variants).pop()[:-10] in variants
     assert "Failed" not in queue_status(root)
+
+
+FINETUNING_GRID = """
+finetuning:
+  finetune:
+    fixed:
+      - {initial_lr: 0.001}
+"""
+
+
+def test_a_fine_tuning_grid_tests_each_schedule_against_params_yaml_image_by_image(
+    project, sample_dataset
+):
+    root = project({"data.source": str(sample_dataset()), **FAST, "finetune.epochs": 1})
+    (root / "study.yaml").write_text(FINETUNING_GRID)
+    (root / "README.md").write_text(
+        "<!-- verdict-finetuning:start -->\nold\n<!-- verdict-finetuning:end -->\n"
+    )
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", "a fine-tuning grid"], root)
+
+    study = [sys.executable, "-m", "lrstudy.study", "--grid", "finetuning", "--page", "README.md"]
+    params = (root / "params.yaml").read_text()
+    first = run([*study, "--jobs", "2"], root)
+    assert (root / "params.yaml").read_text() == params
+    assert "2 variants in finetuning, 0 already run" in first.stdout  # and params.yaml's
+
+    record = json.loads((root / "metrics" / "study-finetuning-runs.json").read_text())
+    record = record["finetuning"]
+    reference, variant = "finetune-fixed-lr1e-05", "finetune-fixed-lr0.001"
+    assert record["reference"] == reference and set(record["runs"]) == {reference, variant}
+    assert record["settings"][variant] == {"name": "fixed", "initial_lr": 0.001}
+    runs = record["runs"]
+    assert runs[reference]["labels"] == runs[variant]["labels"]  # one split, one test set
+    assert [len(run["val_accuracy"][1]) for run in runs.values()] == [1, 1]
+
+    def right(name):
+        return [
+            label == guess
+            for label, guess in zip(runs[name]["labels"], runs[name]["predicted"], strict=True)
+        ]
+
+    only_here = sum(
+        mine and not theirs for mine, theirs in zip(right(variant), right(reference), strict=True)
+    )
+    only_there = sum(
+        theirs and not mine for mine, theirs in zip(right(variant), right(reference), strict=True)
+    )
+    with open(root / "metrics" / "study-finetuning.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [row["variant"] for row in rows] == [reference, variant]
+    assert rows[0]["vs the reference"] == "(reference)"
+    assert rows[1]["right only here / only in the reference"] == f"{only_here} / {only_there}"
+    discordant = only_here + only_there
+    p_value = stats.binomtest(only_here, discordant).pvalue if discordant else 1.0
+    assert float(rows[1]["McNemar p (BH)"]) == pytest.approx(p_value, rel=1e-2)
+    with Image.open(root / "plots" / "study-finetuning" / "finetune_accuracy.png") as image:
+        assert image.format == "PNG"
+    page = (root / "README.md").read_text()
+    assert "\nold\n" not in page and f"Fine-tuning schedules against {reference}" in page
+
+    published = (root / "metrics" / "study-finetuning.md").read_bytes()
+    run([*study, "--reanalyse"], root)
+    assert (root / "metrics" / "study-finetuning.md").read_bytes() == published

@@ -10,7 +10,14 @@ from lrstudy.heads.lr_range import smooth, suggest_lr
 from lrstudy.reporting.verdicts import best_variant_verdict
 from lrstudy.study.analysis import analyse, fine_tuning_choice, rank, study_rows, table_notes
 from lrstudy.study.claims import CLAIMS, answer, claim_rows, claimed_variants
-from lrstudy.study.grid import BASELINE, Variant, load_grid
+from lrstudy.study.finetuning import (
+    finetuning_rows,
+    finetuning_variants,
+    finetuning_verdict,
+    is_finetuning,
+    judge_finetuning,
+)
+from lrstudy.study.grid import BASELINE, Variant, load_grid, read_grids
 from lrstudy.study.publish import check_pages, publish, update_blocks
 from lrstudy.study.results import read_results, runs_file, study_results, write_results
 from lrstudy.study.robustness import (
@@ -19,7 +26,7 @@ from lrstudy.study.robustness import (
     robustness_sentence,
     split_runs,
 )
-from tests.helpers.sandbox import REPO_ROOT
+from tests.helpers.sandbox import REPO_ROOT, committed_config
 
 ADAM = TrainConfig(optimizer="adam", momentum=0.9, weight_decay=0.004)
 
@@ -290,3 +297,56 @@ def test_a_study_is_published_from_its_runs_file_alone_and_refused_when_it_disag
         publish(results, SETTINGS)
     with pytest.raises(UserError, match="^metrics/study-other-runs.json: no such file; run the"):
         read_results("other")
+
+
+def test_a_fine_tuning_grid_is_params_yamls_schedule_then_its_variants(tmp_path):
+    grids = tmp_path / "study.yaml"
+    grids.write_text(
+        "ft:\n  finetune:\n    cosine:\n      - {initial_lr: 0.0001, warmup_epochs: 1, min_lr: 0}\n"
+    )
+    settings = committed_config().finetune
+    families = read_grids(grids)["ft"]
+    assert is_finetuning(families) and not is_finetuning(read_grids(REPO_ROOT / "study.yaml"))
+    variants, reference = finetuning_variants("ft", families, settings, grids)
+    assert reference == "finetune-fixed-lr1e-05"
+    cosine = variants["finetune-cosine-lr0.0001-warmup1-min0"]
+    assert list(variants) == [reference, "finetune-cosine-lr0.0001-warmup1-min0"]
+    assert cosine.arguments()[:4] == [
+        *("-S", "finetune.schedule.name=cosine", "-S", "finetune.schedule.initial_lr=0.0001")
+    ]
+    grids.write_text(
+        "ft:\n  finetune:\n    cosine:\n      - {initial_lr: 1, warmup_epochs: 10, min_lr: 0}\n"
+    )
+    with pytest.raises(ParamError, match=r"ft.finetune.cosine.warmup_epochs = 10 .* < finetune"):
+        finetuning_variants("ft", read_grids(grids)["ft"], settings, grids)
+
+
+def test_fine_tuning_variants_are_tested_image_by_image_against_the_reference():
+    labels = [0] * 20
+    record = {
+        "reference": "a",
+        "runs": {
+            "a": {"labels": labels, "predicted": [0] * 8 + [1] * 12, "val_accuracy": [[5], [0.4]]},
+            "b": {"labels": labels, "predicted": [0] * 20, "val_accuracy": [[5], [0.9]]},
+            "c": {
+                "labels": labels,
+                "predicted": [1] * 2 + [0] * 6 + [1] * 12,
+                "val_accuracy": [[5], [0.3]],
+            },
+        },
+    }
+    tests = judge_finetuning(record)
+    assert (tests["b"]["only_after_correct"], tests["b"]["only_before_correct"]) == (12, 0)
+    assert tests["b"]["p_value"] == pytest.approx(2 * 0.5**12)
+    assert (tests["c"]["only_after_correct"], tests["c"]["only_before_correct"]) == (0, 2)
+    rows = finetuning_rows(record, tests)
+    assert [row["vs the reference"] for row in rows] == [
+        "(reference)",
+        "better",
+        "no difference shown",
+    ]
+    assert rows[1]["test accuracy"] == "100.00 %" and rows[0]["test accuracy"] == "40.00 %"
+    assert finetuning_verdict(rows) == (
+        "Fine-tuning schedules against a (test accuracy 40.00 %), image by image on the test "
+        "split: better: b; no difference shown: c."
+    )

@@ -27,6 +27,7 @@ LR_RANGE_REPORT = METRICS_DIR / "lr_range.json"
 LR_RANGE_PLOT = PLOTS_DIR / "lr_range.png"
 TABLE = METRICS_DIR / "table"  # report: table.md and table.csv
 PER_CLASS_TABLE = METRICS_DIR / "evaluate" / "per_class"  # evaluate: per_class.md and .csv
+PREDICTIONS = METRICS_DIR / "evaluate" / "predictions.json"  # evaluate: per test image
 CONFUSION_MATRIX_PLOT = PLOTS_DIR / "confusion_matrix.png"
 MISTAKES_PLOT = PLOTS_DIR / "misclassified.png"
 

@@ -13,8 +13,8 @@ import numpy as np
 from PIL import Image
 from sklearn.metrics import ConfusionMatrixDisplay, precision_recall_fscore_support
 
-from lrstudy.core.outputs import open_live, write_figure
-from lrstudy.core.paths import RAW_DIR, logs_dir, model_file
+from lrstudy.core.outputs import open_live, write_figure, write_json
+from lrstudy.core.paths import PREDICTIONS, RAW_DIR, logs_dir, model_file
 
 GRID_SIZE = 4
 
@@ -110,10 +110,12 @@ def plot_confusion_matrix(labels, predicted, classes, path):
     write_figure(figure, path)
 
 
-def log_test_results(scores, mcnemar, labels, predicted, classes):
+def log_test_results(scores, mcnemar, labels, predictions, classes):
     """metrics/evaluate/metrics.json (each model's test accuracy, and McNemar's test of
-    fine-tuning as `finetuned_vs_scheduled`) and the confusion matrix as dvclive data for
-    `dvc plots`."""
+    fine-tuning as `finetuned_vs_scheduled`), the fine-tuned model's confusion matrix as
+    dvclive data for `dvc plots`, and metrics/evaluate/predictions.json: each test image's
+    label and each model's predicted class ({model: classes}), in the split's order, which
+    McNemar's tests between experiments pair (the study's fine-tuning grids)."""
     with open_live(logs_dir("evaluate")) as live:
         live.summary = {
             **{model: {"test_accuracy": score["test_accuracy"]} for model, score in scores.items()},
@@ -122,7 +124,9 @@ def log_test_results(scores, mcnemar, labels, predicted, classes):
         live.log_sklearn_plot(
             "confusion_matrix",
             [classes[i] for i in labels],
-            [classes[i] for i in predicted],
+            [classes[i] for i in predictions["finetuned"]],
             name="confusion_matrix.json",
             title="Fine-tuned model, test split",
         )
+    by_image = {"labels": labels, **predictions}
+    write_json(PREDICTIONS, {key: np.asarray(values).tolist() for key, values in by_image.items()})

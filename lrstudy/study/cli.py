@@ -11,7 +11,13 @@ from lrstudy.core.paths import study_plots, study_table
 from lrstudy.reporting.measures import ACCURACY, mean_std
 from lrstudy.study.analysis import analyse, fine_tuning_choice, rank
 from lrstudy.study.claims import claimed_variants
-from lrstudy.study.grid import BASELINE, grid_variants, shard_of
+from lrstudy.study.finetuning import (
+    finetuning_results,
+    finetuning_variants,
+    is_finetuning,
+    read_finetuning_runs,
+)
+from lrstudy.study.grid import BASELINE, GRIDS_FILE, grid_variants, read_grids, shard_of
 from lrstudy.study.options import arguments as parse_arguments
 from lrstudy.study.publish import check_pages, publish
 from lrstudy.study.results import (
@@ -25,6 +31,8 @@ from lrstudy.study.results import (
 from lrstudy.study.robustness import rerun_variants, split_name, split_runs
 from lrstudy.study.runner import ACTIVE, experiment_states, experiments, run_dvc, run_queue
 from lrstudy.study.tuning import select_winners
+
+FINETUNING_TARGETS = ("evaluate",)  # finetune, then its test predictions
 
 
 def stage_dvc_lock():
@@ -122,11 +130,11 @@ def reports_study_errors(main):
     return reports_user_errors(main, interrupted=study_interrupted)
 
 
-def run_shard(grid, options, shard, jobs):
+def run_shard(grid, options, shard, jobs, targets=("train",)):
     """Only shard (i, n) of the grid's variants; the table waits for every shard's."""
     index, count = shard
     share = shard_of(list(options.items()), index, count)
-    run_variants(f"{grid}, shard {index}/{count}", share, jobs)
+    run_variants(f"{grid}, shard {index}/{count}", share, jobs, targets)
     print(
         f"study: shard {index}/{count} done ({len(succeeded([n for n, _ in share]))} of its "
         f"{len(share)} variants succeeded). Push them (make push); once every shard is pushed, "
@@ -190,6 +198,56 @@ def run_tuned_study(args, options, tuned, split_seed, settings):
     )
 
 
+def run_finetuning_study(args, config, families):
+    """Run every fine-tuning variant (and params.yaml's, the reference) through `finetune` and
+    `evaluate`; the raw results (finetuning.py)."""
+    variants, reference = finetuning_variants(args.grid, families, config.finetune, GRIDS_FILE)
+    options = {name: variant.arguments() for name, variant in variants.items()}
+    prepare_shared_stages()
+    if args.shard:
+        return run_shard(args.grid, options, args.shard, args.jobs, FINETUNING_TARGETS)
+    started = time.monotonic()
+    run_variants(args.grid, list(options.items()), args.jobs, FINETUNING_TARGETS)
+    print(f"study: the fine-tuning runs took {time.monotonic() - started:.0f} s")
+    finished = succeeded(list(options))
+    if reference not in finished:
+        raise UserError(f"{reference}, the reference, did not finish; see the logs above")
+    runs = read_finetuning_runs(finished)
+    return finetuning_results(args.grid, reference, runs, variants)
+
+
+def tuned_record(variants, trials):
+    """What a tuned grid's results keep of its design: the budget, each family's trials and
+    optimizer, every variant's schedule values."""
+    by_name = dict(variants)
+    return {
+        "budget": len(next(iter(trials.values()))),
+        "trials": trials,
+        "settings": {name: dict(variant.schedule.values) for name, variant in variants},
+        "optimizers": {
+            family: by_name[names[0]].train.optimizer for family, names in trials.items()
+        },
+    }
+
+
+def run_grid(args, config):
+    """Run the grid's experiments; their raw results (results.py), or None for a shard."""
+    families = read_grids(GRIDS_FILE).get(args.grid)
+    if is_finetuning(families):
+        return run_finetuning_study(args, config, families)
+    variants, trials = grid_variants(
+        args.grid, config.head.epochs, config.train, trials=args.trials
+    )
+    options = {name: variant.arguments() for name, variant in variants}
+    prepare_shared_stages()
+    if args.shard:
+        return run_shard(args.grid, options, args.shard, args.jobs)
+    if trials:
+        tuned = tuned_record(variants, trials)
+        return run_tuned_study(args, options, tuned, config.split.seed, config.verdicts)
+    return run_study(args, options, config.split.seed, config.verdicts)
+
+
 @reports_study_errors
 def main(argv=None):
     args = parse_arguments(argv)
@@ -198,26 +256,9 @@ def main(argv=None):
     if args.reanalyse:
         results = read_results(args.grid)
     else:
-        variants, trials = grid_variants(
-            args.grid, config.head.epochs, config.train, trials=args.trials
-        )
-        options = {name: variant.arguments() for name, variant in variants}
-        prepare_shared_stages()
-        if args.shard:
-            return run_shard(args.grid, options, args.shard, args.jobs)
-        if trials:
-            by_name = dict(variants)
-            tuned = {
-                "budget": len(next(iter(trials.values()))),
-                "trials": trials,
-                "settings": {name: dict(variant.schedule.values) for name, variant in variants},
-                "optimizers": {
-                    family: by_name[names[0]].train.optimizer for family, names in trials.items()
-                },
-            }
-            results = run_tuned_study(args, options, tuned, config.split.seed, config.verdicts)
-        else:
-            results = run_study(args, options, config.split.seed, config.verdicts)
+        results = run_grid(args, config)
+        if results is None:
+            return
         write_results(results)
     print(publish(results, config.verdicts, args.page), end="")
     print(

@@ -112,3 +112,16 @@ def plot_sensitivity(grid, summaries, trials, settings, winners):
     path = study_plots(grid) / "sensitivity.png"
     write_figure(figure, path)
     return path
+
+
+def plot_finetuning(grid, runs, reference):
+    """plots/study-<grid>/finetune_accuracy.png: each fine-tuning variant's validation accuracy
+    per epoch (one run each), the reference dashed."""
+    curves = [
+        (name, *run["val_accuracy"], DASHED_BLACK if name == reference else SOLID)
+        for name, run in runs.items()
+    ]
+    path = study_plots(grid) / "finetune_accuracy.png"
+    title = f"{grid}: fine-tuning schedules, validation accuracy (one run each)"
+    plot_curves(curves, EPOCH_LABEL, "validation accuracy", title, path)
+    return path

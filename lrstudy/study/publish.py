@@ -13,7 +13,13 @@ from lrstudy.reporting.measures import ACCURACY
 from lrstudy.reporting.verdicts import best_variant_verdict, mcnemar_verdict, outcome_count
 from lrstudy.study.analysis import analyse, fine_tuning_choice, rank, study_rows, table_notes
 from lrstudy.study.claims import claims_note
-from lrstudy.study.figures import plot_sensitivity, render_comparison
+from lrstudy.study.figures import plot_finetuning, plot_sensitivity, render_comparison
+from lrstudy.study.finetuning import (
+    finetuning_note,
+    finetuning_rows,
+    finetuning_verdict,
+    judge_finetuning,
+)
 from lrstudy.study.grid import BASELINE
 from lrstudy.study.results import runs_file
 from lrstudy.study.robustness import robustness_note, split_tests
@@ -84,6 +90,8 @@ def publish(results, settings, pages=()):
     analysis `settings` (params.yaml's verdicts); returns the table's Markdown."""
     if "tuned" in results:
         return publish_tuned(results, settings, pages)
+    if "finetuning" in results:
+        return publish_finetuning(results, pages)
     grid, histories = results["grid"], results["histories"]
     summaries, tests = analyse(histories, settings)
     ranking = rank(summaries)
@@ -149,6 +157,21 @@ def publish_tuned(results, settings, pages=()):
     plot_sensitivity(grid, summaries, tuned["trials"], tuned["settings"], winners)
     render_comparison(grid, histories, summaries, rank(summaries), fine_tuning, tuned["trials"])
     table = write_table(study_table(grid), rows, notes)
+    blocks = {f"study-{grid}": table, f"verdict-{grid}": verdict + "\n"}
+    for page in pages:
+        update_blocks(page, blocks)
+    return table
+
+
+def publish_finetuning(results, pages=()):
+    """A fine-tuning grid's table (one row per variant, tested against the reference image by
+    image), its validation figure and its page blocks, from its raw `results`."""
+    grid, record = results["grid"], results["finetuning"]
+    tests = judge_finetuning(record)
+    rows = finetuning_rows(record, tests)
+    verdict = finetuning_verdict(rows)
+    plot_finetuning(grid, record["runs"], record["reference"])
+    table = write_table(study_table(grid), rows, [finetuning_note(record, tests), verdict])
     blocks = {f"study-{grid}": table, f"verdict-{grid}": verdict + "\n"}
     for page in pages:
         update_blocks(page, blocks)
