@@ -27,7 +27,13 @@
 
 A tuned grid (study.yaml's `tuned`: a budget and a search space per family) draws each
 family's trials (sampling.py), picks each family's winner on validation, judges the winners on
-the test split, reruns them on other splits and fine-tunes the best (tuning.py).
+the test split, reruns them on other splits and fine-tunes the best (tuning.py). Its space may
+be keyed by optimizers (`optimizers`): each family is then an optimizer with a schedule, and
+each optimizer at its best is judged against Adam at its best.
+
+A fine-tuning grid (study.yaml's `finetuning`: only a `finetune` key) runs each
+`finetune.schedule.*` through `finetune` and `evaluate` and tests each against params.yaml's,
+image by image with McNemar's test (finetuning.py).
 
 Re-running it with nothing changed trains nothing: experiments that succeeded are reused by
 name. `--reanalyse` runs nothing at all: it rebuilds step 4 from the committed runs file, so a
