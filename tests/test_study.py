@@ -157,18 +157,23 @@ tuned:
 """
 
 
+def study_project(project, sample_dataset, grids, grid):
+    """A FAST project (one fine-tuning epoch) committed with `grids` as its study.yaml and a
+    README holding the grid's verdict block: (its root, the study command that fills it)."""
+    root = project({"data.source": str(sample_dataset()), **FAST, "finetune.epochs": 1})
+    (root / "study.yaml").write_text(grids)
+    (root / "README.md").write_text(
+        f"<!-- verdict-{grid}:start -->\nold\n<!-- verdict-{grid}:end -->\n"
+    )
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", f"the grid {grid}"], root)
+    return root, [sys.executable, "-m", "lrstudy.study", "--grid", grid, "--page", "README.md"]
+
+
 def test_a_tuned_grid_selects_on_validation_judges_on_test_and_reruns_the_winners(
     project, sample_dataset
 ):
-    root = project({"data.source": str(sample_dataset()), **FAST, "finetune.epochs": 1})
-    (root / "study.yaml").write_text(TUNED_GRID)
-    (root / "README.md").write_text(
-        "<!-- verdict-tuned:start -->\nold\n<!-- verdict-tuned:end -->\n"
-    )
-    run(["git", "add", "-A"], root)
-    run(["git", "commit", "-qm", "a tuned grid"], root)
-
-    study = [sys.executable, "-m", "lrstudy.study", "--grid", "tuned", "--page", "README.md"]
+    root, study = study_project(project, sample_dataset, TUNED_GRID, "tuned")
     params = (root / "params.yaml").read_text()
     first = run([*study, "--trials", "2", "--splits", "2", "--jobs", "2"], root)
     assert (root / "params.yaml").read_text() == params  # every run queued: the workspace kept
@@ -273,15 +278,7 @@ finetuning:
 def test_a_fine_tuning_grid_tests_each_schedule_against_params_yaml_image_by_image(
     project, sample_dataset
 ):
-    root = project({"data.source": str(sample_dataset()), **FAST, "finetune.epochs": 1})
-    (root / "study.yaml").write_text(FINETUNING_GRID)
-    (root / "README.md").write_text(
-        "<!-- verdict-finetuning:start -->\nold\n<!-- verdict-finetuning:end -->\n"
-    )
-    run(["git", "add", "-A"], root)
-    run(["git", "commit", "-qm", "a fine-tuning grid"], root)
-
-    study = [sys.executable, "-m", "lrstudy.study", "--grid", "finetuning", "--page", "README.md"]
+    root, study = study_project(project, sample_dataset, FINETUNING_GRID, "finetuning")
     params = (root / "params.yaml").read_text()
     first = run([*study, "--jobs", "2"], root)
     assert (root / "params.yaml").read_text() == params
