@@ -93,7 +93,8 @@ def read_results(grid):
         ) from None
     except json.JSONDecodeError as error:
         raise UserError(f"{path} is not valid JSON: {error}") from None
-    results["split_histories"] = {
-        int(seed): found for seed, found in results["split_histories"].items()
-    }
+    if "split_histories" in results:  # a fine-tuning grid has none
+        results["split_histories"] = {
+            int(seed): found for seed, found in results["split_histories"].items()
+        }
     return results
