@@ -11,7 +11,7 @@ from lrstudy.statistics import outcome
 from lrstudy.study.analysis import analyse
 from lrstudy.study.grid import BASELINE, grid_variants
 from lrstudy.study.sampling import draw_trials
-from lrstudy.study.tuning import judge, select_winners, tuned_rows, tuning_cost
+from lrstudy.study.tuning import judge, optimizer_verdict, select_winners, tuned_rows, tuning_cost
 from tests.helpers.sandbox import REPO_ROOT, committed_config
 
 ADAM = committed_config().train
@@ -194,3 +194,32 @@ def test_a_space_that_mixes_optimizers_and_schedules_is_refused(tmp_path):
     )
     with pytest.raises(UserError, match=r"g.space mixes optimizers \(sgd\) with schedules"):
         grid_variants("g", 50, ADAM, grids)
+
+
+def test_each_optimizer_at_its_best_is_judged_against_adam_at_its_best():
+    histories = {
+        "fixed-lr0.001": runs(0.90, 0.90),
+        "exp-lr0.01-k0.2": runs(0.93, 0.93),  # Adam's best on validation
+        "sgd-m0.9-fixed-lr0.1": runs(0.92, 0.93),  # the same on test: equivalent
+        "sgd-m0.9-cosine-lr0.1-warmup0-min0": runs(0.925, 0.88),  # SGD's best, 5 points down
+        "schedulefree_adamw-wd0.004-fixed-lr0.001": runs(0.91, 0.93),
+    }
+    trials = {
+        "adam-fixed": ["fixed-lr0.001"],
+        "adam-exp": ["exp-lr0.01-k0.2"],
+        "sgd-fixed": ["sgd-m0.9-fixed-lr0.1"],
+        "sgd-cosine": ["sgd-m0.9-cosine-lr0.1-warmup0-min0"],
+        "schedulefree_adamw-fixed": ["schedulefree_adamw-wd0.004-fixed-lr0.001"],
+    }
+    optimizers = {family: family.rsplit("-", 1)[0] for family in trials}
+    summaries, _ = analyse(histories, SETTINGS)
+    winners, _ = select_winners(summaries, trials)
+    test_accuracy = {name: found["test_accuracy"] for name, found in histories.items()}
+    sentence = optimizer_verdict(summaries, winners, optimizers, test_accuracy, 0.01)
+    assert sentence.startswith(
+        "Each optimizer at its best on validation against Adam at its best (exp-lr0.01-k0.2)"
+    )
+    assert "sgd (sgd-m0.9-cosine-lr0.1-warmup0-min0) worse (-5.00 points" in sentence
+    assert "schedulefree_adamw (schedulefree_adamw-wd0.004-fixed-lr0.001) equivalent" in sentence
+    only_adam = {family: "adam" for family in trials}
+    assert optimizer_verdict(summaries, winners, only_adam, test_accuracy, 0.01) is None

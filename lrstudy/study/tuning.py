@@ -114,7 +114,8 @@ def tuned_verdict(rows, budget, reference):
     }
     found = ", ".join(f"{count} {result}" for result, count in counts.items() if count)
     leader = rows[0]
-    fixed = next((row for row in rows if row["family"] == "fixed"), None)
+    # Adam's fixed-rate family: its variants' names are the schedule's alone (fixed-lr...)
+    fixed = next((row for row in rows if row["winner (on validation)"].startswith("fixed-")), None)
     cheapest = min(rows, key=lambda row: float(row["tuning cost (trials)"]))
     dearest = max(rows, key=lambda row: float(row["tuning cost (trials)"]))
     sentences = [
