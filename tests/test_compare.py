@@ -1,7 +1,10 @@
 """`make compare` on rows shaped as `dvc exp show --json` gives them (the real command runs in
 tests/test_pipeline.py)."""
 
-from tools.compare import WIDTH, differences, evaluated, render, table_rows
+import csv
+
+from tests.helpers.sandbox import REPO_ROOT
+from tools.compare import WIDTH, differences, evaluated, render, study_p_values, table_rows
 
 HEAD_PARAMS = {
     "schedule": {"name": "exp", "initial_lr": 0.01, "k": 0.1, "drop": 0.5, "epochs_drop": 10},
@@ -67,3 +70,12 @@ def test_the_table_fits_the_terminal_by_cutting_the_text_columns():
     lines = render([row]).splitlines()
     assert all(len(line) <= WIDTH for line in lines)
     assert "…" in lines[2] and lines[2].rstrip().endswith("0.00553")
+
+
+def test_p_values_come_from_the_committed_per_variant_tables_of_heads(monkeypatch):
+    monkeypatch.chdir(REPO_ROOT)
+    values = study_p_values()
+    with open("metrics/study-reference.csv", newline="", encoding="utf-8") as file:
+        reference = {row["variant"]: row["p (BH)"] for row in csv.DictReader(file)}
+    assert reference and {name: values[name] for name in reference} == reference
+    assert not [name for name in values if name.startswith("finetune-")]  # McNemar's, not these

@@ -93,13 +93,14 @@ def accuracy(summary):
 
 
 def study_p_values():
-    """{variant: adjusted p} of the committed studies' per-variant tables (a tuned grid's table
-    has a row per family, judged on another split: it gives none)."""
+    """{variant: adjusted p} of the committed studies' per-variant tables of heads (a tuned
+    grid's table has a row per family, judged on another split, and a fine-tuning grid's tests
+    fine-tuning runs: they give none)."""
     values = {}
     for table in sorted(METRICS_DIR.glob("study-*.csv")):
         with open(table, newline="", encoding="utf-8") as file:
             rows = csv.DictReader(file)
-            if "variant" in rows.fieldnames:
+            if {"variant", "p (BH)"} <= set(rows.fieldnames):
                 values.update({row["variant"]: row["p (BH)"] for row in rows})
     return values
 
