@@ -24,7 +24,7 @@ from lrstudy.core.outputs import parse_curve
 from lrstudy.core.paths import PREDICTIONS, curve_path
 from lrstudy.reporting.measures import percent
 from lrstudy.statistics import ALPHA, adjust_p_values, mcnemar_exact
-from lrstudy.study.grid import grid_settings
+from lrstudy.study.grid import grid_settings, set_arguments
 from lrstudy.study.runner import read_experiment_file, read_experiment_json
 
 GRID_KEY = "finetune"
@@ -46,8 +46,7 @@ class FinetuneVariant:
 
     def arguments(self):
         """The `-S finetune.schedule.key=value` arguments of `dvc exp run`."""
-        pairs = self.schedule.as_params().items()
-        return [arg for key, value in pairs for arg in ("-S", f"finetune.schedule.{key}={value}")]
+        return set_arguments("finetune.schedule", self.schedule.as_params())
 
 
 def finetuning_variants(grid, families, settings, path):

@@ -33,10 +33,13 @@ class Variant:
 
     def arguments(self):
         """The `-S group.key=value` arguments of `dvc exp run`."""
-        pairs = {f"schedule.{key}": value for key, value in self.schedule.as_params().items()}
         train = {"optimizer": self.train.optimizer, **self.train.values}
-        pairs |= {f"train.{key}": value for key, value in train.items()}
-        return [arg for key, value in pairs.items() for arg in ("-S", f"{key}={value}")]
+        return set_arguments("schedule", self.schedule.as_params()) + set_arguments("train", train)
+
+
+def set_arguments(group, values):
+    """`-S group.key=value` for each of `values` ({key: value}), as `dvc exp run` takes them."""
+    return [arg for key, value in values.items() for arg in ("-S", f"{group}.{key}={value}")]
 
 
 def read_grids(path):
@@ -102,14 +105,15 @@ def grid_variants(grid, epochs, train, path=GRIDS_FILE, trials=None):
             {"name": schedule_name, **values}, epochs, f"{grid}.{family}", path
         )
         trained_by = dataclasses.replace(train, optimizer=optimizer) if optimizer else train
-        name = Variant(schedule, trained_by).name
+        variant = Variant(schedule, trained_by)
+        name = variant.name
         if name in sources:
             raise UserError(
                 f"{path}: {grid}.{family} variants {sources[name]} and {values} share the name "
                 f"{name} (names keep 6 significant digits); drop one or make them differ"
             )
         sources[name] = values
-        variants.append((name, Variant(schedule, trained_by)))
+        variants.append((name, variant))
         by_family.setdefault(family, []).append(name)
     if not variants:
         raise UserError(f"{path}: grid {grid!r} is empty: it holds no variant")

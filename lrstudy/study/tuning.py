@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from lrstudy.core.optimizers import DEFAULT as DEFAULT_OPTIMIZER
 from lrstudy.core.outputs import markdown_table
 from lrstudy.reporting.measures import ACCURACY, interval, mean_std
 from lrstudy.reporting.verdicts import within
@@ -42,13 +43,20 @@ def judge(winners, reference, baseline, test_accuracy, margin):
     whose heads diverged is summarised but tested against nothing."""
     names = list(dict.fromkeys([*winners.values(), baseline]))
     summaries = {name: summarize(test_accuracy[name]) for name in names}
-    scored = [name for name in names if None not in test_accuracy[name]]
-    values = {name: np.asarray(test_accuracy[name], dtype=float) for name in scored}
-    against_reference = (
-        compare_with_baseline(values, reference, margin) if reference in values else {}
-    )
-    against_baseline = compare_with_baseline(values, baseline, margin) if baseline in values else {}
+    against_reference = tested_against(reference, names, test_accuracy, margin)
+    against_baseline = tested_against(baseline, names, test_accuracy, margin)
     return summaries, against_reference, against_baseline
+
+
+def tested_against(reference, names, test_accuracy, margin):
+    """{name: paired test of its test accuracy against `reference`'s} for those of `names`
+    whose heads all scored (Benjamini-Hochberg over them); none when `reference` diverged."""
+    values = {
+        name: np.asarray(test_accuracy[name], dtype=float)
+        for name in names
+        if None not in test_accuracy[name]
+    }
+    return compare_with_baseline(values, reference, margin) if reference in values else {}
 
 
 def judged_cells(label, test):
@@ -145,23 +153,10 @@ def optimizer_verdict(summaries, winners, optimizers, test_accuracy, margin):
     for optimizer in dict.fromkeys(optimizers.values()):
         mine = [winners[family] for family, name in optimizers.items() if name == optimizer]
         best[optimizer] = rank({winner: summaries[winner] for winner in mine})[0]
-    if "adam" not in best or len(best) < 2:
+    if DEFAULT_OPTIMIZER not in best or len(best) < 2:
         return None
-    reference = best.pop("adam")
-    scored = {
-        name: test_accuracy[name]
-        for name in [reference, *best.values()]
-        if None not in test_accuracy[name]
-    }
-    tests = (
-        compare_with_baseline(
-            {name: np.asarray(values, dtype=float) for name, values in scored.items()},
-            reference,
-            margin,
-        )
-        if reference in scored
-        else {}
-    )
+    reference = best.pop(DEFAULT_OPTIMIZER)
+    tests = tested_against(reference, [reference, *best.values()], test_accuracy, margin)
     parts = []
     for optimizer, winner in best.items():
         test = tests.get(winner)
