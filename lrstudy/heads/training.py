@@ -68,7 +68,7 @@ class ScheduleFreeAdamW(keras.optimizers.ScheduleFreeAdamW):
         index = self._get_variable_index(variable)
         z, velocity = self._momentums[index], self._velocities[index]
 
-        x = (variable - (1 - beta_1) * z) / beta_1  # read before z moves
+        x = average_of(variable, z, beta_1)  # read before z moves
         self.assign_add(velocity, (ops.square(gradient) - velocity) * (1 - beta_2))
         scale = ops.sqrt(velocity / (1 - ops.power(beta_2, step))) + epsilon
         self.assign_sub(z, lr * gradient / scale)
@@ -94,12 +94,13 @@ def averaged_iterate(optimizer, variables):
     `_momentums`, with y = (1 - beta_1) z + beta_1 x, so x = (y - (1 - beta_1) z) / beta_1."""
     if not isinstance(optimizer, keras.optimizers.ScheduleFreeAdamW):
         return list(variables)
-    beta_1 = optimizer.beta_1
-    return [
-        (variable - (1 - beta_1) * optimizer._momentums[optimizer._get_variable_index(variable)])
-        / beta_1
-        for variable in variables
-    ]
+    momentums = [optimizer._momentums[optimizer._get_variable_index(v)] for v in variables]
+    return [average_of(y, z, optimizer.beta_1) for y, z in zip(variables, momentums, strict=True)]
+
+
+def average_of(y, z, beta_1):
+    """Schedule-free AdamW's average x from its iterates: y = (1 - beta_1) z + beta_1 x."""
+    return (y - (1 - beta_1) * z) / beta_1
 
 
 def compile_classifier(model, optimizer, metrics=("accuracy",), **options):
