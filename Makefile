@@ -3,7 +3,8 @@
 # make test-fast    - the unit tests only (no DVC pipelines, no training on images): 2 min 16 s on 2 cores
 # make lint         - ruff (pyflakes, pycodestyle, isort, bugbear; settings in pyproject.toml)
 # make study        - the whole schedule study of study.yaml's GRID (default reference), into docs/study.md;
-#                     SHARD=i/n runs only the i-th of n shares of it, one per machine (docs/sharing.md)
+#                     SCHEDULER=tcp://HOST:PORT runs its variants on that Dask scheduler's workers,
+#                     SHARD=i/n only the i-th of n shares of it, one per machine (docs/sharing.md)
 # make push / pull  - the DVC cache (with the run cache) and HEAD's experiments to / from the
 #                     default DVC remote and the git remote GIT_REMOTE (default origin)
 # make compare      - HEAD and every experiment in one table that fits a terminal
@@ -22,9 +23,10 @@ GIT_REMOTE ?= origin
 
 setup: $(VENV)/installed .dvc/plots-offline.html
 
-$(VENV)/installed: requirements.txt
+$(VENV)/installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet -r requirements.txt
+	$(VENV)/bin/pip install --quiet --no-deps --editable .
 	touch $@
 
 # `dvc plots show/diff` pages that draw without internet (undo: python -m tools.offline_plots --remove)
@@ -47,7 +49,8 @@ lint: setup
 	ruff check .
 
 study: setup
-	python -m lrstudy.study --grid $(GRID) $(if $(SHARD),--shard $(SHARD),--page docs/study.md --page README.md)
+	python -m lrstudy.study --grid $(GRID) $(if $(SHARD),--shard $(SHARD),--page docs/study.md \
+		--page README.md) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 compare: setup
 	python -m tools.compare

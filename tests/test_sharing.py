@@ -3,8 +3,9 @@ in for the git server, a folder for the DVC remote, clones in temporary folders 
 
 Machine A ran the pipeline and a tiny study, and pushed both (`make push`'s commands). A clone
 that pulls is up to date at once and trains only the head for its first experiment; a clone
-that pulls A's experiments rebuilds A's study table training nothing; and two machines that
-each ran half the grid (`--shard`) give, pulled together, A's table byte for byte.
+that pulls A's experiments rebuilds A's study table training nothing; two machines that each
+ran half the grid (`--shard`) give, pulled together, A's table byte for byte; and so do two Dask
+workers on 127.0.0.1, one of them killed mid-variant.
 """
 
 import json
@@ -13,7 +14,8 @@ import sys
 
 import pytest
 
-from tests.helpers.commands import dvc, ran_stages, run
+from tests.helpers.commands import dvc, ran_stages, run, stage_env
+from tests.helpers.dask_cluster import kill_session, local_cluster, wait_until_running
 from tests.helpers.images import copy_sample
 from tests.helpers.sandbox import FAST, make_project
 
@@ -113,6 +115,38 @@ def test_a_grid_sharded_over_two_machines_gives_the_one_machine_table(machines):
     study = run(STUDY, merged)
     assert "3 variants in tiny, 3 already run" in study.stdout
     assert tables(merged) == table
+
+
+def test_a_grid_on_two_dask_workers_gives_the_one_machine_table_though_one_is_killed(machines):
+    base, table = machines
+    # A git server with A's commit and none of its experiments: the workers must push theirs.
+    subprocess.run(["git", "init", "-q", "--bare", str(base / "cluster.git")], check=True)
+    git("push", "-q", str(base / "cluster.git"), "HEAD", cwd=base / "a")
+    driver = clone(base, "driver", "cluster.git")
+    with local_cluster(base / "dask") as (address, workers):
+        study = subprocess.Popen(
+            [*STUDY, "--scheduler", address],
+            cwd=driver,
+            env=stage_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        killed_mid_variant = wait_until_running(workers[1], ["exp", "run"], timeout=120)
+        kill_session(workers[1])
+        output, _ = study.communicate(timeout=600)
+        again = run([*STUDY, "--scheduler", address], clone(base, "again", "cluster.git"))
+    assert killed_mid_variant
+    assert study.returncode == 0, output
+    assert "3 variants in tiny, 0 already run (here or on origin); 3 to Dask's workers" in output
+    assert tables(driver) == table
+    pushed = git("ls-remote", str(base / "cluster.git"), "refs/exps/*", cwd=driver).stdout
+    names = {line.rsplit("/", 1)[1] for line in pushed.splitlines()}
+    variants = {"fixed-lr0.001", "exp-lr0.01-k0.3", "step-lr0.01-drop0.5-every2"}
+    assert names == variants | {"fixed-lr0.001-finetuned"}
+    # A study run again, from another clone, finds every variant on the remote.
+    assert "3 variants in tiny, 3 already run (here or on origin); 0 to" in again.stdout
+    assert tables(base / "again") == table
 
 
 def test_the_fine_tuned_model_is_an_artifact_that_dvc_gets_by_name(machines):

@@ -1,5 +1,6 @@
 """`python -m lrstudy.study`: the steps of lrstudy/study/__init__.py, one after the other."""
 
+import contextlib
 import shlex
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from lrstudy.core.paths import study_plots, study_table
 from lrstudy.reporting.measures import ACCURACY, mean_std
 from lrstudy.study.analysis import analyse, fine_tuning_choice, rank
 from lrstudy.study.claims import claimed_variants
+from lrstudy.study.cluster import SHARED_STAGE, Cluster
 from lrstudy.study.finetuning import (
     finetuning_results,
     finetuning_variants,
@@ -29,7 +31,7 @@ from lrstudy.study.results import (
     write_results,
 )
 from lrstudy.study.robustness import rerun_variants, split_name, split_runs
-from lrstudy.study.runner import ACTIVE, experiment_states, experiments, run_dvc, run_queue
+from lrstudy.study.runner import Queue, experiment_states, experiments, run_dvc
 from lrstudy.study.tuning import select_winners
 
 FINETUNING_TARGETS = ("evaluate",)  # finetune, then its test predictions
@@ -46,30 +48,24 @@ def stage_dvc_lock():
 
 
 def prepare_shared_stages():
-    print("study: bringing fetch, split, features and baseline up to date")
-    run_dvc("repro", "baseline", capture=False)
+    print(f"study: bringing fetch, split, features and {SHARED_STAGE} up to date")
+    run_dvc("repro", SHARED_STAGE, capture=False)
     stage_dvc_lock()
 
 
-def run_variants(label, variants, jobs, targets=("train",)):
-    """Run every variant [(name, `dvc exp run` arguments)] that has not succeeded, up to the
-    stages `targets` (none: the whole pipeline): queue those with no experiment, requeue those
-    that failed before, wait for those an earlier study left queued or running."""
-    states = experiment_states(experiments())
-    names = [name for name, _ in variants]
-    succeeded = [name for name in names if states.get(name) == "Success"]
-    pending = [name for name in names if states.get(name) in ACTIVE]
-    print(f"study: {len(variants)} variants in {label}, {len(succeeded)} already run")
-    if pending:
-        print(f"study: waiting also for {', '.join(pending)}, left queued by an earlier study")
-    for name, arguments in variants:
-        if states.get(name) == "Failed":
-            print(f"study: {name} failed in an earlier study; removing that task, rerunning it")
-            run_dvc("queue", "remove", name)
-        if name not in succeeded + pending:
-            run_dvc("exp", "run", "--queue", "-n", name, *arguments, *targets)
-    if to_run := [name for name in names if name not in succeeded]:
-        run_queue(to_run, jobs)
+@contextlib.contextmanager
+def variant_runner(args):
+    """What runs the variants: Dask's workers (--scheduler), which start from the commit on the
+    git remote, or this machine's DVC queue, once the shared stages are up to date here."""
+    if not args.scheduler:
+        prepare_shared_stages()
+        yield Queue(args.jobs)
+        return
+    cluster = Cluster(args.scheduler, args.git_remote)
+    try:
+        yield cluster
+    finally:
+        cluster.close()
 
 
 def succeeded(names):
@@ -78,18 +74,18 @@ def succeeded(names):
     return [name for name in names if states.get(name) == "Success"]
 
 
-def fine_tune(variant, arguments):
+def fine_tune(runner, variant, arguments):
     """The whole pipeline with the variant's params, as the experiment `<variant>-finetuned`
     (its `train` runs again: seconds, the same heads), queued like the variants so that the
     workspace stays as it was; its record (results.py)."""
     finetuned = f"{variant}-finetuned"
-    run_variants(f"fine-tuning {variant}", [(finetuned, arguments[variant])], 1, targets=())
+    runner.run_variants(f"fine-tuning {variant}", [(finetuned, arguments[variant])], targets=())
     if not succeeded([finetuned]):
         raise UserError(f"{finetuned} failed; its log is above")
     return read_fine_tuning(variant, finetuned)
 
 
-def rerun_on_splits(args, chosen, arguments, split_seed):
+def rerun_on_splits(args, runner, chosen, arguments, split_seed):
     """Run the `chosen` variants again on the `args.splits - 1` split seeds after `split_seed`:
     {split seed: {variant: history}} (none with --splits 1)."""
     split_seeds = [split_seed + offset for offset in range(1, args.splits)]
@@ -97,7 +93,7 @@ def rerun_on_splits(args, chosen, arguments, split_seed):
         return {}
     runs = split_runs(chosen, arguments, split_seeds)
     started = time.monotonic()
-    run_variants(f"{args.grid} on split seeds {', '.join(map(str, split_seeds))}", runs, args.jobs)
+    runner.run_variants(f"{args.grid} on split seeds {', '.join(map(str, split_seeds))}", runs)
     print(f"study: the split reruns took {time.monotonic() - started:.0f} s")
     finished = succeeded([name for name, _ in runs])
     histories = {}
@@ -108,14 +104,14 @@ def rerun_on_splits(args, chosen, arguments, split_seed):
     return histories
 
 
-def check_robustness(grid, ranking, arguments, args, split_seed):
+def check_robustness(runner, ranking, arguments, args, split_seed):
     """The best variants, the claims' variants and the baseline on `args.splits - 1` more split
     seeds after `split_seed`: (the variants rerun, {split seed: {variant: history}}); none
     with --splits 1 or without a baseline."""
     if args.splits == 1 or BASELINE not in ranking:
         return [], {}
     chosen = rerun_variants(ranking, args.top, claimed_variants(ranking))
-    return chosen, rerun_on_splits(args, chosen, arguments, split_seed)
+    return chosen, rerun_on_splits(args, runner, chosen, arguments, split_seed)
 
 
 def study_interrupted(main):
@@ -130,11 +126,11 @@ def reports_study_errors(main):
     return reports_user_errors(main, interrupted=study_interrupted)
 
 
-def run_shard(grid, options, shard, jobs, targets=("train",)):
+def run_shard(grid, runner, options, shard, targets=("train",)):
     """Only shard (i, n) of the grid's variants; the table waits for every shard's."""
     index, count = shard
     share = shard_of(list(options.items()), index, count)
-    run_variants(f"{grid}, shard {index}/{count}", share, jobs, targets)
+    runner.run_variants(f"{grid}, shard {index}/{count}", share, targets)
     print(
         f"study: shard {index}/{count} done ({len(succeeded([n for n, _ in share]))} of its "
         f"{len(share)} variants succeeded). Push them (make push); once every shard is pushed, "
@@ -150,10 +146,10 @@ def print_best(best, summaries, seeds):
     )
 
 
-def run_study(args, options, split_seed, settings):
+def run_study(args, runner, options, split_seed, settings):
     """Run the grid's variants ({name: `dvc exp run` arguments}), their reruns on other split
     seeds and the fine-tuning of the one the analysis picks; the raw results (results.py)."""
-    run_variants(args.grid, list(options.items()), args.jobs)
+    runner.run_variants(args.grid, list(options.items()))
     finished = succeeded(list(options))
     if not finished:
         raise UserError(f"no variant of {args.grid} finished; see the logs above")
@@ -161,18 +157,18 @@ def run_study(args, options, split_seed, settings):
     summaries, tests = analyse(histories, settings)
     ranking = rank(summaries)
     print_best(ranking[0], summaries, len(histories[ranking[0]]["val_accuracy"]))
-    chosen, split_histories = check_robustness(args.grid, ranking, options, args, split_seed)
+    chosen, split_histories = check_robustness(runner, ranking, options, args, split_seed)
     variant, why = fine_tuning_choice(ranking, tests)
     print(f"study: {why}")
-    fine_tuning = fine_tune(variant, options)
+    fine_tuning = fine_tune(runner, variant, options)
     return study_results(args.grid, split_seed, histories, split_histories, chosen, fine_tuning)
 
 
-def run_tuned_study(args, options, tuned, split_seed, settings):
+def run_tuned_study(args, runner, options, tuned, split_seed, settings):
     """Run every family's trials and fixed 0.001, pick each family's winner on validation,
     rerun the winners and fixed 0.001 on other split seeds and fine-tune the best winner; the
     raw results (results.py)."""
-    run_variants(args.grid, list(options.items()), args.jobs)
+    runner.run_variants(args.grid, list(options.items()))
     finished = succeeded(list(options))
     if BASELINE not in finished:
         raise UserError(f"{BASELINE} did not finish; see the logs above")
@@ -185,8 +181,8 @@ def run_tuned_study(args, options, tuned, split_seed, settings):
     winners, reference = select_winners(summaries, trials)
     print(f"study: winners on validation: {', '.join(winners.values())}; best {reference}")
     chosen = list(dict.fromkeys([BASELINE, *winners.values()]))
-    split_histories = rerun_on_splits(args, chosen, options, split_seed)
-    fine_tuning = fine_tune(reference, options)
+    split_histories = rerun_on_splits(args, runner, chosen, options, split_seed)
+    fine_tuning = fine_tune(runner, reference, options)
     return study_results(
         args.grid,
         split_seed,
@@ -203,11 +199,11 @@ def run_finetuning_study(args, config, families):
     `evaluate`; the raw results (finetuning.py)."""
     variants, reference = finetuning_variants(args.grid, families, config.finetune, GRIDS_FILE)
     options = {name: variant.arguments() for name, variant in variants.items()}
-    prepare_shared_stages()
-    if args.shard:
-        return run_shard(args.grid, options, args.shard, args.jobs, FINETUNING_TARGETS)
-    started = time.monotonic()
-    run_variants(args.grid, list(options.items()), args.jobs, FINETUNING_TARGETS)
+    with variant_runner(args) as runner:
+        if args.shard:
+            return run_shard(args.grid, runner, options, args.shard, FINETUNING_TARGETS)
+        started = time.monotonic()
+        runner.run_variants(args.grid, list(options.items()), FINETUNING_TARGETS)
     print(f"study: the fine-tuning runs took {time.monotonic() - started:.0f} s")
     finished = succeeded(list(options))
     if reference not in finished:
@@ -239,13 +235,14 @@ def run_grid(args, config):
         args.grid, config.head.epochs, config.train, trials=args.trials
     )
     options = {name: variant.arguments() for name, variant in variants}
-    prepare_shared_stages()
-    if args.shard:
-        return run_shard(args.grid, options, args.shard, args.jobs)
-    if trials:
-        tuned = tuned_record(variants, trials)
-        return run_tuned_study(args, options, tuned, config.split.seed, config.verdicts)
-    return run_study(args, options, config.split.seed, config.verdicts)
+    split_seed, settings = config.split.seed, config.verdicts
+    with variant_runner(args) as runner:
+        if args.shard:
+            return run_shard(args.grid, runner, options, args.shard)
+        if trials:
+            tuned = tuned_record(variants, trials)
+            return run_tuned_study(args, runner, options, tuned, split_seed, settings)
+        return run_study(args, runner, options, split_seed, settings)
 
 
 @reports_study_errors

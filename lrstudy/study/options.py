@@ -37,7 +37,8 @@ def arguments(argv):
         "--jobs",
         type=job_count,
         default="auto",
-        help="variants run at the same time: a number, or auto (one per CPU core; default)",
+        help="variants run at the same time on this machine: a number, or auto (one per CPU "
+        "core; default); with --scheduler, the workers' threads decide",
     )
     parser.add_argument(
         "--shard",
@@ -46,12 +47,31 @@ def arguments(argv):
         "pushes its experiments (make push), and a clone that pulled them all runs the study "
         "without --shard to build the table (docs/sharing.md)",
     )
+    add_where_to_run(parser)
     add_what_to_run(parser)
     add_where_to_write(parser)
     args = parser.parse_args(argv)
-    if args.reanalyse and args.shard:
-        parser.error("--reanalyse runs nothing: it takes no --shard")
+    if args.reanalyse and (args.shard or args.scheduler):
+        parser.error("--reanalyse runs nothing: it takes no --shard nor --scheduler")
+    if args.shard and args.scheduler:
+        parser.error("--shard splits a grid without Dask: it takes no --scheduler")
     return args
+
+
+def add_where_to_run(parser):
+    parser.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="run every variant as a task of this Dask scheduler's workers, from HEAD's commit "
+        "on the git remote and the DVC remote, instead of on this machine's queue "
+        "(docs/sharing.md)",
+    )
+    parser.add_argument(
+        "--git-remote",
+        default="origin",
+        help="with --scheduler: the git remote the workers clone and push experiments to "
+        "(default origin)",
+    )
 
 
 def add_what_to_run(parser):

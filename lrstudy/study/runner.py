@@ -198,3 +198,31 @@ def run_queue(names, jobs):
         if states[task] == "Failed":
             log = run_dvc("queue", "logs", name, check=False).stdout
             print(f"study: variant {name} failed; its log:\n{log}")
+
+
+class Queue:
+    """Runs variants on this machine's DVC experiment queue, `jobs` at a time."""
+
+    def __init__(self, jobs):
+        self.jobs = jobs
+
+    def run_variants(self, label, variants, targets=("train",)):
+        """Run every variant [(name, `dvc exp run` arguments)] that has not succeeded, up to
+        the stages `targets` (none: the whole pipeline): queue those with no experiment,
+        requeue those that failed before, wait for those an earlier study left queued or
+        running."""
+        states = experiment_states(experiments())
+        names = [name for name, _ in variants]
+        succeeded = [name for name in names if states.get(name) == "Success"]
+        pending = [name for name in names if states.get(name) in ACTIVE]
+        print(f"study: {len(variants)} variants in {label}, {len(succeeded)} already run")
+        if pending:
+            print(f"study: waiting also for {', '.join(pending)}, left queued by an earlier study")
+        for name, arguments in variants:
+            if states.get(name) == "Failed":
+                print(f"study: {name} failed in an earlier study; removing that task, rerunning it")
+                run_dvc("queue", "remove", name)
+            if name not in succeeded + pending:
+                run_dvc("exp", "run", "--queue", "-n", name, *arguments, *targets)
+        if to_run := [name for name in names if name not in succeeded]:
+            run_queue(to_run, min(self.jobs, len(to_run)))

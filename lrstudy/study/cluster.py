@@ -1,0 +1,238 @@
+"""A study's variants as Dask tasks (`--scheduler tcp://HOST:PORT`, docs/sharing.md).
+
+The driver checks that the workers can start from what it has: its commit on the git remote,
+a default DVC remote in the committed `.dvc/config`, the shared stages' outputs on that remote.
+Each task then runs on a worker in a checkout of its own (one per task running at once there,
+kept across tasks), reset to the driver's commit: it pulls the shared stages' outputs, runs
+`dvc exp run -n <variant> -S ...`, pushes the experiment's outputs to the DVC remote and only
+then its ref to the git remote, so that a ref on the remote always has its outputs. A worker
+killed mid-variant pushed no ref, and Dask runs the task again elsewhere; a variant already on
+the remote is not run again. The driver pulls the experiments (`dvc exp pull`), and the study
+reads them as it reads a one-machine run's.
+"""
+
+import json
+import socket
+import statistics
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from lrstudy.core.errors import UserError
+from lrstudy.study.runner import experiment_states, experiments, run_dvc, with_this_python
+
+SHARED_STAGE = "baseline"  # with its upstream stages: what every variant starts from
+# What the workers take from the commit rather than from the driver's workspace.
+WHAT_WORKERS_RUN = ("dvc.yaml", "dvc.lock", "params.yaml", ".dvc/config", "lrstudy", "stages")
+CONNECT_TIMEOUT = "20s"
+
+
+def git(*args, cwd=None):
+    """`git ARGS`'s standard output (stripped); a failure raises CalledProcessError."""
+    return subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def try_git(*args, cwd=None):
+    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a worker's checkout comes from: the git remote's URL and the driver's commit."""
+
+    url: str
+    commit: str
+
+
+def experiments_on(url, commit):
+    """The names of the experiments of `commit` that the git remote `url` holds."""
+    from dvc.repo.experiments.refs import ExpRefInfo
+
+    listed = git("ls-remote", url, f"{ExpRefInfo(commit)}/*")
+    return {ExpRefInfo.from_ref(line.split()[1]).name for line in listed.splitlines()}
+
+
+# The driver
+
+
+def check_ready(git_remote):
+    """The Origin of this clone's HEAD at the git remote named `git_remote`, once the workers
+    can start from it; otherwise a UserError saying what to do."""
+    url = try_git("remote", "get-url", git_remote)
+    if url is None:
+        raise UserError(f"no git remote {git_remote!r}: add one (git remote add) or name yours")
+    if changed := try_git("diff", "--name-only", "HEAD", "--", *WHAT_WORKERS_RUN):
+        files = ", ".join(changed.splitlines())
+        raise UserError(f"the workers run the commit, not your uncommitted {files}: commit them")
+    try_git("fetch", "-q", git_remote)
+    if not try_git("for-each-ref", "--contains", "HEAD", f"refs/remotes/{git_remote}/"):
+        raise UserError(f"HEAD is not on {git_remote}: push it (git push {git_remote} HEAD)")
+    remote = run_dvc("config", "--project", "core.remote", check=False).stdout.strip()
+    if not remote:
+        raise UserError(
+            "the committed .dvc/config names no default DVC remote (a --local one does not "
+            "reach the workers): dvc remote add -d NAME URL, then commit and push .dvc/config"
+        )
+    status = run_dvc("status", "--cloud", "--with-deps", SHARED_STAGE, "--json").stdout
+    # "deleted": on the remote only; "new": in this cache only; "missing": in neither
+    states = json.loads(status or "{}")
+    if missing := [path for path, state in states.items() if state in ("new", "missing")]:
+        raise UserError(
+            f"{len(missing)} outputs of {SHARED_STAGE} and its upstream stages are not on the DVC "
+            f"remote {remote!r} (e.g. {missing[0]}): dvc repro {SHARED_STAGE}, dvc push, then again"
+        )
+    return Origin(url, git("rev-parse", "HEAD"))
+
+
+def connect(address, timeout=CONNECT_TIMEOUT):
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout=timeout)
+    except OSError as error:
+        raise UserError(
+            f"cannot reach the Dask scheduler at {address}: {error}; start one (docs/sharing.md)"
+        ) from None
+    workers = client.scheduler_info(n_workers=-1)["workers"].values()
+    threads = sum(worker["nthreads"] for worker in workers)
+    print(f"study: Dask scheduler {address}: {len(workers)} workers, {threads} threads")
+    return client
+
+
+class Cluster:
+    """Runs variants as Dask tasks from the commit the driver checked (check_ready)."""
+
+    def __init__(self, address, git_remote):
+        self.git_remote = git_remote
+        self.origin = check_ready(git_remote)
+        self.client = connect(address)
+
+    def run_variants(self, label, variants, targets=("train",)):
+        """Run every variant [(name, `dvc exp run` arguments)] that is neither here nor on the
+        git remote, up to the stages `targets` (none: the whole pipeline); pull them all."""
+        from distributed import as_completed
+
+        states = experiment_states(experiments())
+        here = {name for name, _ in variants if states.get(name) == "Success"}
+        remote = experiments_on(self.origin.url, self.origin.commit)
+        to_run = [(name, arguments) for name, arguments in variants if name not in here | remote]
+        print(
+            f"study: {len(variants)} variants in {label}, {len(variants) - len(to_run)} already "
+            f"run (here or on {self.git_remote}); {len(to_run)} to Dask's workers"
+        )
+        futures = [
+            self.client.submit(
+                run_variant,
+                self.origin,
+                name,
+                arguments,
+                targets,
+                key=f"{name}@{self.origin.commit[:12]}",
+            )
+            for name, arguments in to_run
+        ]
+        steps = []
+        with tqdm(total=len(futures), desc="variants", unit="exp") as bar:
+            for future in as_completed(futures):
+                if future.status == "error":
+                    name = future.key.partition("@")[0]
+                    bar.write(f"study: variant {name} failed: {future.exception()}")
+                elif future.result():
+                    steps.append(future.result())
+                bar.update()
+        if steps:
+            print(f"study: on a worker, a variant took (median) {median_steps(steps)}")
+        names = [name for name, _ in variants if name not in here]
+        if pulled := sorted(set(names) & experiments_on(self.origin.url, self.origin.commit)):
+            run_dvc("exp", "pull", self.git_remote, *pulled)
+
+    def close(self):
+        self.client.close()
+
+
+def median_steps(steps):
+    """'checkout 0.5 s, pull 2.0 s, ...' from each task's {step: seconds}."""
+    return ", ".join(
+        f"{step} {statistics.median(laps[step] for laps in steps):.1f} s" for step in steps[0]
+    )
+
+
+# A worker
+
+
+class Checkouts:
+    """This worker's checkouts of each git remote, one per task running at once, kept for the
+    next tasks (a clone and a pull of the shared stages are paid once per checkout)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.free, self.count = {}, 0
+
+    def take(self, url):
+        from distributed import get_worker
+
+        with self.lock:
+            if self.free.get(url):
+                return self.free[url].pop()
+            self.count += 1
+            root = Path(get_worker().local_directory) / "lrstudy-checkouts" / str(self.count)
+        subprocess.run(["git", "clone", "-q", url, str(root)], check=True, capture_output=True)
+        if not try_git("config", "user.email", cwd=root):  # `dvc exp run` commits
+            git("config", "user.name", "lrstudy worker", cwd=root)
+            git("config", "user.email", f"lrstudy-worker@{socket.gethostname()}", cwd=root)
+        return root
+
+    def give_back(self, url, root):
+        with self.lock:
+            self.free.setdefault(url, []).append(root)
+
+
+CHECKOUTS = Checkouts()
+
+
+def run_variant(origin, name, arguments, targets):
+    """A Dask task: run the variant `name` at `origin`'s commit and push it. {step: seconds}
+    of checkout, pull, run and push (none when the remote had it already)."""
+    clock = Stopwatch()
+    root = CHECKOUTS.take(origin.url)
+    try:
+        if name in experiments_on(origin.url, origin.commit):
+            return {}
+        env = with_this_python()
+        git("fetch", "-q", "origin", cwd=root)
+        git("checkout", "-q", "--force", "--detach", origin.commit, cwd=root)
+        git("clean", "-q", "-d", "--force", cwd=root)  # untracked files; ignored outputs stay
+        clock.lap("checkout")
+        run_dvc("pull", "--with-deps", SHARED_STAGE, cwd=root, env=env)
+        clock.lap("pull")
+        ran = run_dvc(
+            "exp", "run", "-n", name, *arguments, *targets, cwd=root, env=env, check=False
+        )
+        if ran.returncode != 0:
+            raise RuntimeError(
+                f"`dvc exp run` exited with {ran.returncode} on {socket.gethostname()}; its "
+                f"log:\n{ran.stdout}{ran.stderr}"
+            )
+        clock.lap("run")
+        run_dvc("push", *(("--with-deps", *targets) if targets else ()), cwd=root, env=env)
+        run_dvc("exp", "push", "--no-cache", "origin", name, cwd=root, env=env)
+        clock.lap("push")
+        return clock.laps
+    finally:
+        CHECKOUTS.give_back(origin.url, root)
+
+
+class Stopwatch:
+    def __init__(self):
+        self.laps, self.last = {}, time.monotonic()
+
+    def lap(self, step):
+        now = time.monotonic()
+        self.laps[step], self.last = now - self.last, now
