@@ -138,7 +138,7 @@ class Cluster:
             )
             for name, arguments in to_run
         ]
-        steps = []
+        steps, started = [], time.monotonic()
         with tqdm(total=len(futures), desc="variants", unit="exp") as bar:
             for future in as_completed(futures):
                 if future.status == "error":
@@ -148,7 +148,10 @@ class Cluster:
                     steps.append(future.result())
                 bar.update()
         if steps:
-            print(f"study: on a worker, a variant took (median) {median_steps(steps)}")
+            print(
+                f"study: {len(steps)} variants ran in {time.monotonic() - started:.0f} s; on its "
+                f"worker each took {step_times(steps)}"
+            )
         names = [name for name, _ in variants if name not in here]
         if pulled := sorted(set(names) & experiments_on(self.origin.url, self.origin.commit)):
             run_dvc("exp", "pull", self.git_remote, *pulled)
@@ -157,10 +160,12 @@ class Cluster:
         self.client.close()
 
 
-def median_steps(steps):
-    """'checkout 0.5 s, pull 2.0 s, ...' from each task's {step: seconds}."""
+def step_times(steps):
+    """'checkout 0.1 s (at most 2.0 s), pull ...' (medians) from each task's {step: seconds}."""
     return ", ".join(
-        f"{step} {statistics.median(laps[step] for laps in steps):.1f} s" for step in steps[0]
+        f"{step} {statistics.median(times):.1f} s (at most {max(times):.1f} s)"
+        for step in steps[0]
+        for times in [[laps[step] for laps in steps]]
     )
 
 
