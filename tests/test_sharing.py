@@ -12,8 +12,10 @@ import json
 import subprocess
 import sys
 
+import dvc.api as dvc_api
 import pytest
 
+from lrstudy.study.runner import experiment_states
 from tests.helpers.commands import dvc, ran_stages, run, stage_env
 from tests.helpers.dask_cluster import kill_session, local_cluster, wait_until_running
 from tests.helpers.images import copy_sample
@@ -135,18 +137,37 @@ def test_a_grid_on_two_dask_workers_gives_the_one_machine_table_though_one_is_ki
         killed_mid_variant = wait_until_running(workers[1], ["exp", "run"], timeout=120)
         kill_session(workers[1])
         output, _ = study.communicate(timeout=600)
+        pushed = git("ls-remote", str(base / "cluster.git"), "refs/exps/*", cwd=driver).stdout
         again = run([*STUDY, "--scheduler", address], clone(base, "again", "cluster.git"))
+        one_fails = run_two_variants_one_broken(address, base / "again")
     assert killed_mid_variant
     assert study.returncode == 0, output
     assert "3 variants in tiny, 0 already run (here or on origin); 3 to Dask's workers" in output
     assert tables(driver) == table
-    pushed = git("ls-remote", str(base / "cluster.git"), "refs/exps/*", cwd=driver).stdout
     names = {line.rsplit("/", 1)[1] for line in pushed.splitlines()}
     variants = {"fixed-lr0.001", "exp-lr0.01-k0.3", "step-lr0.01-drop0.5-every2"}
     assert names == variants | {"fixed-lr0.001-finetuned"}
     # A study run again, from another clone, finds every variant on the remote.
     assert "3 variants in tiny, 3 already run (here or on origin); 0 to" in again.stdout
     assert tables(base / "again") == table
+    assert "study: variant broken failed: `dvc exp run` exited with" in one_fails
+    assert "schedule.initial_lr = -1.0 is not allowed" in one_fails  # its log
+    pulled = experiment_states(dvc_api.exp_show(repo=str(base / "again")))
+    assert pulled.get("exp-lr0.01-k0.1") == "Success"
+
+
+def run_two_variants_one_broken(address, root):
+    """What the driver prints when it runs, on the cluster, a variant that fails beside one
+    that does not."""
+    variants = [
+        ("broken", ["-S", "schedule.initial_lr=-1.0"]),
+        ("exp-lr0.01-k0.1", ["-S", "schedule.name=exp", "-S", "schedule.k=0.1"]),
+    ]
+    code = (
+        "from lrstudy.study.cluster import Cluster; "
+        f"Cluster({address!r}, 'origin').run_variants('a broken variant', {variants!r})"
+    )
+    return run([sys.executable, "-c", code], root).stdout
 
 
 def test_the_fine_tuned_model_is_an_artifact_that_dvc_gets_by_name(machines):

@@ -1,6 +1,7 @@
 """The whole study in one command: a grid of schedules as `dvc exp` variants, the best fine-tuned.
 
-    python -m lrstudy.study --grid reference [--jobs auto] [--page docs/study.md] [--reanalyse]
+    python -m lrstudy.study --grid reference [--jobs auto | --scheduler tcp://HOST:PORT]
+                            [--page docs/study.md] [--reanalyse]
 
 1. Brings the shared stages up to date (`dvc repro baseline`: fetch, split, features), then
    queues each variant of the grid in study.yaml (grid.py) that has not succeeded yet:
@@ -24,6 +25,10 @@
    of each family against fixed 0.001, continued by the fine-tuned best; every variant's final
    accuracy with its 95 % interval) and metrics/study-<grid>.{md,csv} (all variants, best
    first, then the verdicts).
+
+With `--scheduler tcp://HOST:PORT` the variants of steps 1-3 (the grid, the split reruns, the
+fine-tuning) run as tasks of a Dask scheduler's workers instead of on this machine's queue, from
+HEAD's commit on the git remote, and come back through the git and DVC remotes (cluster.py).
 
 A tuned grid (study.yaml's `tuned`: a budget and a search space per family) draws each
 family's trials (sampling.py), picks each family's winner on validation, judges the winners on
