@@ -51,7 +51,7 @@ def test_each_check_names_what_to_do_and_passes_once_it_is_done(driver, tmp_path
     assert refused() == "no git remote 'origin': add one (git remote add) or name yours"
     server = tmp_path / "server.git"
     subprocess.run(["git", "init", "-q", "--bare", str(server)], check=True)
-    git("remote", "add", "origin", str(server), cwd=driver)
+    git("remote", "add", "origin", "../server.git", cwd=driver)  # workers get it absolute
 
     (driver / "params.yaml").write_text("head: {epochs: 2}\n")
     assert refused() == (

@@ -68,6 +68,8 @@ def check_ready(git_remote):
     url = try_git("remote", "get-url", git_remote)
     if url is None:
         raise UserError(f"no git remote {git_remote!r}: add one (git remote add) or name yours")
+    if Path(url).exists():  # a folder: the workers see it from elsewhere
+        url = str(Path(url).resolve())
     if changed := try_git("diff", "--name-only", "HEAD", "--", *WHAT_WORKERS_RUN):
         files = ", ".join(changed.splitlines())
         raise UserError(f"the workers run the commit, not your uncommitted {files}: commit them")
@@ -102,7 +104,8 @@ def connect(address, timeout=CONNECT_TIMEOUT):
         ) from None
     workers = client.scheduler_info(n_workers=-1)["workers"].values()
     threads = sum(worker["nthreads"] for worker in workers)
-    print(f"study: Dask scheduler {address}: {len(workers)} workers, {threads} threads")
+    waiting = "" if workers else " (the tasks wait for one to join)"
+    print(f"study: Dask scheduler {address}: {len(workers)} workers, {threads} threads{waiting}")
     return client
 
 
