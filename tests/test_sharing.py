@@ -49,6 +49,18 @@ def clone(base, name, source="origin.git"):
     return root
 
 
+def started(command, cwd):
+    """A command running in the background, its output (stdout and stderr) in one pipe."""
+    return subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=stage_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 def tables(root):
     return {name: (root / name).read_bytes() for name in TABLES}
 
@@ -101,13 +113,17 @@ def test_a_grid_sharded_over_two_machines_gives_the_one_machine_table(machines):
     subprocess.run(["git", "init", "-q", "--bare", str(base / "shards.git")], check=True)
     git("push", "-q", str(base / "shards.git"), "HEAD", cwd=base / "a")
     shards = str(base / "shards.git")
-    for index in (1, 2):
+    running = {}
+    for index in (1, 2):  # the two machines at once
         machine = clone(base, f"shard{index}", "shards.git")
         dvc("pull", "--run-cache", cwd=machine)
-        ran = run([*STUDY, "--shard", f"{index}/2"], machine)
+        running[index, machine] = started([*STUDY, "--shard", f"{index}/2"], machine)
+    for (index, machine), shard in running.items():
+        output, _ = shard.communicate(timeout=600)
+        assert shard.returncode == 0, output
         share = 2 if index == 1 else 1  # three variants dealt round-robin
-        assert f"{share} variants in tiny, shard {index}/2, 0 already run" in ran.stdout
-        assert f"shard {index}/2 done ({share} of its {share} variants succeeded)" in ran.stdout
+        assert f"{share} variants in tiny, shard {index}/2, 0 already run" in output
+        assert f"shard {index}/2 done ({share} of its {share} variants succeeded)" in output
         assert not (machine / TABLES[0]).exists()  # a shard builds no table
         dvc("exp", "push", "--run-cache", shards, cwd=machine)
 
@@ -126,14 +142,7 @@ def test_a_grid_on_two_dask_workers_gives_the_one_machine_table_though_one_is_ki
     git("push", "-q", str(base / "cluster.git"), "HEAD", cwd=base / "a")
     driver = clone(base, "driver", "cluster.git")
     with local_cluster(base / "dask") as (address, workers):
-        study = subprocess.Popen(
-            [*STUDY, "--scheduler", address],
-            cwd=driver,
-            env=stage_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        study = started([*STUDY, "--scheduler", address], driver)
         killed_mid_variant = wait_until_running(workers[1], ["exp", "run"], timeout=120)
         kill_session(workers[1])
         output, _ = study.communicate(timeout=600)

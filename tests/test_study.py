@@ -255,7 +255,7 @@ def test_a_variant_that_failed_or_was_left_queued_runs_in_the_next_study(project
     # ... and a task queued under the other's name that no worker ran.
     dvc("exp", "run", "--queue", "-n", "fixed-lr0.001", "-S", "schedule.name=fixed", cwd=root)
 
-    study = [sys.executable, "-m", "lrstudy.study", "--grid", "two", "--jobs", "1", "--splits", "1"]
+    study = [sys.executable, "-m", "lrstudy.study", "--grid", "two", "--jobs", "2", "--splits", "1"]
     study = run(study, root)
     assert "2 variants in two, 0 already run" in study.stdout
     assert "waiting also for fixed-lr0.001, left queued by an earlier study" in study.stdout
