@@ -31,7 +31,7 @@ from lrstudy.study.results import (
     write_results,
 )
 from lrstudy.study.robustness import rerun_variants, split_name, split_runs
-from lrstudy.study.runner import Queue, experiment_states, experiments, run_dvc
+from lrstudy.study.runner import Queue, run_dvc, succeeded
 from lrstudy.study.tuning import select_winners
 
 FINETUNING_TARGETS = ("evaluate",)  # finetune, then its test predictions
@@ -66,12 +66,6 @@ def variant_runner(args):
         yield cluster
     finally:
         cluster.close()
-
-
-def succeeded(names):
-    """Those of the named experiments that succeeded (here or pulled from a git remote)."""
-    states = experiment_states(experiments())
-    return [name for name in names if states.get(name) == "Success"]
 
 
 def fine_tune(runner, variant, arguments):

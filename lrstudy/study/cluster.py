@@ -23,7 +23,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from lrstudy.core.errors import UserError
-from lrstudy.study.runner import experiment_states, experiments, run_dvc, with_this_python
+from lrstudy.study.runner import run_dvc, succeeded, with_this_python
 
 SHARED_STAGE = "baseline"  # with its upstream stages: what every variant starts from
 # What the workers take from the commit rather than from the driver's workspace.
@@ -32,10 +32,12 @@ CONNECT_TIMEOUT = "20s"
 
 
 def git(*args, cwd=None):
-    """`git ARGS`'s standard output (stripped); a failure raises CalledProcessError."""
-    return subprocess.run(
-        ["git", *args], cwd=cwd, capture_output=True, text=True, check=True
-    ).stdout.strip()
+    """`git ARGS`'s standard output (stripped); a failure raises a RuntimeError with git's own
+    message (on a worker, what the driver prints for the variant)."""
+    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"`git {' '.join(args)}` failed: {result.stderr.strip()}")
+    return result.stdout.strip()
 
 
 def try_git(*args, cwd=None):
@@ -122,8 +124,7 @@ class Cluster:
         git remote, up to the stages `targets` (none: the whole pipeline); pull them all."""
         from distributed import as_completed
 
-        states = experiment_states(experiments())
-        here = {name for name, _ in variants if states.get(name) == "Success"}
+        here = set(succeeded([name for name, _ in variants]))
         remote = experiments_on(self.origin.url, self.origin.commit)
         to_run = [(name, arguments) for name, arguments in variants if name not in here | remote]
         print(
@@ -147,8 +148,8 @@ class Cluster:
                 if future.status == "error":
                     name = future.key.partition("@")[0]
                     bar.write(f"study: variant {name} failed: {future.exception()}")
-                elif future.result():
-                    steps.append(future.result())
+                elif laps := future.result():
+                    steps.append(laps)
                 bar.update()
         if steps:
             print(
@@ -191,7 +192,7 @@ class Checkouts:
                 return self.free[url].pop()
             self.count += 1
             root = Path(get_worker().local_directory) / "lrstudy-checkouts" / str(self.count)
-        subprocess.run(["git", "clone", "-q", url, str(root)], check=True, capture_output=True)
+        git("clone", "-q", url, str(root))
         if not try_git("config", "user.email", cwd=root):  # `dvc exp run` commits
             git("config", "user.name", "lrstudy worker", cwd=root)
             git("config", "user.email", f"lrstudy-worker@{socket.gethostname()}", cwd=root)

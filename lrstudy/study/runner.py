@@ -130,6 +130,12 @@ def experiment_states(rows):
     return states
 
 
+def succeeded(names):
+    """Those of the named experiments that succeeded (here or pulled from a git remote)."""
+    states = experiment_states(experiments())
+    return [name for name in names if states.get(name) == "Success"]
+
+
 def start_queue(jobs):
     """`dvc queue start`, its output through a file: the workers it leaves running inherit it,
     and a pipe they held open would keep whoever reads this command's output waiting for them.
