@@ -35,8 +35,8 @@ from bench.measure import BACKBONE, measure_in_process
 from bench.table import markdown
 from lrstudy.backbone.litert import THREADS
 from lrstudy.core.paths import DATASET_REPORT, repeats_file, time_file
-from lrstudy.study.publish import replace_marked_block
-from lrstudy.study.runner import run_dvc, with_this_python
+from lrstudy.experiments import run_dvc, with_this_python
+from lrstudy.pages import replace_marked_block
 from tests.helpers.sandbox import EMBEDDED_DATASET, REPO_ROOT, make_project
 
 RESULTS_DIR = REPO_ROOT / "bench"

@@ -1,6 +1,6 @@
 """Stage `baseline`: the reference reports' section 1, the head trained with a fixed learning
-rate, once per seed (lrstudy/heads/repeats.py), by `train.optimizer`: every variant of `train`
-has a baseline of its own optimizer."""
+rate (`baseline.schedule`: fixed at `baseline.lr`), once per seed (lrstudy/heads/repeats.py), by
+`train.optimizer`: every variant of `train` has a baseline of its own optimizer."""
 
 from lrstudy.core.stage import stage_main
 
@@ -9,9 +9,13 @@ from lrstudy.core.stage import stage_main
 def main(config):
     from lrstudy.heads.repeats import train_repeats
 
-    print(f"baseline: {config.train.describe()}, fixed learning rate {config.baseline.lr:g}")
-    rate = config.baseline.lr
-    train_repeats("baseline", "baseline", lambda epoch: rate, config.head, config.train)
+    schedule, epochs, train = config.baseline.schedule, config.head.epochs, config.train
+    print(f"baseline: {train.describe()}, schedule {schedule.describe()}")
+
+    def rate(epoch):
+        return schedule.rate(epoch, epochs)
+
+    train_repeats("baseline", "baseline", rate, config.head, train)
 
 
 if __name__ == "__main__":

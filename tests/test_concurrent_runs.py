@@ -11,7 +11,7 @@ import yaml
 from dvc.api import exp_show, read
 
 from lrstudy.core.stage import ABSENT, value_at
-from lrstudy.study.runner import dvc_command
+from lrstudy.experiments import dvc_command
 from tests.helpers.commands import dvc, stage_env
 from tests.helpers.sandbox import REPO_ROOT, commit_repository, set_params
 

@@ -14,9 +14,9 @@ from lrstudy.core.paths import FEATURES_DIR, SPLIT_DIR, model_file, repeats_file
 from lrstudy.heads.repeats import train_repeats
 from lrstudy.reporting.report import repeated_summary
 from lrstudy.study.analysis import analyse, rank, study_rows
-from lrstudy.study.grid import BASELINE
 
 CLASSES = ["a", "b", "c"]
+BASELINE = "fixed-lr0.001"
 
 
 def strict_json(path):
@@ -95,13 +95,13 @@ def test_the_study_ranks_a_diverged_variant_last_and_tests_it_against_nothing():
         "exp-lr0.01-k0.3": history([0.91, 0.92, 0.93]),
     }
     settings = VerdictsConfig(margin=1.0, convergence=0.98)
-    summaries, tests = analyse(histories, settings)
+    summaries, tests = analyse(histories, settings, BASELINE)
     ranking = rank(summaries)
     assert ranking[-1] == "fixed-lr1e+30"
     assert all("fixed-lr1e+30" not in by_variant for by_variant in tests.values())
     rows = {
         row["variant"]: row
-        for row in study_rows(summaries, tests, dict.fromkeys(histories, 3), settings)
+        for row in study_rows(summaries, tests, dict.fromkeys(histories, 3), settings, BASELINE)
     }
     assert rows["fixed-lr1e+30"]["outcome"] == "diverged"
     assert rows["fixed-lr1e+30"]["final val loss"] == "diverged"

@@ -13,8 +13,8 @@ import pytest
 
 from lrstudy.core import optimizers, schedules
 from lrstudy.core.errors import UserError
-from lrstudy.study.publish import replace_marked_block, update_blocks
-from lrstudy.study.runner import run_dvc
+from lrstudy.experiments import run_dvc
+from lrstudy.pages import replace_marked_block, update_blocks
 from tests.helpers.commands import run
 from tests.helpers.sandbox import REPO_ROOT
 

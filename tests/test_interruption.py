@@ -10,7 +10,7 @@ import time
 import psutil
 import pytest
 
-from lrstudy.study.runner import dvc_command
+from lrstudy.experiments import dvc_command
 from tests.helpers.commands import dvc, run, stage_env
 from tests.helpers.images import copy_sample
 from tests.helpers.sandbox import FAST, make_project

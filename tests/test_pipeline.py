@@ -146,13 +146,13 @@ def test_repro_then_schedule_experiments_rerun_only_what_depends_on_the_schedule
     rows = table[0].splitlines()
     assert rows[0].startswith("| model | learning rate | seeds | final val accuracy")
     assert [row.split(" | ")[:3] for row in rows[2:]] == [
-        ["| baseline", "fixed 0.001", "3"],
+        ["| baseline", "fixed: initial_lr 0.001", "3"],
         ["| scheduled", "exp: initial_lr 0.01, k 0.1", "3"],
         ["| finetuned", "fixed: initial_lr 1e-05, top 1 blocks unfrozen", "1"],
     ]
     # The verdicts, written from the tests' numbers.
     assert table[1].startswith(
-        "scheduled (exp: initial_lr 0.01, k 0.1) against baseline (fixed 0.001)"
+        "scheduled (exp: initial_lr 0.01, k 0.1) against baseline (fixed: initial_lr 0.001)"
     )
     assert "paired over 3 seeds" in table[1]
     # Three seeds: the sign-flip test's smallest p is 0.25, so no verdict can be reached.
@@ -283,6 +283,8 @@ def test_repro_then_schedule_experiments_rerun_only_what_depends_on_the_schedule
     assert differences["exp-best"] == "k0.3" and differences["tiny-lr"] == "lr1e-05 k0.3"
     fine_tuned = {name: row[4] for name, row in by_name.items()}
     assert fine_tuned["exp-best"] and not fine_tuned["tiny-lr"] and not fine_tuned["cosine"]
+    note = " ".join(lines[lines.index("") + 1 :])
+    assert note.endswith("p (BH): its study's adjusted p against the baseline, fixed-lr0.001")
 
     # Another split seed reruns the split and the heads, never the backbone: the features are
     # per image, not per split.

@@ -15,7 +15,8 @@ import sys
 import dvc.api as dvc_api
 import pytest
 
-from lrstudy.study.runner import experiment_states
+from lrstudy.experiments import experiment_states
+from lrstudy.study.variants import Run
 from tests.helpers.commands import dvc, ran_stages, run, stage_env
 from tests.helpers.dask_cluster import kill_session, local_cluster, wait_until_running
 from tests.helpers.images import copy_sample
@@ -168,13 +169,14 @@ def test_a_grid_on_two_dask_workers_gives_the_one_machine_table_though_one_is_ki
 def run_two_variants_one_broken(address, root):
     """What the driver prints when it runs, on the cluster, a variant that fails beside one
     that does not."""
-    variants = [
-        ("broken", ["-S", "schedule.initial_lr=-1.0"]),
-        ("exp-lr0.01-k0.1", ["-S", "schedule.name=exp", "-S", "schedule.k=0.1"]),
+    runs = [
+        Run("broken", ("-S", "schedule.initial_lr=-1.0"), ("train",)),
+        Run("exp-lr0.01-k0.1", ("-S", "schedule.name=exp", "-S", "schedule.k=0.1"), ("train",)),
     ]
     code = (
-        "from lrstudy.study.cluster import Cluster; "
-        f"Cluster({address!r}, 'origin').run_variants('a broken variant', {variants!r})"
+        "from lrstudy.study.cluster import Cluster; from lrstudy.study.variants import Run; "
+        f"cluster = Cluster({address!r}, 'origin')\n"
+        f"with cluster: cluster.run_variants('a broken variant', {runs!r})"
     )
     return run([sys.executable, "-c", code], root).stdout
 

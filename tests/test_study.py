@@ -157,10 +157,12 @@ tuned:
 """
 
 
-def study_project(project, sample_dataset, grids, grid):
-    """A FAST project (one fine-tuning epoch) committed with `grids` as its study.yaml and a
-    README holding the grid's verdict block: (its root, the study command that fills it)."""
-    root = project({"data.source": str(sample_dataset()), **FAST, "finetune.epochs": 1})
+def study_project(project, sample_dataset, grids, grid, params=None):
+    """A FAST project (one fine-tuning epoch, and `params`) committed with `grids` as its
+    study.yaml and a README holding the grid's verdict block: (its root, the study command
+    that fills it)."""
+    overrides = {"data.source": str(sample_dataset()), **FAST, "finetune.epochs": 1}
+    root = project({**overrides, **(params or {})})
     (root / "study.yaml").write_text(grids)
     (root / "README.md").write_text(
         f"<!-- verdict-{grid}:start -->\nold\n<!-- verdict-{grid}:end -->\n"
@@ -180,8 +182,12 @@ def test_a_tuned_grid_selects_on_validation_judges_on_test_and_reruns_the_winner
     assert "5 variants in tuned, 0 already run" in first.stdout  # 2 trials a family, fixed 0.001
 
     runs = json.loads((root / "metrics" / "study-tuned-runs.json").read_text())
-    trials = runs["tuned"]["trials"]
-    assert runs["tuned"]["budget"] == 2 and {len(names) for names in trials.values()} == {2}
+    assert runs["kind"] == "tuned" and runs["baseline"] == "fixed-lr0.001"
+    trials = {}
+    for name, record in runs["variants"].items():
+        trials.setdefault(record["family"], []).append(name)
+    assert trials.pop(None) == ["fixed-lr0.001"]  # the baseline, in no family
+    assert runs["budget"] == 2 and {len(names) for names in trials.values()} == {2}
     assert set(runs["histories"]) == {*trials["fixed"], *trials["exp"], "fixed-lr0.001"}
 
     def mean(values):
@@ -285,10 +291,11 @@ def test_a_fine_tuning_grid_tests_each_schedule_against_params_yaml_image_by_ima
     assert "2 variants in finetuning, 0 already run" in first.stdout  # and params.yaml's
 
     record = json.loads((root / "metrics" / "study-finetuning-runs.json").read_text())
-    record = record["finetuning"]
     reference, variant = "finetune-fixed-lr1e-05", "finetune-fixed-lr0.001"
-    assert record["reference"] == reference and set(record["runs"]) == {reference, variant}
-    assert record["settings"][variant] == {"name": "fixed", "initial_lr": 0.001}
+    assert record["kind"] == "finetuning" and record["baseline"] == reference
+    assert set(record["runs"]) == {reference, variant}
+    schedule = {"name": "fixed", "initial_lr": 0.001}
+    assert record["variants"][variant] == {"family": "fixed", "schedule": schedule}
     runs = record["runs"]
     assert runs[reference]["labels"] == runs[variant]["labels"]  # one split, one test set
     assert [len(run["val_accuracy"][1]) for run in runs.values()] == [1, 1]
@@ -321,3 +328,47 @@ def test_a_fine_tuning_grid_tests_each_schedule_against_params_yaml_image_by_ima
     published = (root / "metrics" / "study-finetuning.md").read_bytes()
     run([*study, "--reanalyse"], root)
     assert (root / "metrics" / "study-finetuning.md").read_bytes() == published
+
+
+SGD_GRID = """
+sgd:
+  exp:
+    - {initial_lr: 0.01, k: 0.3}
+"""
+
+
+def test_a_grid_under_sgd_is_compared_with_sgd_at_the_baseline_rate(project, sample_dataset):
+    root, study = study_project(
+        project, sample_dataset, SGD_GRID, "sgd", {"train.optimizer": "sgd"}
+    )
+    first = run([*study, "--jobs", "2", "--splits", "1"], root)
+    # The grid does not list the baseline: params.yaml's baseline.lr, trained by SGD, runs too.
+    baseline, variant = "sgd-m0.9-fixed-lr0.001", "sgd-m0.9-exp-lr0.01-k0.3"
+    assert "2 variants in sgd, 0 already run" in first.stdout
+
+    with open(root / "metrics" / "study-sgd.csv", newline="") as file:
+        rows = {row["variant"]: row for row in csv.DictReader(file)}
+    assert set(rows) == {baseline, variant}
+    assert rows[baseline]["p"] == rows[baseline]["outcome"] == ""  # the baseline's own row
+    assert rows[variant]["p"] and rows[variant]["outcome"]
+    assert f"vs {baseline} (points)" in rows[variant]
+    runs = json.loads((root / "metrics" / "study-sgd-runs.json").read_text())
+    assert runs["baseline"] == baseline
+    assert runs["variants"][baseline] == {
+        "family": None,
+        "optimizer": "sgd",
+        "schedule": {"name": "fixed", "initial_lr": 0.001},
+    }
+    assert runs["variants"][variant]["family"] == "exp"
+    experiments = experiment_data(root)
+    for name in (baseline, variant):
+        assert experiments[name]["params"]["params.yaml"]["data"]["train"]["optimizer"] == "sgd"
+    # The reports' claims are Adam's: the verdict block is the best variant's own verdict.
+    page = (root / "README.md").read_text()
+    verdict = page.split("<!-- verdict-sgd:start -->\n")[1].split("<!-- verdict-sgd:end")[0]
+    assert verdict.startswith(
+        (f"{variant} against {baseline}, paired", f"{baseline}, the baseline")
+    )
+    for figure in ("exp_accuracy", "exp_loss", "best_accuracy", "final_accuracy"):
+        with Image.open(root / "plots" / "study-sgd" / f"{figure}.png") as image:
+            assert image.format == "PNG"

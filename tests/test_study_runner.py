@@ -1,5 +1,5 @@
-"""The study's runner and grid file: experiment states as `dvc.api.exp_show` reports them, the
-wait for the queue's tasks that always ends, and study.yaml's one-line errors. The same runner
+"""The study's queue and grid file: experiment states as `dvc.api.exp_show` reports them, the
+wait for the queue's tasks that always ends, and study.yaml's one-line errors. The same queue
 against the real DVC queue: tests/test_study.py."""
 
 import argparse
@@ -12,19 +12,14 @@ from dvc.exceptions import NotDvcRepoError
 from tqdm import tqdm
 
 from lrstudy.core.errors import UserError
+from lrstudy.experiments import experiment_rows, experiment_states
 from lrstudy.study.cli import reports_study_errors
-from lrstudy.study.grid import load_grid, shard_of
+from lrstudy.study.grids import shard_of
 from lrstudy.study.options import job_count, shard
-from lrstudy.study.runner import (
-    LOST_POLLS,
-    POLL_SECONDS,
-    STALL_SECONDS,
-    experiment_states,
-    experiments,
-    wait_for,
-)
+from lrstudy.study.queue import LOST_POLLS, POLL_SECONDS, STALL_SECONDS, wait_for
 from tests.helpers.commands import run
-from tests.helpers.sandbox import REPO_ROOT, committed_config
+from tests.helpers.grids import study_grid
+from tests.helpers.sandbox import REPO_ROOT
 
 BASELINE_ROW = {"Experiment": None, "rev": "workspace", "typ": "baseline", "State": None}
 
@@ -147,7 +142,7 @@ def test_a_bad_grid_file_is_one_line_naming_the_problem(tmp_path, text, message)
     if text is not None:
         path.write_text(text)
     with pytest.raises(UserError, match=message) as error:
-        load_grid("g", 50, committed_config().train, path)
+        study_grid("g", path)
     assert "\n" not in str(error.value)
 
 
@@ -179,7 +174,7 @@ def test_reading_the_experiments_rides_out_a_queue_that_changes_under_it():
             raise NotDvcRepoError("'/tmp/tmpab12' is not a DVC repository")
         return [{"Experiment": "a"}]
 
-    assert experiments(read=flaky, pause=0) == [{"Experiment": "a"}]
+    assert experiment_rows(read=flaky, pause=0) == [{"Experiment": "a"}]
     assert len(calls) == 3
 
 
@@ -191,7 +186,7 @@ def test_an_experiment_table_that_never_reads_is_one_line():
         UserError,
         match=r"^cannot read the experiments \(`dvc exp show`\) in 5 tries: '/tmp/tmpab12' is not",
     ):
-        experiments(read=broken, pause=0)
+        experiment_rows(read=broken, pause=0)
 
 
 def test_an_interrupted_study_names_the_command_that_goes_on(tmp_path, monkeypatch, capsys):

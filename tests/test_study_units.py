@@ -7,39 +7,43 @@ from lrstudy.core.config import ParamError, TrainConfig, VerdictsConfig, parse_s
 from lrstudy.core.errors import UserError
 from lrstudy.core.schedules import variant_name
 from lrstudy.heads.lr_range import smooth, suggest_lr
+from lrstudy.pages import update_blocks
 from lrstudy.reporting.verdicts import best_variant_verdict
 from lrstudy.study.analysis import analyse, fine_tuning_choice, rank, study_rows, table_notes
 from lrstudy.study.claims import CLAIMS, answer, claim_rows, claimed_variants
-from lrstudy.study.finetuning import (
+from lrstudy.study.cli import check_pages
+from lrstudy.study.kinds import KINDS, kind_named
+from lrstudy.study.kinds.finetune_schedules import (
+    FinetuneGrid,
     finetuning_rows,
-    finetuning_variants,
     finetuning_verdict,
-    is_finetuning,
     judge_finetuning,
 )
-from lrstudy.study.grid import BASELINE, Variant, load_grid, read_grids
-from lrstudy.study.publish import check_pages, publish, update_blocks
-from lrstudy.study.results import read_results, runs_file, study_results, write_results
-from lrstudy.study.robustness import (
-    rerun_variants,
-    robustness_rows,
-    robustness_sentence,
-    split_runs,
-)
-from tests.helpers.sandbox import REPO_ROOT, committed_config
+from lrstudy.study.kinds.plain import PlainGrid
+from lrstudy.study.results import read_results, runs_file, write_results
+from lrstudy.study.splits import rerun_variants, robustness_rows, robustness_sentence, split_runs
+from lrstudy.study.variants import Run, Variant
+from tests.helpers.grids import record, study_grid
+from tests.helpers.sandbox import committed_config
 
 ADAM = TrainConfig(optimizer="adam", momentum=0.9, weight_decay=0.004)
+BASELINE = "fixed-lr0.001"  # params.yaml's baseline.lr, trained by Adam
 
 
-def test_the_reference_grids_have_the_reference_reports_variants():
-    reference = load_grid("reference", 50, ADAM, REPO_ROOT / "study.yaml")
-    assert len(reference) == 18
-    names = [name for name, _ in reference]
-    assert names[:4] == ["fixed-lr0.1", "fixed-lr0.01", "fixed-lr0.001", "fixed-lr0.0001"]
+def names_of(grid):
+    return [variant.name for variant in grid.variants]
+
+
+def test_the_reference_grids_have_the_reference_reports_variants_and_the_baseline():
+    reference = study_grid("reference")
+    names = names_of(reference)
+    assert len(names) == len(set(names)) == 18  # fixed 0.001 is one of them
+    assert names[:4] == ["fixed-lr0.1", "fixed-lr0.01", BASELINE, "fixed-lr0.0001"]
     assert "exp-lr0.01-k0.3" in names and "step-lr0.1-drop0.5-every10" in names
-    assert len(set(names)) == 18
-    small_rates = load_grid("reference-small-rates", 50, ADAM, REPO_ROOT / "study.yaml")
-    assert [name for name, _ in small_rates] == [
+    assert reference.baseline == BASELINE
+    # A grid without the baseline runs it too, last and in no family of the grid.
+    small_rates = study_grid("reference-small-rates")
+    assert names_of(small_rates) == [
         "fixed-lr1e-08",
         "fixed-lr1e-09",
         "fixed-lr1e-10",
@@ -47,7 +51,45 @@ def test_the_reference_grids_have_the_reference_reports_variants():
         "exp-lr1e-08-k0.5",
         "exp-lr1e-08-k0.7",
         "exp-lr1e-08-k0.9",
+        BASELINE,
     ]
+    assert small_rates.variants[-1].record() == {
+        "family": None,
+        "optimizer": "adam",
+        "schedule": {"name": "fixed", "initial_lr": 0.001},
+    }
+
+
+def test_every_grid_is_of_one_kind_and_a_runs_file_names_its_own():
+    kinds = {
+        grid: type(study_grid(grid)).name
+        for grid in ("reference", "modern", "tuned", "optimizers", "finetuning")
+    }
+    assert kinds == {
+        "reference": "plain",
+        "modern": "plain",
+        "tuned": "tuned",
+        "optimizers": "tuned",
+        "finetuning": "finetuning",
+    }
+    assert set(KINDS) == set(kinds.values())
+    assert kind_named("tuned", "metrics/study-g-runs.json") is KINDS["tuned"]
+    with pytest.raises(UserError) as error:
+        kind_named(None, "metrics/study-g-runs.json")
+    assert str(error.value) == (
+        "metrics/study-g-runs.json records the kind of grid None; expected one of finetuning, "
+        "tuned, plain: run the study again"
+    )
+
+
+def test_under_another_optimizer_every_variant_and_the_baseline_are_named_by_it():
+    sgd = committed_config({"train.optimizer": "sgd"})
+    grid = study_grid("modern", config=sgd)
+    assert grid.baseline == "sgd-m0.9-fixed-lr0.001" and grid.baseline in names_of(grid)
+    assert all(name.startswith("sgd-m0.9-") for name in names_of(grid))
+    assert {variant.record()["optimizer"] for variant in grid.variants} == {"sgd"}
+    assert grid.runs[0].arguments[-4:] == ("-S", "train.optimizer=sgd", "-S", "train.momentum=0.9")
+    assert grid.runs[0].targets == ("train",)
 
 
 def test_variant_names_and_dvc_arguments():
@@ -71,9 +113,9 @@ def test_grids_are_checked_like_params(tmp_path):
     grids = tmp_path / "study.yaml"
     grids.write_text("bad:\n  exp:\n    - {initial_lr: 0.01, k: -1}\n")
     with pytest.raises(ParamError, match=r"study.yaml: bad.exp.k = -1 is not allowed"):
-        load_grid("bad", 50, ADAM, grids)
+        study_grid("bad", grids)
     with pytest.raises(UserError, match="no grid 'missing'; it has bad"):
-        load_grid("missing", 50, ADAM, grids)
+        study_grid("missing", grids)
 
 
 SETTINGS = VerdictsConfig(margin=1.0, convergence=0.99)
@@ -100,7 +142,7 @@ def test_best_is_highest_mean_accuracy_then_lowest_mean_loss():
         name: {"val_accuracy": [[value] for value in finals[name]], "val_loss": [[v] for v in loss]}
         for name, loss in losses.items()
     }
-    summaries, _ = analyse(histories, SETTINGS)
+    summaries, _ = analyse(histories, SETTINGS, BASELINE)
     assert rank(summaries) == ["c", "b", "a"]  # b and c tie on accuracy; c's loss is lower
 
 
@@ -114,9 +156,9 @@ FINALS = {
 
 def test_study_table_and_verdict_come_from_the_paired_tests():
     histories = histories_of(FINALS)
-    summaries, tests = analyse(histories, SETTINGS)
+    summaries, tests = analyse(histories, SETTINGS, BASELINE)
     assert tests["epochs_to_converge"]["exp-lr0.01-k0.3"]["mean_difference"] == -2  # 3 vs 5
-    rows = study_rows(summaries, tests, dict.fromkeys(FINALS, 10), SETTINGS)
+    rows = study_rows(summaries, tests, dict.fromkeys(FINALS, 10), SETTINGS, BASELINE)
     assert rows[0]["variant"] == "exp-lr0.01-k0.3"
     best = rows[0]
     assert best["final val accuracy"] == "96.00 ± 0.00 %"
@@ -128,7 +170,7 @@ def test_study_table_and_verdict_come_from_the_paired_tests():
     assert outcomes["fixed-lr0.1"] == "equivalent"
     assert outcomes["step-lr0.01-drop0.5-every3"] == "inconclusive"
     assert "within ±1 point: p (BH)" in best
-    assert "; within ±1 point: the two one-sided tests" in table_notes(SETTINGS)
+    assert "; within ±1 point: the two one-sided tests" in table_notes(SETTINGS, BASELINE)
     baseline = next(row for row in rows if row["variant"] == BASELINE)
     assert baseline["p"] == "" and baseline["outcome"] == ""
     verdict = best_variant_verdict("exp-lr0.01-k0.3", BASELINE, summaries, tests, 10, SETTINGS)
@@ -138,29 +180,39 @@ def test_study_table_and_verdict_come_from_the_paired_tests():
     assert "Final validation loss: 0.0400 ± 0.0000 against 0.0500" in verdict
     best_is_baseline = best_variant_verdict(BASELINE, BASELINE, summaries, tests, 10, SETTINGS)
     assert "no schedule of this grid does better" in best_is_baseline
-    lone, none = analyse(histories_of({"a": [0.9]}), SETTINGS)
+    lone, none = analyse(histories_of({"a": [0.9]}), SETTINGS, BASELINE)
     assert "no test" in best_variant_verdict("a", BASELINE, lone, none, 1, SETTINGS)
 
 
 def test_the_fine_tuned_variant_follows_the_stated_rule():
-    _, tests = analyse(histories_of(FINALS), SETTINGS)
+    _, tests = analyse(histories_of(FINALS), SETTINGS, BASELINE)
     ranking = ["exp-lr0.01-k0.3", "fixed-lr0.1", BASELINE]
-    assert fine_tuning_choice(ranking, tests)[0] == "exp-lr0.01-k0.3"  # significantly better
+    better = fine_tuning_choice(ranking, tests, BASELINE)[0]
+    assert better == "exp-lr0.01-k0.3"  # significantly better
     noise = {**FINALS, "exp-lr0.01-k0.3": FINALS["step-lr0.01-drop0.5-every3"]}
-    _, tests = analyse(histories_of(noise), SETTINGS)
-    chosen, why = fine_tuning_choice(ranking, tests)
+    _, tests = analyse(histories_of(noise), SETTINGS, BASELINE)
+    chosen, why = fine_tuning_choice(ranking, tests, BASELINE)
     assert chosen == BASELINE  # the highest mean is only noise: the fixed rate is kept
     assert "no variant is significantly better than it" in why and "(exp-lr0.01-k0.3)" in why
-    assert fine_tuning_choice(["a", "b"], {})[0] == "a"
+    assert fine_tuning_choice(["a", "b"], {}, BASELINE)[0] == "a"
+
+
+RECORDS = {  # what the variants of FINALS are, as the runs file records them
+    BASELINE: record("fixed", initial_lr=0.001),
+    "exp-lr0.01-k0.3": record("exp", initial_lr=0.01, k=0.3),
+    "fixed-lr0.1": record("fixed", initial_lr=0.1),
+    "step-lr0.01-drop0.5-every3": record("step", initial_lr=0.01, drop=0.5, epochs_drop=3.0),
+}
 
 
 def test_claims_are_answered_and_checked_on_the_other_splits():
-    summaries, tests = analyse(histories_of(FINALS), SETTINGS)
+    summaries, tests = analyse(histories_of(FINALS), SETTINGS, BASELINE)
     ranking = rank(summaries)
-    assert claimed_variants(ranking) == ["exp-lr0.01-k0.3", "step-lr0.01-drop0.5-every3"]
+    claimed = ["exp-lr0.01-k0.3", "step-lr0.01-drop0.5-every3"]
+    assert claimed_variants(ranking, RECORDS, BASELINE) == claimed
     flipped = {**FINALS, "exp-lr0.01-k0.3": [0.95] * 10}
-    _, other_split = analyse(histories_of(flipped), SETTINGS)
-    rows = claim_rows(ranking, tests, 0.01, {43: tests, 44: other_split})
+    _, other_split = analyse(histories_of(flipped), SETTINGS, BASELINE)
+    rows = claim_rows(ranking, tests, 0.01, {43: tests, 44: other_split}, RECORDS, BASELINE)
     exp_accuracy = next(row for row in rows if "k = 0.3: higher final accuracy" in str(row))
     assert exp_accuracy["here, vs fixed-lr0.001"] == "+1.00 points"
     # Significantly better, yet every seed short of the reported +1.17 points.
@@ -172,7 +224,12 @@ def test_claims_are_answered_and_checked_on_the_other_splits():
     step = [row for row in rows if row["variant"] == "step-lr0.01-drop0.5-every3"]
     assert [row["answer"] for row in step] == ["inconclusive"] * 3
     assert {row["on the other splits"] for row in step} == {"the same"}
-    assert claim_rows(["fixed-lr0.1", BASELINE], tests, 0.01, {}) == []
+    assert claim_rows(["fixed-lr0.1", BASELINE], tests, 0.01, {}, RECORDS, BASELINE) == []
+    # The reports trained with Adam: under SGD (here, SGD's baseline), no claim is answered.
+    sgd = {name: {**found, "optimizer": "sgd"} for name, found in RECORDS.items()}
+    assert claimed_variants(ranking, sgd, BASELINE) == []
+    adam_exp = {**sgd, "exp-lr0.01-k0.3": RECORDS["exp-lr0.01-k0.3"]}
+    assert claimed_variants(ranking, adam_exp, BASELINE) == []
 
 
 def test_a_claim_whose_reported_size_the_data_rule_out_is_refuted():
@@ -203,19 +260,20 @@ def test_a_claim_shown_at_its_size_is_confirmed_and_one_shown_the_other_way_refu
 
 def test_split_reruns_name_each_variant_and_split_and_report_each_split():
     ranking = ["exp-lr0.01-k0.3", BASELINE, "fixed-lr0.1", "step-lr0.01-drop0.5-every3"]
-    chosen = rerun_variants(ranking, 2, ["exp-lr0.01-k0.3", "step-lr0.01-drop0.5-every3"])
+    claimed = ["exp-lr0.01-k0.3", "step-lr0.01-drop0.5-every3"]
+    chosen = rerun_variants(ranking, 2, claimed, BASELINE)
     assert chosen == [BASELINE, "exp-lr0.01-k0.3", "fixed-lr0.1", "step-lr0.01-drop0.5-every3"]
-    arguments = {name: [f"-S schedule.of={name}"] for name in chosen}
-    runs = split_runs(chosen, arguments, [43, 44])
-    assert len(runs) == 8 and runs[0] == (
-        f"{BASELINE}-split43",
-        [f"-S schedule.of={BASELINE}", "-S", "split.seed=43"],
+    runs = split_runs(
+        [Run(name, (f"-S schedule.of={name}",), ("train",)) for name in chosen], [43, 44]
     )
-    assert runs[-1][0] == "step-lr0.01-drop0.5-every3-split44"
-    _, tests = analyse(histories_of(FINALS), SETTINGS)
+    assert len(runs) == 8 and runs[0] == Run(
+        f"{BASELINE}-split43", (f"-S schedule.of={BASELINE}", "-S", "split.seed=43"), ("train",)
+    )
+    assert runs[-1].name == "step-lr0.01-drop0.5-every3-split44"
+    _, tests = analyse(histories_of(FINALS), SETTINGS, BASELINE)
     flipped = {**FINALS, "exp-lr0.01-k0.3": [0.95] * 10}
-    _, other = analyse(histories_of(flipped), SETTINGS)
-    rows = robustness_rows(chosen, 42, tests, {43: tests, 44: other})
+    _, other = analyse(histories_of(flipped), SETTINGS, BASELINE)
+    rows = robustness_rows(chosen, 42, tests, {43: tests, 44: other}, BASELINE)
     exp = rows[0]
     assert exp == {
         "variant": "exp-lr0.01-k0.3",
@@ -224,7 +282,8 @@ def test_split_reruns_name_each_variant_and_split_and_report_each_split():
         "split 44": "+0.00, equivalent",
         "holds on every split": "no",
     }
-    assert "holds on every split for 2 of the 3." in robustness_sentence(rows, [42, 43, 44], 10)
+    sentence = robustness_sentence(rows, [42, 43, 44], 10, BASELINE)
+    assert "holds on every split for 2 of the 3." in sentence
 
 
 def test_lr_range_suggestion_is_where_the_loss_falls_fastest():
@@ -272,11 +331,23 @@ def test_a_study_is_published_from_its_runs_file_alone_and_refused_when_it_disag
     }
     split = {43: {name: histories[name] for name in (BASELINE, "exp-lr0.01-k0.3")}}
     rerun = [BASELINE, "exp-lr0.01-k0.3"]
-    write_results(study_results("g", 42, histories, split, rerun, fine_tuning))
+    written = {
+        "kind": "plain",
+        "grid": "g",
+        "baseline": BASELINE,
+        "split_seed": 42,
+        "variants": RECORDS,
+        "histories": histories,
+        "rerun": rerun,
+        "split_histories": {str(seed): found for seed, found in split.items()},
+        "fine_tuning": fine_tuning,
+    }
+    write_results(written)
     assert (tmp_path / runs_file("g")).name == "study-g-runs.json"
     results = read_results("g")
     assert results["histories"] == histories and results["split_histories"] == split
-    table = publish(results, SETTINGS)
+    assert results["kind"] == "plain" and results["variants"] == RECORDS
+    table = PlainGrid.publish(results, SETTINGS)
     assert (tmp_path / "metrics" / "study-g.md").read_text() == table
     assert "Rerun on split seeds 42, 43 (1 variants and fixed-lr0.001" in table
     assert "exp-lr0.01-k0.3-finetuned: Fine-tuned model against the head" in table
@@ -294,7 +365,7 @@ def test_a_study_is_published_from_its_runs_file_alone_and_refused_when_it_disag
     # Runs that fine-tuned another variant than the analysis picks now: refused, not published.
     results["fine_tuning"] = {**fine_tuning, "variant": BASELINE}
     with pytest.raises(UserError, match="the analysis now fine-tunes exp-lr0.01-k0.3, but these "):
-        publish(results, SETTINGS)
+        PlainGrid.publish(results, SETTINGS)
     with pytest.raises(UserError, match="^metrics/study-other-runs.json: no such file; run the"):
         read_results("other")
 
@@ -304,42 +375,38 @@ def test_a_fine_tuning_grid_is_params_yamls_schedule_then_its_variants(tmp_path)
     grids.write_text(
         "ft:\n  finetune:\n    cosine:\n      - {initial_lr: 0.0001, warmup_epochs: 1, min_lr: 0}\n"
     )
-    settings = committed_config().finetune
-    families = read_grids(grids)["ft"]
-    assert is_finetuning(families) and not is_finetuning(read_grids(REPO_ROOT / "study.yaml"))
-    variants, reference = finetuning_variants("ft", families, settings, grids)
-    assert reference == "finetune-fixed-lr1e-05"
-    cosine = variants["finetune-cosine-lr0.0001-warmup1-min0"]
-    assert list(variants) == [reference, "finetune-cosine-lr0.0001-warmup1-min0"]
-    assert cosine.arguments()[:4] == [
-        *("-S", "finetune.schedule.name=cosine", "-S", "finetune.schedule.initial_lr=0.0001")
-    ]
+    grid = study_grid("ft", grids)
+    assert isinstance(grid, FinetuneGrid) and grid.baseline == "finetune-fixed-lr1e-05"
+    cosine = "finetune-cosine-lr0.0001-warmup1-min0"
+    assert [variant.name for variant in grid.variants] == [grid.baseline, cosine]
+    assert [variant.family for variant in grid.variants] == [None, "cosine"]
+    assert grid.runs[1].arguments[:4] == (
+        *("-S", "finetune.schedule.name=cosine", "-S", "finetune.schedule.initial_lr=0.0001"),
+    )
+    assert grid.runs[1].targets == ("evaluate",)
     grids.write_text(
         "ft:\n  finetune:\n    cosine:\n      - {initial_lr: 1, warmup_epochs: 10, min_lr: 0}\n"
     )
     with pytest.raises(ParamError, match=r"ft.finetune.cosine.warmup_epochs = 10 .* < finetune"):
-        finetuning_variants("ft", read_grids(grids)["ft"], settings, grids)
+        study_grid("ft", grids)
 
 
 def test_fine_tuning_variants_are_tested_image_by_image_against_the_reference():
     labels = [0] * 20
-    record = {
-        "reference": "a",
-        "runs": {
-            "a": {"labels": labels, "predicted": [0] * 8 + [1] * 12, "val_accuracy": [[5], [0.4]]},
-            "b": {"labels": labels, "predicted": [0] * 20, "val_accuracy": [[5], [0.9]]},
-            "c": {
-                "labels": labels,
-                "predicted": [1] * 2 + [0] * 6 + [1] * 12,
-                "val_accuracy": [[5], [0.3]],
-            },
+    runs = {
+        "a": {"labels": labels, "predicted": [0] * 8 + [1] * 12, "val_accuracy": [[5], [0.4]]},
+        "b": {"labels": labels, "predicted": [0] * 20, "val_accuracy": [[5], [0.9]]},
+        "c": {
+            "labels": labels,
+            "predicted": [1] * 2 + [0] * 6 + [1] * 12,
+            "val_accuracy": [[5], [0.3]],
         },
     }
-    tests = judge_finetuning(record)
+    tests = judge_finetuning(runs, "a")
     assert (tests["b"]["only_after_correct"], tests["b"]["only_before_correct"]) == (12, 0)
     assert tests["b"]["p_value"] == pytest.approx(2 * 0.5**12)
     assert (tests["c"]["only_after_correct"], tests["c"]["only_before_correct"]) == (0, 2)
-    rows = finetuning_rows(record, tests)
+    rows = finetuning_rows(runs, "a", tests)
     assert [row["vs the reference"] for row in rows] == [
         "(reference)",
         "better",

@@ -1,5 +1,6 @@
 """The tuned grid: trials sampled reproducibly within each family's space with one budget for
-all, winners selected on validation and judged on test (lrstudy/study/sampling.py, tuning.py)."""
+all, winners selected on validation and judged on test (lrstudy/study/kinds/sampling.py,
+tuned.py)."""
 
 import math
 
@@ -9,12 +10,24 @@ from lrstudy.core.config import VerdictsConfig
 from lrstudy.core.errors import UserError
 from lrstudy.statistics import outcome
 from lrstudy.study.analysis import analyse
-from lrstudy.study.grid import BASELINE, grid_variants
-from lrstudy.study.sampling import draw_trials
-from lrstudy.study.tuning import judge, optimizer_verdict, select_winners, tuned_rows, tuning_cost
-from tests.helpers.sandbox import REPO_ROOT, committed_config
+from lrstudy.study.kinds.plain import families_of
+from lrstudy.study.kinds.sampling import draw_trials
+from lrstudy.study.kinds.tuned import (
+    judge,
+    optimizer_verdict,
+    select_winners,
+    tuned_rows,
+    tuning_cost,
+)
+from tests.helpers.grids import study_grid
 
-ADAM = committed_config().train
+BASELINE = "fixed-lr0.001"  # params.yaml's baseline.lr, trained by Adam
+
+
+def trials_of(grid):
+    """{family: its trials' names} of a tuned grid, from its variants' records."""
+    return families_of({variant.name: variant.record() for variant in grid.variants})
+
 
 SPACE = {
     "fixed": {"initial_lr": [1.0e-4, 1.0e-1, "log"]},
@@ -49,13 +62,14 @@ def test_trial_i_is_the_same_for_any_budget_of_at_least_i_and_families_are_indep
     assert alone["step"] == eight["step"]  # adding a family changes no other family's trials
 
 
-def test_the_committed_tuned_grid_holds_every_family_s_trials_and_fixed_0_001():
-    variants, trials = grid_variants("tuned", 50, ADAM, REPO_ROOT / "study.yaml")
+def test_the_committed_tuned_grid_holds_every_family_s_trials_and_the_baseline():
+    grid = study_grid("tuned")
+    trials = trials_of(grid)
     assert set(trials) == {"fixed", "exp", "step", "cosine", "onecycle"}
-    assert {len(names) for names in trials.values()} == {8}
-    names = [name for name, _ in variants]
-    assert len(names) == len(set(names)) == 41 and names[-1] == BASELINE
-    _, two = grid_variants("tuned", 50, ADAM, REPO_ROOT / "study.yaml", trials=2)
+    assert {len(names) for names in trials.values()} == {8} and grid.budget == 8
+    names = [variant.name for variant in grid.variants]
+    assert len(names) == len(set(names)) == 41 and names[-1] == grid.baseline == BASELINE
+    two = trials_of(study_grid("tuned", trials=2))
     assert all(two[family] == trials[family][:2] for family in trials)
 
 
@@ -108,7 +122,7 @@ def test_winners_are_chosen_on_validation_and_judged_on_test():
         "exp": ["exp-lr0.01-k0.1", "exp-lr0.1-k0.5"],
         "step": ["step-lr0.01-drop0.5-every5"],
     }
-    summaries, _ = analyse(histories, SETTINGS)
+    summaries, _ = analyse(histories, SETTINGS, BASELINE)
     winners, reference = select_winners(summaries, trials)
     assert winners == {
         "fixed": "fixed-lr0.01",
@@ -129,9 +143,8 @@ def test_winners_are_chosen_on_validation_and_judged_on_test():
     }
     assert outcome(against_baseline["fixed-lr0.01"]) == "better"
     assert outcome(against_baseline["exp-lr0.01-k0.1"]) == "worse"
-    rows = tuned_rows(
-        summaries, trials, winners, reference, (tested, against_reference, against_baseline), 0.01
-    )
+    judgement = (tested, against_reference, against_baseline)
+    rows = tuned_rows(summaries, trials, winners, reference, judgement, 0.01, BASELINE)
     assert [row["family"] for row in rows] == ["exp", "fixed", "step"]
     assert rows[0]["vs best"] == "" and rows[1]["vs best"] == "better"
     assert rows[0]["tuning cost (trials)"] == "2.0"  # one of its two trials near its best
@@ -166,7 +179,8 @@ def test_the_tuning_cost_is_the_trials_per_trial_near_the_best():
 
 
 def test_the_optimizers_grid_pairs_each_optimizer_with_its_schedules():
-    variants, trials = grid_variants("optimizers", 50, ADAM, REPO_ROOT / "study.yaml")
+    grid = study_grid("optimizers")
+    trials = trials_of(grid)
     assert list(trials) == [
         "adam-fixed",
         "adam-exp",
@@ -176,14 +190,14 @@ def test_the_optimizers_grid_pairs_each_optimizer_with_its_schedules():
         "adamw-cosine",
         "schedulefree_adamw-fixed",
     ]
-    by_name = dict(variants)
+    by_name = {variant.name: variant for variant in grid.variants}
     assert all(by_name[name].train.optimizer == "sgd" for name in trials["sgd-cosine"])
     assert all(name.startswith("sgd-m0.9-cosine-lr") for name in trials["sgd-cosine"])
     assert all(name.startswith("exp-lr") for name in trials["adam-exp"])  # Adam goes unnamed
     free = trials["schedulefree_adamw-fixed"][0]
     assert free.startswith("schedulefree_adamw-wd0.004-fixed-lr")
     assert ["-S", "train.optimizer=schedulefree_adamw"] == by_name[free].arguments()[4:6]
-    assert variants[-1][0] == BASELINE and by_name[BASELINE].train.optimizer == "adam"
+    assert grid.variants[-1].name == BASELINE and by_name[BASELINE].train.optimizer == "adam"
 
 
 def test_a_space_that_mixes_optimizers_and_schedules_is_refused(tmp_path):
@@ -193,7 +207,7 @@ def test_a_space_that_mixes_optimizers_and_schedules_is_refused(tmp_path):
         "    exp: {initial_lr: [0.001, 0.1, log], k: 0.1}\n"
     )
     with pytest.raises(UserError, match=r"g.space mixes optimizers \(sgd\) with schedules"):
-        grid_variants("g", 50, ADAM, grids)
+        study_grid("g", grids)
 
 
 def test_each_optimizer_at_its_best_is_judged_against_adam_at_its_best():
@@ -212,14 +226,17 @@ def test_each_optimizer_at_its_best_is_judged_against_adam_at_its_best():
         "schedulefree_adamw-fixed": ["schedulefree_adamw-wd0.004-fixed-lr0.001"],
     }
     optimizers = {family: family.rsplit("-", 1)[0] for family in trials}
-    summaries, _ = analyse(histories, SETTINGS)
+    summaries, _ = analyse(histories, SETTINGS, BASELINE)
     winners, _ = select_winners(summaries, trials)
     test_accuracy = {name: found["test_accuracy"] for name, found in histories.items()}
-    sentence = optimizer_verdict(summaries, winners, optimizers, test_accuracy, 0.01)
+    sentence = optimizer_verdict(summaries, winners, optimizers, test_accuracy, 0.01, "adam")
     assert sentence.startswith(
         "Each optimizer at its best on validation against Adam at its best (exp-lr0.01-k0.2)"
     )
     assert "sgd (sgd-m0.9-cosine-lr0.1-warmup0-min0) worse (-5.00 points" in sentence
     assert "schedulefree_adamw (schedulefree_adamw-wd0.004-fixed-lr0.001) equivalent" in sentence
     only_adam = {family: "adam" for family in trials}
-    assert optimizer_verdict(summaries, winners, only_adam, test_accuracy, 0.01) is None
+    assert optimizer_verdict(summaries, winners, only_adam, test_accuracy, 0.01, "adam") is None
+    # Against the baseline's optimizer: under SGD, SGD at its best is the reference.
+    under_sgd = optimizer_verdict(summaries, winners, optimizers, test_accuracy, 0.01, "sgd")
+    assert under_sgd.startswith("Each optimizer at its best on validation against SGD at its best")

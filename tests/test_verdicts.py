@@ -90,7 +90,7 @@ def test_mcnemar_sentences():
     unchanged = mcnemar_verdict(
         {"only_before_correct": 2, "only_after_correct": 3, "p_value": 1.0, "test_images": 243}
     )
-    assert unchanged.endswith("not significant at 0.05, no change shown.")
+    assert unchanged.endswith("not significant at 0.05, no difference shown.")
 
 
 def test_formatting_in_percent():

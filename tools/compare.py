@@ -6,8 +6,9 @@ From `dvc exp show --json`, one row per experiment: its name; the params in whic
 from HEAD (schedule params by their short names, as variant names spell them); the scheduled
 head's (stage `train`) and the baseline's final validation accuracy, mean ± std over seeds; the
 fine-tuned model's test accuracy where the experiment ran fine-tuning; and the Benjamini-Hochberg
-adjusted p against fixed 0.001 where a committed study (metrics/study-*.csv) tested a variant of
-that name. Best scheduled head first, HEAD on top.
+adjusted p against the baseline (params.yaml's `baseline.lr` with its `train.optimizer`, named as
+the study names it) where a committed study (metrics/study-*.csv) tested a variant of that name.
+Best scheduled head first, HEAD on top.
 """
 
 import argparse
@@ -15,17 +16,18 @@ import csv
 import json
 import textwrap
 
+from lrstudy.core.config import parse_group
 from lrstudy.core.errors import reports_user_errors
 from lrstudy.core.paths import METRICS_DIR, model_file, summary_file
 from lrstudy.core.schedules import PARAMS, SCHEDULES
-from lrstudy.study.runner import run_dvc
+from lrstudy.experiments import run_dvc
 
 WIDTH = 120
 HEADERS = ("experiment", "differs from HEAD", "scheduled", "baseline", "fine-tuned", "p (BH)")
 NOTE = (
     "scheduled, baseline: final validation accuracy (%), mean ± std over seeds; fine-tuned: test "
     "accuracy (%), where the experiment ran fine-tuning; p (BH): its study's adjusted p against "
-    "fixed-lr0.001"
+    "the baseline, {baseline}"
 )
 
 
@@ -37,6 +39,13 @@ def revisions(shown):
         rev = experiment["revs"][0]
         rows.append((experiment.get("name") or rev["rev"][:7], rev["data"]))
     return rows
+
+
+def baseline_name(data):
+    """The baseline of an experiment's params.yaml, as the study names it: fixed-lr0.001."""
+    params = data["params"]["params.yaml"]["data"]
+    train, baseline = (parse_group(group, params[group]) for group in ("train", "baseline"))
+    return train.variant_name(baseline.schedule)
 
 
 def flat_params(data):
@@ -154,7 +163,9 @@ def main(argv=None):
     parser.parse_args(argv)
     shown = json.loads(run_dvc("exp", "show", "--json").stdout)
     print(render(table_rows(shown)))
-    print("\n" + textwrap.fill(NOTE, WIDTH))
+    head = revisions(shown)[0][1]
+    note = NOTE.format(baseline=baseline_name(head))
+    print("\n" + textwrap.fill(note, WIDTH, break_on_hyphens=False))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from pathlib import Path
 from lrstudy.core.errors import UserError, reports_user_errors
 from lrstudy.core.outputs import atomic_output
 from lrstudy.core.paths import PLOTS_DIR
-from lrstudy.study.runner import run_dvc
+from lrstudy.experiments import run_dvc
 
 DEFAULT_OUTPUT = PLOTS_DIR / "compare"
 

@@ -13,7 +13,7 @@ git-ignored `.dvc/plots-offline.html`; the key goes into `.dvc/config.local`, th
 import argparse
 from pathlib import Path
 
-from lrstudy.study.runner import run_dvc
+from lrstudy.experiments import run_dvc
 
 TEMPLATE_NAME = "plots-offline.html"  # relative to .dvc/, as DVC reads plots.html_template
 VEGA_LITE_VERSION = "5.21"  # DVC writes Vega-Lite v5 specs

@@ -188,13 +188,24 @@ class TrainConfig:
         values = ", ".join(f"{key} {value:g}" for key, value in self.values.items())
         return f"{self.optimizer}: {values}" if values else self.optimizer
 
-    def variant_prefix(self):
-        return optimizers.variant_prefix(self.optimizer, self.values)
+    def variant_name(self, schedule):
+        """The name of a head trained by this optimizer with `schedule` (a ScheduleConfig), as
+        the study's experiments and tables call it: exp-lr0.01-k0.3 (Adam goes unnamed),
+        sgd-m0.9-fixed-lr0.001."""
+        return optimizers.variant_prefix(self.optimizer, self.values) + schedule.variant_name()
 
 
 @dataclass(frozen=True)
 class BaselineConfig:
+    """The baseline: a fixed rate, trained by `train.optimizer` (stage `baseline`); the study
+    compares every variant with it."""
+
     lr: float = number(above=0)
+
+    @property
+    def schedule(self):
+        """Its schedule, as `schedule.*` would give it: fixed at `lr`."""
+        return ScheduleConfig("fixed", MappingProxyType({"initial_lr": self.lr}))
 
 
 @dataclass(frozen=True)

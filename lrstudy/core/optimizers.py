@@ -27,6 +27,7 @@ DEFAULT = "adam"  # the reference reports': variant names leave it out
 @dataclass(frozen=True)
 class Optimizer:
     builder: str  # "module:Class" of a Keras optimizer
+    label: str  # in sentences
     params: tuple  # keys of PARAMS (train.*), also its constructor's argument names
     description: str
     averaged: bool = False  # evaluates an average of its iterates (schedule-free)
@@ -38,14 +39,17 @@ PARAMS = {
 }
 OPTIMIZERS = {
     "adam": Optimizer(
-        "keras.optimizers:Adam", (), "Adam, Keras' defaults (the reference reports')"
+        "keras.optimizers:Adam", "Adam", (), "Adam, Keras' defaults (the reference reports')"
     ),
     "sgd": Optimizer(
-        "keras.optimizers:SGD", ("momentum",), "stochastic gradient descent with momentum"
+        "keras.optimizers:SGD", "SGD", ("momentum",), "stochastic gradient descent with momentum"
     ),
-    "adamw": Optimizer("keras.optimizers:AdamW", ("weight_decay",), "Adam, decoupled weight decay"),
+    "adamw": Optimizer(
+        "keras.optimizers:AdamW", "AdamW", ("weight_decay",), "Adam, decoupled weight decay"
+    ),
     "schedulefree_adamw": Optimizer(
         "lrstudy.heads.training:ScheduleFreeAdamW",
+        "schedule-free AdamW",
         ("weight_decay",),
         "schedule-free AdamW: evaluated and saved at its averaged iterate x",
         averaged=True,

@@ -28,7 +28,7 @@ def learning_rates(train, baseline, schedule, finetune):
     groups of the same names; the heads' optimizer where it is not Adam."""
     optimizer = "" if train.optimizer == DEFAULT_OPTIMIZER else f"{train.describe()}; "
     return {
-        "baseline": f"{optimizer}fixed {baseline.lr:g}",
+        "baseline": optimizer + baseline.schedule.describe(),
         "scheduled": optimizer + schedule.describe(),
         "finetuned": f"{finetune.schedule.describe()}, top {finetune.unfreeze_blocks} blocks "
         "unfrozen",

@@ -1,10 +1,15 @@
-"""The sentences that state what the statistics found, for the report's table and the study's.
+"""The words for what a test found (better, worse, equivalent within the margin, inconclusive,
+no difference shown) and the sentences that state it: the report's, and those the study shares
+(a variant against the baseline, McNemar's test of fine-tuning). A study table's own paragraphs
+live with the code that builds the table, in these words.
 
-Apart from lrstudy/statistics.py, so that rewording one reruns only the stage `report`.
+Apart from lrstudy/statistics.py, so that rewording one reruns only the stages that report.
 """
 
 from lrstudy.reporting.measures import ACCURACY, MEASURES
 from lrstudy.statistics import ALPHA, OUTCOMES, POWER, outcome
+
+NO_DIFFERENCE = "no difference shown"  # a test that found no difference, whichever test
 
 
 def significance(p_value):
@@ -80,7 +85,7 @@ def measure_verdict(key, summary, baseline_summary, test, labels, comparisons):
     measure = MEASURES[key]
     p_value = test["p_adjusted"]
     answer = outcome(test, lower_is_better=measure.lower_is_better)
-    word = {"better": measure.gain, "worse": measure.loss}.get(answer, "no difference shown")
+    word = {"better": measure.gain, "worse": measure.loss}.get(answer, NO_DIFFERENCE)
     adjusted = "" if comparisons == 1 else " after Benjamini-Hochberg"
     label = measure.label.format(**labels)
     return (
@@ -149,6 +154,14 @@ def outcome_count(tests, baseline, margin):
     )
 
 
+def mcnemar_outcome(test, p_value):
+    """better, worse or no difference shown, by McNemar's test (`test`: mcnemar_exact's counts)
+    at `p_value`, its own or one adjusted over several comparisons."""
+    if p_value >= ALPHA:
+        return NO_DIFFERENCE
+    return "better" if test["only_after_correct"] > test["only_before_correct"] else "worse"
+
+
 def mcnemar_verdict(test):
     """One sentence on whether fine-tuning changed the per-image test predictions: `test` is
     mcnemar_exact's result with the number of `test_images`."""
@@ -157,13 +170,7 @@ def mcnemar_verdict(test):
         "test images: "
         f"{test['only_after_correct']} right only after fine-tuning, "
         f"{test['only_before_correct']} right only before; McNemar's exact test "
-        f"p = {test['p_value']:.3g}"
+        f"p = {test['p_value']:.3g}: {significance(test['p_value'])}, "
     )
-    if test["p_value"] < ALPHA:
-        better = test["only_after_correct"] > test["only_before_correct"]
-        return (
-            sentence
-            + f": {significance(test['p_value'])}, fine-tuning made it "
-            + ("better." if better else "worse.")
-        )
-    return sentence + f": {significance(test['p_value'])}, no change shown."
+    found = mcnemar_outcome(test, test["p_value"])
+    return sentence + (f"{found}." if found == NO_DIFFERENCE else f"fine-tuning made it {found}.")

@@ -15,16 +15,16 @@ from lrstudy.statistics import (
     per_seed_results,
     summarize,
 )
-from lrstudy.study.grid import BASELINE
 
 
-def per_seed_measures(histories, convergence):
+def per_seed_measures(histories, convergence, baseline):
     """{variant: {measure: one value per seed}}: final accuracy and loss, and the epochs to
-    `convergence` of the run's own final accuracy and of the baseline's mean final accuracy."""
+    `convergence` of the run's own final accuracy and of the `baseline`'s mean final
+    accuracy."""
     results = {name: per_seed_results(history) for name, history in histories.items()}
     target = None
-    if BASELINE in results:
-        target = convergence * float(np.mean(results[BASELINE][ACCURACY]))
+    if baseline in results:
+        target = convergence * float(np.mean(results[baseline][ACCURACY]))
     for name, history in histories.items():
         accuracy = np.asarray(history["val_accuracy"], dtype=float)
         results[name]["epochs_to_converge"] = epochs_to_reach(
@@ -35,16 +35,16 @@ def per_seed_measures(histories, convergence):
     return results
 
 
-def test_measures(results, margin):
-    """{measure: {variant: paired test against the baseline}} of every measure the variants
+def test_measures(results, margin, baseline):
+    """{measure: {variant: paired test against the `baseline`}} of every measure the variants
     share with it, Benjamini-Hochberg over the variants; accuracy also tested for equivalence
     within ± margin. Empty without the baseline."""
-    if BASELINE not in results:
+    if baseline not in results:
         return {}
     return {
         key: compare_with_baseline(
             {name: result[key] for name, result in results.items()},
-            BASELINE,
+            baseline,
             margin if key == ACCURACY else None,
         )
         for key in MEASURES
@@ -56,17 +56,17 @@ def diverged(summary):
     return not math.isfinite(summary["final_val_loss"]["mean"])
 
 
-def analyse(histories, settings):
+def analyse(histories, settings, baseline):
     """(summaries, tests) of the variants' histories: per variant and measure the summary over
-    seeds, and per measure the paired tests against the baseline of every variant that did not
-    diverge (a diverged run's numbers measure nothing)."""
-    results = per_seed_measures(histories, settings.convergence)
+    seeds, and per measure the paired tests against the `baseline` of every variant that did
+    not diverge (a diverged run's numbers measure nothing)."""
+    results = per_seed_measures(histories, settings.convergence, baseline)
     summaries = {
         name: {key: summarize(values) for key, values in result.items()}
         for name, result in results.items()
     }
     tested = {name: result for name, result in results.items() if not diverged(summaries[name])}
-    return summaries, test_measures(tested, settings.margin_fraction)
+    return summaries, test_measures(tested, settings.margin_fraction, baseline)
 
 
 def rank(summaries):
@@ -82,24 +82,24 @@ def rank(summaries):
     )
 
 
-def fine_tuning_choice(ranking, tests):
-    """(the variant to fine-tune, why): the best of those significantly better than the baseline;
-    with none, the baseline itself, since no schedule of the grid beat it; without a baseline,
-    the highest mean."""
+def fine_tuning_choice(ranking, tests, baseline):
+    """(the variant to fine-tune, why): the best of those significantly better than the
+    `baseline`; with none, the baseline itself, since no schedule of the grid beat it; without
+    a baseline, the highest mean."""
     accuracy = tests.get(ACCURACY, {})
     better = [name for name in ranking if name in accuracy and outcome(accuracy[name]) == "better"]
     if better:
         return better[0], (
             f"{better[0]} is fine-tuned: the highest mean of the {len(better)} variants "
-            f"significantly better than {BASELINE}."
+            f"significantly better than {baseline}."
         )
-    if BASELINE in ranking:
-        return BASELINE, (
-            f"{BASELINE} is fine-tuned: no variant is significantly better than it, so the "
+    if baseline in ranking:
+        return baseline, (
+            f"{baseline} is fine-tuned: no variant is significantly better than it, so the "
             f"simplest policy, a fixed rate, is kept rather than the highest of means that "
             f"differ by noise ({ranking[0]})."
         )
-    return ranking[0], f"{ranking[0]} is fine-tuned: the highest mean (no {BASELINE} to test)."
+    return ranking[0], f"{ranking[0]} is fine-tuned: the highest mean (no {baseline} to test)."
 
 
 def secondary(key, summary, test):
@@ -111,10 +111,10 @@ def secondary(key, summary, test):
     return f"{measure.text(summary)} ({difference}, p {test['p_adjusted']:.3g})"
 
 
-def study_rows(summaries, tests, repeats, settings):
+def study_rows(summaries, tests, repeats, settings, baseline):
     """The study table, best first: each variant's mean ± std over seeds, and its paired tests
-    against the baseline (blank on the baseline's own row)."""
-    labels = {"fraction": f"{100 * settings.convergence:g} %", "baseline": BASELINE}
+    against the `baseline` (blank on the baseline's own row)."""
+    labels = {"fraction": f"{100 * settings.convergence:g} %", "baseline": baseline}
     rows = []
     for name in rank(summaries):
         summary = summaries[name]
@@ -125,7 +125,7 @@ def study_rows(summaries, tests, repeats, settings):
             "seeds": repeats[name],
             "final val accuracy": MEASURES[ACCURACY].text(summary[ACCURACY]),
             "its 95 % interval": interval(summary[ACCURACY]),
-            f"vs {BASELINE} (points)": f"{100 * test['mean_difference']:+.2f}" if test else "",
+            f"vs {baseline} (points)": f"{100 * test['mean_difference']:+.2f}" if test else "",
             "p": f"{test['p_value']:.3g}" if test else "",
             "p (BH)": f"{test['p_adjusted']:.3g}" if test else "",
             "detectable (points)": f"{100 * detectable:.2f}" if detectable is not None else "",
@@ -144,10 +144,10 @@ def study_rows(summaries, tests, repeats, settings):
     return rows
 
 
-def table_notes(settings):
+def table_notes(settings, baseline):
     """What the study table's columns mean, for the paragraph under it."""
     return (
-        f"Paired over seeds against {BASELINE}: p of the sign-flip permutation test, p (BH) "
+        f"Paired over seeds against {baseline}: p of the sign-flip permutation test, p (BH) "
         "after Benjamini-Hochberg over the grid; detectable: the true difference found with "
         f"80 % power at {ALPHA} (Benjamini-Hochberg needs more: the verdict below gives both); "
         f"within {within(settings.margin_fraction)}: the two one-sided tests of equivalence; "

@@ -1,30 +1,32 @@
 """The reference reports' headline claims, each answered by the study's paired tests:
-confirmed, refuted or inconclusive, with the power behind the answer."""
+confirmed, refuted or inconclusive, with the power behind the answer.
+
+The reports trained with Adam: a claim is answered by the grid's variant trained by Adam with
+the claimed schedule, against a baseline trained by Adam too; a grid run under another optimizer
+answers none."""
 
 from dataclasses import dataclass
 
 import numpy as np
 
+from lrstudy.core.optimizers import DEFAULT as REPORTS_OPTIMIZER
 from lrstudy.core.outputs import markdown_table
 from lrstudy.reporting.measures import ACCURACY, MEASURES
 from lrstudy.reporting.verdicts import within
 from lrstudy.statistics import ALPHA, outcome, sign_flip_p
-from lrstudy.study.grid import BASELINE
-
-EXP_DECAY = "exp-lr0.01-k0.3"
 
 
 @dataclass(frozen=True)
 class Claim:
     schedule: str  # as the reports name it
-    family: str
-    variant: str | None  # None: the grid's best variant of the family
+    name: str  # its schedule.name
+    settings: dict | None  # its schedule's values; None: the grid's best variant of `name`
     measure: str
     reported: str  # the claim with the reports' own figures
     size: float | None  # the reported difference from fixed 0.001, in the measure's units
 
 
-EXP = ("exp decay 0.01, k = 0.3", "exp", EXP_DECAY)
+EXP = ("exp decay 0.01, k = 0.3", "exp", {"initial_lr": 0.01, "k": 0.3})
 STEP = ("step decay, its best setting", "step", None)
 CLAIMS = (
     Claim(*EXP, ACCURACY, "higher final accuracy: 89.17 % against 88.0 % (+1.17 points)", 0.0117),
@@ -41,17 +43,29 @@ CLAIMS = (
 )
 
 
-def claimed_variant(claim, ranking):
-    """The grid's variant a claim is about (its named one, or the best of its family), or None
-    when the grid does not have it."""
-    if claim.variant is not None:
-        return claim.variant if claim.variant in ranking else None
-    return next((name for name in ranking if name.startswith(f"{claim.family}-")), None)
+def claimed_variant(claim, ranking, variants, baseline):
+    """The grid's variant a claim is about (the one with its settings, or the best with its
+    schedule), trained by Adam as the reports' were, or None when the grid has none or its
+    `baseline` is not Adam's. `variants`: {name: record} (results.py)."""
+
+    def answers(name):
+        record = variants[name]
+        schedule = record["schedule"]
+        return (
+            name != baseline
+            and record["optimizer"] == REPORTS_OPTIMIZER
+            and schedule["name"] == claim.name
+            and all(schedule.get(key) == value for key, value in (claim.settings or {}).items())
+        )
+
+    if baseline not in variants or variants[baseline]["optimizer"] != REPORTS_OPTIMIZER:
+        return None
+    return next((name for name in ranking if answers(name)), None)
 
 
-def claimed_variants(ranking):
+def claimed_variants(ranking, variants, baseline):
     """The variants the claims are about that the grid has, in the claims' order."""
-    found = (claimed_variant(claim, ranking) for claim in CLAIMS)
+    found = (claimed_variant(claim, ranking, variants, baseline) for claim in CLAIMS)
     return list(dict.fromkeys(name for name in found if name))
 
 
@@ -97,13 +111,13 @@ def on_other_splits(claim, name, found, margin, tests_by_split):
     return "; ".join(f"{split_seed}: {text}" for split_seed, text in answers.items())
 
 
-def claim_rows(ranking, tests, margin, tests_by_split):
+def claim_rows(ranking, tests, margin, tests_by_split, variants, baseline):
     """One row per claim whose variant the grid has: the claim, the study's paired difference
-    from the baseline, its adjusted p, the difference detectable with 80 % power, the answer,
+    from the `baseline`, its adjusted p, the difference detectable with 80 % power, the answer,
     and whether the answer is the same on the rerun splits ({split seed: tests})."""
     rows = []
     for claim in CLAIMS:
-        name = claimed_variant(claim, ranking)
+        name = claimed_variant(claim, ranking, variants, baseline)
         if name is None or claim.measure not in tests or name not in tests[claim.measure]:
             continue
         measure, test = MEASURES[claim.measure], tests[claim.measure][name]
@@ -112,7 +126,7 @@ def claim_rows(ranking, tests, margin, tests_by_split):
             {
                 "the reference reports' claim": f"{claim.schedule}: {claim.reported}",
                 "variant": name,
-                f"here, vs {BASELINE}": measure.difference(test["mean_difference"]),
+                f"here, vs {baseline}": measure.difference(test["mean_difference"]),
                 "p (BH)": f"{test['p_adjusted']:.3g}",
                 "detectable": "none" if detectable is None else measure.size(detectable),
                 "answer": found,
@@ -122,14 +136,15 @@ def claim_rows(ranking, tests, margin, tests_by_split):
     return rows
 
 
-def claims_note(ranking, tests, settings, tests_by_split):
+def claims_note(ranking, tests, settings, tests_by_split, variants, baseline):
     """The reference reports' claims and the study's answers, as a paragraph and a table."""
-    rows = claim_rows(ranking, tests, settings.margin_fraction, tests_by_split)
+    margin = settings.margin_fraction
+    rows = claim_rows(ranking, tests, margin, tests_by_split, variants, baseline)
     if not rows:
         return []
     return [
         "The reference reports' claims, tested against "
-        f"{BASELINE} on this data (confirmed: significantly better the claimed way after "
+        f"{baseline} on this data (confirmed: significantly better the claimed way after "
         "Benjamini-Hochberg; refuted: significantly the other way, for accuracy equivalent "
         f"within {within(settings.margin_fraction)}, or the reported difference ruled out by a "
         "one-sided sign-flip test; detectable: the difference found with 80 % power at "

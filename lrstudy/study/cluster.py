@@ -23,9 +23,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from lrstudy.core.errors import UserError
-from lrstudy.study.runner import run_dvc, succeeded, with_this_python
+from lrstudy.experiments import run_dvc, succeeded, with_this_python
+from lrstudy.study.variants import SHARED_STAGE
 
-SHARED_STAGE = "baseline"  # with its upstream stages: what every variant starts from
 # What the workers take from the commit rather than from the driver's workspace.
 WHAT_WORKERS_RUN = ("dvc.yaml", "dvc.lock", "params.yaml", ".dvc/config", "lrstudy", "stages")
 CONNECT_TIMEOUT = "20s"
@@ -112,35 +112,44 @@ def connect(address, timeout=CONNECT_TIMEOUT):
 
 
 class Cluster:
-    """Runs variants as Dask tasks from the commit the driver checked (check_ready)."""
+    """Runs variants as Dask tasks from the commit the driver checked (check_ready): the runner
+    of `--scheduler`, used as the local queue is (queue.py)."""
 
     def __init__(self, address, git_remote):
-        self.git_remote = git_remote
-        self.origin = check_ready(git_remote)
-        self.client = connect(address)
+        self.address, self.git_remote = address, git_remote
 
-    def run_variants(self, label, variants, targets=("train",)):
-        """Run every variant [(name, `dvc exp run` arguments)] that is neither here nor on the
-        git remote, up to the stages `targets` (none: the whole pipeline); pull them all."""
+    def __enter__(self):
+        self.origin = check_ready(self.git_remote)
+        self.client = connect(self.address)
+        return self
+
+    def __exit__(self, *exception):
+        self.client.close()
+        return False
+
+    def run_variants(self, label, runs):
+        """Run every one of `runs` (variants.Run) that is neither here nor on the git remote;
+        pull them all."""
         from distributed import as_completed
 
-        here = set(succeeded([name for name, _ in variants]))
+        names = [run.name for run in runs]
+        here = set(succeeded(names))
         remote = experiments_on(self.origin.url, self.origin.commit)
-        to_run = [(name, arguments) for name, arguments in variants if name not in here | remote]
+        to_run = [run for run in runs if run.name not in here | remote]
         print(
-            f"study: {len(variants)} variants in {label}, {len(variants) - len(to_run)} already "
+            f"study: {len(runs)} variants in {label}, {len(runs) - len(to_run)} already "
             f"run (here or on {self.git_remote}); {len(to_run)} to Dask's workers"
         )
         futures = [
             self.client.submit(
                 run_variant,
                 self.origin,
-                name,
-                arguments,
-                targets,
-                key=f"{name}@{self.origin.commit[:12]}",
+                run.name,
+                run.arguments,
+                run.targets,
+                key=f"{run.name}@{self.origin.commit[:12]}",
             )
-            for name, arguments in to_run
+            for run in to_run
         ]
         steps, started = [], time.monotonic()
         with tqdm(total=len(futures), desc="variants", unit="exp") as bar:
@@ -156,12 +165,9 @@ class Cluster:
                 f"study: {len(steps)} variants ran in {time.monotonic() - started:.0f} s; on its "
                 f"worker each took {step_times(steps)}"
             )
-        names = [name for name, _ in variants if name not in here]
-        if pulled := sorted(set(names) & experiments_on(self.origin.url, self.origin.commit)):
+        missing = [name for name in names if name not in here]
+        if pulled := sorted(set(missing) & experiments_on(self.origin.url, self.origin.commit)):
             run_dvc("exp", "pull", self.git_remote, *pulled)
-
-    def close(self):
-        self.client.close()
 
 
 def step_times(steps):

@@ -5,10 +5,8 @@ import numpy as np
 
 from lrstudy.core.outputs import write_figure
 from lrstudy.core.paths import study_plots
-from lrstudy.core.schedules import SCHEDULES
 from lrstudy.reporting.figures import plot_curves, plot_intervals
 from lrstudy.statistics import curve_band
-from lrstudy.study.grid import BASELINE
 
 EPOCH_LABEL = "epoch (0-based)"
 SOLID, DASHED_BLACK = {"linestyle": "-"}, {"linestyle": "--", "color": "k"}
@@ -22,23 +20,18 @@ def band(history, name, metric):
     return (name, list(range(len(runs[0]))), mean, SOLID, std)
 
 
-def render_comparison(grid, histories, summaries, ranking, fine_tuning, families=None):
-    """Per family ({family: variants}; default: by schedule name), every variant's mean
-    validation curve with its ± 1 std band; the best of each family against the baseline,
-    continued by the fine-tuned variant (`fine_tuning`, as results.py records it); and every
-    variant's final validation accuracy with its 95 % interval. Returns the folder."""
+def render_comparison(grid, histories, summaries, ranking, fine_tuning, families, baseline):
+    """Per family ({family: variants}), every variant's mean validation curve with its ± 1 std
+    band; the best of each family against the `baseline`, continued by the fine-tuned variant
+    (`fine_tuning`, as finetuned.py records it); and every variant's final validation accuracy
+    with its 95 % interval. Returns the folder."""
     out = study_plots(grid)
-    if families is None:
-        families = {
-            family: [name for name in ranking if name.startswith(f"{family}-")]
-            for family in SCHEDULES
-        }
     families = {
         family: [name for name in ranking if name in names] for family, names in families.items()
     }
     compared = [members[0] for members in families.values() if members]
-    if BASELINE in histories and BASELINE not in compared:
-        compared.append(BASELINE)
+    if baseline in histories and baseline not in compared:
+        compared.append(baseline)
     for metric, ylabel, log_scale in METRICS:
         for family, members in families.items():
             if members:
@@ -57,13 +50,13 @@ def render_comparison(grid, histories, summaries, ranking, fine_tuning, families
             curves,
             EPOCH_LABEL,
             ylabel,
-            f"{grid}: best of each family, {BASELINE}, {finetuned} (one run)",
+            f"{grid}: best of each family, {baseline}, {finetuned} (one run)",
             out / f"best_{metric}.png",
             log_scale,
         )
     plot_intervals(
         {name: summaries[name]["final_val_accuracy"] for name in ranking},
-        BASELINE,
+        baseline,
         f"{grid}: final validation accuracy, mean and 95 % interval over seeds",
         out / "final_accuracy.png",
     )

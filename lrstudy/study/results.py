@@ -1,23 +1,25 @@
-"""A grid's raw results, the only input of its published numbers: every variant's validation
-curves per seed, those of the variants rerun on other split seeds, and the fine-tuned variant's
-curves and McNemar counts.
+"""A grid's raw results, the only input of its published numbers: its kind, its baseline, what
+each variant is (family, optimizer, schedule), every variant's validation curves per seed, those
+of the variants rerun on other split seeds, and the fine-tuned variant's curves and McNemar
+counts (a fine-tuning grid: each run's test predictions instead).
 
 The study reads them from its experiments and commits them as metrics/study-<grid>-runs.json;
 `python -m lrstudy.study --grid NAME --reanalyse` rebuilds the grid's table, figures and page
-blocks from that file alone, so what a page shows is always what the code computes from it.
+blocks from that file alone (each kind's `publish`, through `publish_table` here), so what a
+page shows is always what the code computes from it.
 """
 
 import json
 import re
 
 from lrstudy.core.errors import UserError
-from lrstudy.core.outputs import parse_curve, write_text
-from lrstudy.core.paths import METRICS_DIR, curve_path, repeats_file, summary_file
-from lrstudy.study.runner import read_experiment_file, read_experiment_json
+from lrstudy.core.outputs import write_table, write_text
+from lrstudy.core.paths import METRICS_DIR, repeats_file, study_table
+from lrstudy.experiments import read_experiment_json
+from lrstudy.pages import update_blocks
 
 CURVES = ("val_accuracy", "val_loss")  # per seed and epoch: what the analysis reads
 TEST = "test_accuracy"  # per seed: each final head on the test split, for a tuned grid's judgement
-FINETUNE_CURVES = ("accuracy", "loss")  # validation, per epoch, of the fine-tuned run
 
 
 def runs_file(grid):
@@ -35,40 +37,6 @@ def read_histories(names):
         if TEST in repeats:  # experiments older than the heads' test scores have none
             histories[name][TEST] = repeats[TEST]
     return histories
-
-
-def read_fine_tuning(variant, experiment):
-    """The fine-tuned variant's record: its experiment, McNemar's counts of fine-tuning on the
-    test images (evaluate's finetuned_vs_scheduled) and its validation curves (steps, values)."""
-    evaluation = read_experiment_json(summary_file("evaluate"), experiment)
-    curves = {
-        metric: parse_curve(
-            read_experiment_file(curve_path("finetune", "validation", metric), experiment), metric
-        )
-        for metric in FINETUNE_CURVES
-    }
-    return {
-        "variant": variant,
-        "experiment": experiment,
-        "test": evaluation["finetuned_vs_scheduled"],
-        "validation": {metric: list(curve) for metric, curve in curves.items()},
-    }
-
-
-def study_results(grid, split_seed, histories, split_histories, rerun, fine_tuning, tuned=None):
-    """The record of a grid's study, as the runs file keeps it. `split_histories`: {split
-    seed: {variant: history}} of the variants `rerun` on other split seeds. A tuned grid's
-    record adds `tuned`: its budget, each family's trials and optimizer, every variant's
-    settings."""
-    return {
-        **({"tuned": tuned} if tuned else {}),
-        "grid": grid,
-        "split_seed": split_seed,
-        "histories": histories,
-        "rerun": rerun,
-        "split_histories": {str(seed): found for seed, found in split_histories.items()},
-        "fine_tuning": fine_tuning,
-    }
 
 
 def results_text(results):
@@ -98,3 +66,15 @@ def read_results(grid):
             int(seed): found for seed, found in results["split_histories"].items()
         }
     return results
+
+
+def publish_table(grid, rows, notes, verdict, pages):
+    """Write the grid's table (metrics/study-<grid>.md and .csv: `rows`, then the paragraphs
+    `notes`) and, into each of `pages` that has them, its blocks: the table between
+    <!-- study-GRID:start/end -->, `verdict` between <!-- verdict-GRID:start/end -->. Returns
+    the table's Markdown."""
+    table = write_table(study_table(grid), rows, notes)
+    blocks = {f"study-{grid}": table, f"verdict-{grid}": verdict}
+    for page in pages:
+        update_blocks(page, blocks)
+    return table

@@ -2,7 +2,7 @@
 
 import subprocess
 
-from lrstudy.study.runner import run_dvc, with_this_python
+from lrstudy.experiments import run_dvc, with_this_python
 
 
 def stage_env(**extra):

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from lrstudy.core.config import parse_config
-from lrstudy.study.runner import run_dvc
+from lrstudy.experiments import run_dvc
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EMBEDDED_DATASET = REPO_ROOT / "data" / "caltech101-animals.tar"

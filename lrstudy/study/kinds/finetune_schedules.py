@@ -12,50 +12,35 @@ grid of the heads does:
 Each variant runs as its own experiment through `finetune` and `evaluate` (the head it starts
 from is `train`'s, unchanged). Fine-tuning trains one seed, so a variant has no spread over
 seeds to test: like `evaluate`, the study tests it image by image on the test split, with
-McNemar's exact test against params.yaml's schedule (the reference, run as a variant too),
-Benjamini-Hochberg over the variants.
+McNemar's exact test against params.yaml's schedule (the reference, this kind's baseline, run
+as a variant too), Benjamini-Hochberg over the variants.
 """
 
-from dataclasses import dataclass
+import time
 
-from lrstudy.core.config import ScheduleConfig, parse_schedule
+from lrstudy.core.config import parse_schedule
 from lrstudy.core.errors import UserError
 from lrstudy.core.outputs import parse_curve
 from lrstudy.core.paths import PREDICTIONS, curve_path
+from lrstudy.experiments import read_experiment_file, read_experiment_json, succeeded
 from lrstudy.reporting.measures import percent
+from lrstudy.reporting.verdicts import NO_DIFFERENCE, mcnemar_outcome
 from lrstudy.statistics import ALPHA, adjust_p_values, mcnemar_exact
-from lrstudy.study.grid import grid_settings, set_arguments
-from lrstudy.study.runner import read_experiment_file, read_experiment_json
+from lrstudy.study.figures import plot_finetuning
+from lrstudy.study.grids import list_settings
+from lrstudy.study.results import publish_table
+from lrstudy.study.variants import FinetuneVariant
 
 GRID_KEY = "finetune"
 
 
-def is_finetuning(families):
-    """Whether a grid of study.yaml varies fine-tuning's schedule rather than the heads'."""
-    return isinstance(families, dict) and list(families) == [GRID_KEY]
-
-
-@dataclass(frozen=True)
-class FinetuneVariant:
-    schedule: ScheduleConfig
-
-    @property
-    def name(self):
-        """finetune-cosine-lr0.0001-warmup1-min0"""
-        return f"{GRID_KEY}-{self.schedule.variant_name()}"
-
-    def arguments(self):
-        """The `-S finetune.schedule.key=value` arguments of `dvc exp run`."""
-        return set_arguments("finetune.schedule", self.schedule.as_params())
-
-
-def finetuning_variants(grid, families, settings, path):
-    """({name: FinetuneVariant} of a fine-tuning grid, each schedule checked for a run of
-    `settings.epochs` (the FinetuneConfig); the reference's name): params.yaml's schedule
-    first, the reference every variant is tested against."""
-    reference = FinetuneVariant(settings.schedule)
-    variants = {reference.name: reference}
-    for family, values in grid_settings(path, f"{grid}.{GRID_KEY}", families[GRID_KEY]):
+def finetuning_variants(request):
+    """[FinetuneVariant] of a fine-tuning grid, each schedule checked for a run of
+    params.yaml's `finetune.epochs`: params.yaml's schedule first, the baseline every variant
+    is tested against."""
+    grid, path, settings = request.grid, request.source, request.config.finetune
+    variants = {FinetuneVariant(settings.schedule).name: FinetuneVariant(settings.schedule)}
+    for family, values in list_settings(path, f"{grid}.{GRID_KEY}", request.entry[GRID_KEY]):
         schedule = parse_schedule(
             {"name": family, **values},
             settings.epochs,
@@ -63,11 +48,11 @@ def finetuning_variants(grid, families, settings, path):
             path,
             epochs_key="finetune.epochs",
         )
-        variant = FinetuneVariant(schedule)
-        if variant.name in variants and variant.name != reference.name:
+        variant = FinetuneVariant(schedule, family)
+        if variant.name in variants and variants[variant.name].family is not None:
             raise UserError(f"{path}: {grid} names {variant.name} twice; drop one")
         variants[variant.name] = variant
-    return variants, reference.name
+    return list(variants.values())
 
 
 def read_finetuning_runs(names):
@@ -85,23 +70,13 @@ def read_finetuning_runs(names):
     return runs
 
 
-def finetuning_results(grid, reference, runs, variants):
-    """The record of a fine-tuning grid, as the runs file keeps it."""
-    settings = {name: variant.schedule.as_params() for name, variant in variants.items()}
-    return {
-        "grid": grid,
-        "finetuning": {"reference": reference, "settings": settings, "runs": runs},
-    }
-
-
 def correct(run):
     return [label == guess for label, guess in zip(run["labels"], run["predicted"], strict=True)]
 
 
-def judge_finetuning(record):
-    """{variant: McNemar's exact test against the reference, with `p_adjusted` (BH over the
-    variants)}."""
-    runs, reference = record["runs"], record["reference"]
+def judge_finetuning(runs, reference):
+    """{variant: McNemar's exact test against the `reference`, with `p_adjusted` (BH over the
+    variants)} of `runs` ({variant: its test labels and predictions})."""
     tests = {
         name: mcnemar_exact(correct(runs[reference]), correct(run))
         for name, run in runs.items()
@@ -113,15 +88,8 @@ def judge_finetuning(record):
     return tests
 
 
-def mcnemar_outcome(test):
-    if test["p_adjusted"] >= ALPHA:
-        return "no difference shown"
-    return "better" if test["only_after_correct"] > test["only_before_correct"] else "worse"
-
-
-def finetuning_rows(record, tests):
+def finetuning_rows(runs, reference, tests):
     """One row per variant, the reference first, then by test accuracy."""
-    runs, reference = record["runs"], record["reference"]
 
     def accuracy(name):
         right = correct(runs[name])
@@ -142,20 +110,22 @@ def finetuning_rows(record, tests):
                     f"{test['only_after_correct']} / {test['only_before_correct']}" if test else ""
                 ),
                 "McNemar p (BH)": f"{test['p_adjusted']:.3g}" if test else "",
-                "vs the reference": mcnemar_outcome(test) if test else "(reference)",
+                "vs the reference": (
+                    mcnemar_outcome(test, test["p_adjusted"]) if test else "(reference)"
+                ),
             }
         )
     return rows
 
 
-def finetuning_note(record, tests):
-    images = len(record["runs"][record["reference"]]["labels"])
+def finetuning_note(runs, reference, tests):
+    images = len(runs[reference]["labels"])
     return (
         f"Each variant is one fine-tuning run (one seed) of the same scheduled head with its "
-        f"`finetune.schedule.*`; the reference is params.yaml's ({record['reference']}). Each "
+        f"`finetune.schedule.*`; the reference is params.yaml's ({reference}). Each "
         f"final model is judged on the {images} test images against the reference's, image by "
         f"image (McNemar's exact test, Benjamini-Hochberg over the {len(tests)} variants): "
-        f"better or worse at p (BH) < {ALPHA}, else no difference shown. One run per variant "
+        f"better or worse at p (BH) < {ALPHA}, else {NO_DIFFERENCE}. One run per variant "
         "carries no spread over seeds, so no equivalence is claimed."
     )
 
@@ -169,3 +139,51 @@ def finetuning_verdict(rows):
         f"Fine-tuning schedules against {rows[0]['variant']} (test accuracy "
         f"{rows[0]['test accuracy']}), image by image on the test split: {'; '.join(parts)}."
     )
+
+
+class FinetuneGrid:
+    """The kind of the grids whose only key is `finetune`."""
+
+    name = "finetuning"  # in the runs file
+
+    @staticmethod
+    def spelled_by(entry):
+        return isinstance(entry, dict) and list(entry) == [GRID_KEY]
+
+    def __init__(self, request):
+        self.request = request
+        self.variants = finetuning_variants(request)
+        self.baseline = self.variants[0].name
+
+    @property
+    def runs(self):
+        return [variant.run() for variant in self.variants]
+
+    def run(self, runner):
+        """Every fine-tuning variant (and params.yaml's, the reference) through `finetune` and
+        `evaluate`: the raw results, each run's test predictions and validation curve."""
+        started = time.monotonic()
+        runner.run_variants(self.request.grid, self.runs)
+        print(f"study: the fine-tuning runs took {time.monotonic() - started:.0f} s")
+        finished = succeeded([variant.name for variant in self.variants])
+        if self.baseline not in finished:
+            raise UserError(f"{self.baseline}, the reference, did not finish; see the logs above")
+        return {
+            "kind": self.name,
+            "grid": self.request.grid,
+            "baseline": self.baseline,
+            "variants": {v.name: v.record() for v in self.variants if v.name in finished},
+            "runs": read_finetuning_runs(finished),
+        }
+
+    @staticmethod
+    def publish(results, settings, pages=()):
+        """One row per variant, tested against the reference image by image, the validation
+        figure and the page blocks, from the raw `results`; returns the table's Markdown."""
+        grid, runs, reference = results["grid"], results["runs"], results["baseline"]
+        tests = judge_finetuning(runs, reference)
+        rows = finetuning_rows(runs, reference, tests)
+        verdict = finetuning_verdict(rows)
+        plot_finetuning(grid, runs, reference)
+        notes = [finetuning_note(runs, reference, tests), verdict]
+        return publish_table(grid, rows, notes, verdict + "\n", pages)

@@ -1,5 +1,5 @@
 """The trials of a tuned grid: each family's search space sampled with the same budget
-(tuning.py chooses among them and judges the winners).
+(tuned.py chooses among them and judges the winners).
 
 A tuned grid of study.yaml names a budget and, per family, a search space:
 
@@ -54,11 +54,6 @@ class Dimension:
         else:
             drawn = self.low + unit * (self.high - self.low)
         return float(f"{drawn:.{DIGITS}g}")
-
-
-def is_tuned(families):
-    """Whether a grid of study.yaml is a tuned one (a budget and search spaces), not lists."""
-    return isinstance(families, dict) and "trials" in families
 
 
 def dimension(where, bounds):

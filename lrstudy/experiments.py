@@ -1,0 +1,106 @@
+"""DVC's command line and its experiments, for everything that drives DVC from Python: the study,
+the tools, the bench and the tests' sandboxes.
+
+Every caller runs this interpreter's DVC as `python -m dvc`, so the venv's DVC is the one used
+whatever PATH holds. Experiments are read through `dvc.api` (imported only when read: the stages
+need not load DVC).
+"""
+
+import functools
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lrstudy.core.errors import UserError
+
+# When one name has several rows (an old failed task beside its rerun), the first state wins.
+PRECEDENCE = ("Success", "Running", "Queued", "Failed")
+READ_ATTEMPTS = 5  # reads of `dvc exp show` before giving up (tasks come and go under it)
+READ_PAUSE_SECONDS = 5
+
+
+def with_this_python(env=None):
+    """A copy of `env` (default: this process's) with this interpreter's folder first on PATH:
+    `dvc`, the stages' `python` and queue workers are this venv's, activated or not."""
+    env = dict(os.environ if env is None else env)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def dvc_command(*args):
+    return [sys.executable, "-m", "dvc", *args]
+
+
+def run_dvc(*args, cwd=None, env=None, capture=True, check=True):
+    """`dvc ARGS`; its CompletedProcess (text). With `check`, a failure is a UserError naming
+    the command and, when captured, its output."""
+    result = subprocess.run(
+        dvc_command(*args), cwd=cwd, env=env, capture_output=capture, text=True, check=False
+    )
+    if check and result.returncode != 0:
+        details = f":\n{result.stdout}{result.stderr}" if capture else ""
+        raise UserError(f"`dvc {' '.join(args)}` failed{details}")
+    return result
+
+
+def experiment_rows(read=None, attempts=READ_ATTEMPTS, pause=READ_PAUSE_SECONDS):
+    """Every row of `dvc exp show` (HEAD and the experiments), as `dvc.api.exp_show` gives it
+    (`read`). While queued tasks run, DVC reads their temporary copies, and one that vanishes
+    under it fails the read (NotDvcRepoError): it is read again, `attempts` times in all."""
+    from dvc.exceptions import DvcException
+
+    if read is None:
+        import dvc.api
+
+        read = functools.partial(dvc.api.exp_show, repo=".")
+    for _ in range(attempts):
+        try:
+            return read()
+        except (DvcException, OSError) as error:
+            failure = " ".join(str(error).split())
+            time.sleep(pause)
+    raise UserError(
+        f"cannot read the experiments (`dvc exp show`) in {attempts} tries: {failure}; is a "
+        "queue still changing them? See `dvc queue status`"
+    )
+
+
+def precedence(state):
+    return PRECEDENCE.index(state) if state in PRECEDENCE else len(PRECEDENCE)
+
+
+def experiment_states(rows):
+    """{experiment: Success | Running | Queued | Failed | Unknown} from `dvc.api.exp_show` rows:
+    experiments that finished carry no state, or Success; queued, running and failed tasks
+    carry theirs."""
+    states = {}
+    for row in rows:
+        name = row.get("Experiment")
+        if not name or row.get("typ") == "baseline":
+            continue
+        state = row.get("State") or "Success"
+        state = state if state in PRECEDENCE else "Unknown"
+        if name not in states or precedence(state) < precedence(states[name]):
+            states[name] = state
+    return states
+
+
+def succeeded(names):
+    """Those of the named experiments that succeeded (here or pulled from a git remote)."""
+    states = experiment_states(experiment_rows())
+    return [name for name in names if states.get(name) == "Success"]
+
+
+def read_experiment_file(path, rev):
+    """The text of a file (its path relative to the repository root) in the git revision or
+    experiment `rev`."""
+    import dvc.api
+
+    return dvc.api.read(Path(path).as_posix(), repo=".", rev=rev)
+
+
+def read_experiment_json(path, rev):
+    return json.loads(read_experiment_file(path, rev))

@@ -1,0 +1,90 @@
+"""study.yaml: its grids, each of one kind (lrstudy/study/kinds/), and what the command asks of
+the one it runs (a Request).
+
+A list grid maps schedule names to lists of `{param: value}`, each one variant:
+
+    reference:
+      fixed:
+        - {initial_lr: 0.1}
+      exp:
+        - {initial_lr: 0.01, k: 0.3}
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from lrstudy.core.config import Config
+from lrstudy.core.errors import UserError
+from lrstudy.core.schedules import SCHEDULES
+
+GRIDS_FILE = Path("study.yaml")
+SHAPE = "a mapping of grid names, each a mapping of schedule names to lists of {key: value}"
+
+
+@dataclass(frozen=True)
+class Request:
+    """A grid to run, and how: its name and study.yaml entry (`source` the file), params.yaml's
+    Config, and the command's options that shape a study."""
+
+    grid: str
+    entry: object
+    config: Config
+    source: Path = GRIDS_FILE
+    splits: int = 1  # split seeds to check the verdicts on (split.seed and the next ones)
+    top: int = 0  # the best variants rerun on the other splits, besides the claims'
+    trials: int | None = None  # a tuned grid's trials per family (None: its own budget)
+
+
+def read_grids(path=GRIDS_FILE):
+    """study.yaml's grids, with one-line errors for a missing, empty or malformed file."""
+    try:
+        grids = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file; it holds the study's grids ({SHAPE})") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise UserError(f"{path} is not valid YAML{where}: {error.problem}") from None
+    if not isinstance(grids, dict) or not grids:
+        raise UserError(f"{path} has no grids: it should be {SHAPE}")
+    return grids
+
+
+def grid_entry(grid, path=GRIDS_FILE):
+    """The study.yaml entry of `grid`."""
+    grids = read_grids(path)
+    if grid not in grids:
+        raise UserError(f"{path} has no grid {grid!r}; it has {', '.join(map(str, grids))}")
+    return grids[grid]
+
+
+def list_settings(path, grid, families):
+    """[(family, {key: value})] of a list grid, each variant's keys among its schedule's
+    params."""
+    if not isinstance(families, dict) or not families:
+        raise UserError(f"{path}: grid {grid!r} should map schedule names to lists of settings")
+    settings = []
+    for family, variants in families.items():
+        if family not in SCHEDULES:
+            raise UserError(
+                f"{path}: {grid}.{family} is no schedule; expected one of {', '.join(SCHEDULES)}"
+            )
+        if not isinstance(variants, list) or not all(isinstance(v, dict) for v in variants):
+            raise UserError(f"{path}: {grid}.{family} should be a list of {{key: value}}")
+        known = SCHEDULES[family].params
+        for values in variants:
+            if unknown := sorted(set(values) - set(known)):
+                raise UserError(
+                    f"{path}: {grid}.{family} variant {values} has unknown key "
+                    f"{', '.join(unknown)}; {family} takes {', '.join(known)}"
+                )
+            settings.append((family, values))
+    return settings
+
+
+def shard_of(runs, index, count):
+    """The `index`-th (1-based) of `count` shares of `runs`, dealt round-robin in grid order:
+    every run in exactly one share, the shares' sizes within one of each other."""
+    return runs[index - 1 :: count]
