@@ -1,7 +1,8 @@
 """Statistics of a study repeated over seeds: summaries with intervals, a paired test against a
 baseline with its power and an equivalence test, Benjamini-Hochberg over several comparisons,
-epochs to a threshold, and McNemar's exact test. Pure functions of numbers; the sentences that
-state their outcome are lrstudy/reporting/verdicts.py's.
+and McNemar's exact test (the study's inference over images and seeds builds on these:
+lrstudy/inference.py). Pure functions of numbers; the sentences that state their outcome are
+lrstudy/reporting/verdicts.py's.
 
 Runs with the same seed share their initial weights and batch order, so two schedules trained on
 seeds 42..51 form pairs: the test looks at the ten paired differences, not at two clouds of runs.
@@ -15,7 +16,6 @@ from scipy import optimize, stats
 CONFIDENCE = 0.95
 ALPHA = 0.05
 POWER = 0.8
-OUTCOMES = ("better", "worse", "equivalent", "inconclusive")
 DIGITS = 6  # significant
 
 
@@ -55,17 +55,6 @@ def per_seed_results(history):
         "best_val_accuracy": accuracy.max(axis=1).tolist(),
         "final_val_loss": loss[:, -1].tolist(),
     }
-
-
-def epochs_to_reach(runs, thresholds):
-    """Per run (a row of per-epoch values), the first epoch, counted from 1, whose value reaches
-    the run's threshold (one per run, or one for all); a run that never does counts as one epoch
-    past its last, so that it ranks behind every run that did."""
-    runs = np.asarray(runs, dtype=float)
-    thresholds = np.broadcast_to(np.asarray(thresholds, dtype=float), (len(runs),))
-    reached = runs >= thresholds[:, None]
-    first = reached.argmax(axis=1) + 1
-    return np.where(reached.any(axis=1), first, runs.shape[1] + 1).tolist()
 
 
 def curve_band(runs):

@@ -8,12 +8,21 @@ import keras
 import numpy as np
 import pytest
 
-from lrstudy.core.config import HeadConfig, TrainConfig, VerdictsConfig
+from lrstudy.core.config import HeadConfig, SplitConfig, TrainConfig, VerdictsConfig
 from lrstudy.core.datasets import split_features, write_features, write_manifests
-from lrstudy.core.paths import FEATURES_DIR, SPLIT_DIR, model_file, repeats_file, summary_file
+from lrstudy.core.paths import (
+    FEATURES_DIR,
+    SPLIT_DIR,
+    folds_file,
+    model_file,
+    repeats_file,
+    summary_file,
+)
+from lrstudy.data.split import fold_splits
 from lrstudy.heads.repeats import train_repeats
 from lrstudy.reporting.report import repeated_summary
 from lrstudy.study.analysis import analyse, rank, study_rows
+from tests.helpers.grids import fold_runs, fold_shape
 
 CLASSES = ["a", "b", "c"]
 BASELINE = "fixed-lr0.001"
@@ -39,9 +48,11 @@ def tiny_features(tmp_path, monkeypatch):
         "validation": [(path, path.split("/")[0]) for path in paths[40:50]],
         "test": [(path, path.split("/")[0]) for path in paths[50:]],
     }
+    by_class = {label: [path for path in paths if path.startswith(label)] for label in CLASSES}
+    folds = fold_splits(by_class, SplitConfig(validation=0.15, test=0.15, seed=0, folds=3))
     for folder in (SPLIT_DIR, FEATURES_DIR):
         folder.mkdir(parents=True)
-    write_manifests(SPLIT_DIR, splits, CLASSES)
+    write_manifests(SPLIT_DIR, splits, CLASSES, folds)
     features = rng.uniform(0, 6, (60, 1280)).astype(np.float32)  # pooled ReLU6 activations
     write_features(FEATURES_DIR, paths, features, {"backbone": "test", "feature_dim": 1280})
 
@@ -65,6 +76,8 @@ def test_a_diverging_head_is_named_and_recorded_as_valid_json(tiny_features, cap
     assert None in repeats["history"]["loss"][0]
     metrics = strict_json(summary_file("train"))
     assert metrics["diverged_seeds"] == 3
+    folds = strict_json(folds_file("train"))  # every fold's heads diverged too: nulls
+    assert folds["test_right"] == [None] * 9 and all(None in run for run in folds["val_loss"])
     seeds, figures, diverged = repeated_summary("scheduled")  # what the report's table says
     assert (seeds, diverged) == (3, 3) and figures["final_val_accuracy"]["mean"] is not None
 
@@ -84,24 +97,24 @@ def test_a_head_that_learns_diverges_nowhere(tiny_features, capsys):
     assert "diverged" not in capsys.readouterr().out
 
 
-def history(finals, loss=0.2):
-    return {"val_accuracy": [[0.5, final] for final in finals], "val_loss": [[1, loss]] * 3}
+SHAPE = fold_shape(seeds=3, validation=(10, 10), test=(20, 20))
+
+
+def runs(right, loss=0.2):
+    """Fold runs of a variant right on its first `right` test images of 40, with every seed."""
+    outcomes = np.zeros((3, 40), bool)
+    outcomes[:, :right] = True
+    return fold_runs(SHAPE, outcomes, np.full((2, 3, 2), 0.9), np.full((2, 3), loss))
 
 
 def test_the_study_ranks_a_diverged_variant_last_and_tests_it_against_nothing():
-    histories = {
-        BASELINE: history([0.90, 0.91, 0.92]),
-        "fixed-lr1e+30": {"val_accuracy": [[0.5, 0.95]] * 3, "val_loss": [[1e30, None]] * 3},
-        "exp-lr0.01-k0.3": history([0.91, 0.92, 0.93]),
-    }
-    settings = VerdictsConfig(margin=1.0, convergence=0.98)
-    summaries, tests = analyse(histories, settings, BASELINE)
-    ranking = rank(summaries)
-    assert ranking[-1] == "fixed-lr1e+30"
+    gone = runs(40)
+    gone["test_right"] = [None] * 6
+    gone["final_val_loss"] = [None] * 6
+    found = {BASELINE: runs(36), "fixed-lr1e+30": gone, "exp-lr0.01-k0.3": runs(37)}
+    summaries, tests, design = analyse(SHAPE, found, VerdictsConfig(margin=1.0), BASELINE)
+    assert rank(summaries)[-1] == "fixed-lr1e+30"
     assert all("fixed-lr1e+30" not in by_variant for by_variant in tests.values())
-    rows = {
-        row["variant"]: row
-        for row in study_rows(summaries, tests, dict.fromkeys(histories, 3), settings, BASELINE)
-    }
+    rows = {row["variant"]: row for row in study_rows(summaries, tests, design, SHAPE, BASELINE)}
+    assert rows["fixed-lr1e+30"]["outcome"] == rows["fixed-lr1e+30"]["test accuracy"]
     assert rows["fixed-lr1e+30"]["outcome"] == "diverged"
-    assert rows["fixed-lr1e+30"]["final val loss"] == "diverged"

@@ -33,7 +33,7 @@ tiny:
   step:
     - {initial_lr: 0.01, drop: 0.5, epochs_drop: 2}
 """
-STUDY = [sys.executable, "-m", "lrstudy.study", "--grid", "tiny", "--splits", "1"]
+STUDY = [sys.executable, "-m", "lrstudy.study", "--grid", "tiny"]
 TABLES = ("metrics/study-tiny.md", "metrics/study-tiny.csv")
 
 

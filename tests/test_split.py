@@ -5,13 +5,14 @@ from collections import Counter
 import pytest
 
 from lrstudy.core.config import ParamError, SplitConfig, parse_group
-from lrstudy.data.split import split_counts, stratified_split
+from lrstudy.core.errors import UserError
+from lrstudy.data.split import fold_splits, split_counts, stratified_split
 from tests.helpers.commands import run
 from tests.helpers.sandbox import REPO_ROOT, set_params
 
 
-def split(validation, test, seed):
-    return SplitConfig(validation=validation, test=test, seed=seed)
+def split(validation, test, seed, folds=5):
+    return SplitConfig(validation=validation, test=test, seed=seed, folds=folds)
 
 
 def dataset(sizes):
@@ -62,11 +63,40 @@ def test_classes_too_small_to_split_stay_in_training_and_are_named():
     assert all(label == "big" for name in ("validation", "test") for _, label in splits[name])
 
 
+def test_the_folds_test_every_image_once_each_class_in_proportion():
+    files = dataset({"a": 200, "b": 34, "c": 60, "d": 7})
+    folds = fold_splits(files, split(0.15, 0.15, 42))
+    tested = [row for fold in folds for row in fold["test"]]
+    assert sorted(tested) == sorted((p, label) for label, ps in files.items() for p in ps)
+    for label, paths in files.items():  # each class spread over the folds to one image
+        counts = [sum(row[1] == label for row in fold["test"]) for fold in folds]
+        assert max(counts) - min(counts) <= 1 and sum(counts) == len(paths)
+    assert len({len(fold["training"]) for fold in folds}) == 1  # one graph, batch for batch
+    for fold in folds:
+        training, validation = set(fold["training"]), set(fold["validation"])
+        assert not training & validation and not (training | validation) & set(fold["test"])
+        assert len(training | validation | set(fold["test"])) == 301
+        assert len(validation) >= round(0.15 * 301)  # the validation share, and the rest
+        shares = Counter(label for _, label in fold["validation"])
+        assert shares["a"] > shares["c"] > shares["b"] >= shares["d"] >= 1
+    assert fold_splits(files, split(0.15, 0.15, 42)) == folds
+    assert fold_splits(files, split(0.15, 0.15, 43)) != folds
+
+
+def test_too_few_images_for_the_folds_is_one_line():
+    with pytest.raises(UserError, match="3 images cannot fill 5 folds with a training"):
+        fold_splits(dataset({"a": 3}), split(0.15, 0.15, 0))
+    with pytest.raises(ParamError, match=r"split.validation \+ 1 / split.folds = 1.0"):
+        parse_group("split", {"validation": 0.5, "test": 0.1, "seed": 0, "folds": 2})
+    with pytest.raises(ParamError, match="split.folds = 1 is not allowed"):
+        parse_group("split", {"validation": 0.1, "test": 0.1, "seed": 0, "folds": 1})
+
+
 def test_fractions_that_leave_no_training_data_are_refused():
     with pytest.raises(ParamError, match=r"split.validation \+ split.test = 1.0"):
-        parse_group("split", {"validation": 0.5, "test": 0.5, "seed": 0})
+        parse_group("split", {"validation": 0.5, "test": 0.5, "seed": 0, "folds": 5})
     with pytest.raises(ParamError, match="split.validation = -0.1"):
-        parse_group("split", {"validation": -0.1, "test": 0.1, "seed": 0})
+        parse_group("split", {"validation": -0.1, "test": 0.1, "seed": 0, "folds": 5})
 
 
 def run_split(tmp_path, images_per_class, overrides=None):

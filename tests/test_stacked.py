@@ -10,7 +10,13 @@ import tensorflow as tf
 from lrstudy.core.config import HeadConfig, TrainConfig
 from lrstudy.core.optimizers import OPTIMIZERS
 from lrstudy.core.schedules import exponential, step
-from lrstudy.heads.training import averaged_iterate, fit_heads, make_optimizer, seed_streams
+from lrstudy.heads.training import (
+    averaged_iterate,
+    fit_fold_heads,
+    fit_heads,
+    make_optimizer,
+    seed_streams,
+)
 
 EPOCHS, BATCH, CLASSES, DIM = 3, 16, 5, 32
 # float32 rounding over EPOCHS epochs; on the CPUs tested, seeds alone and stacked agree bit for
@@ -156,3 +162,42 @@ def test_keras_own_schedule_free_adamw_strays_from_the_paper():
         optimizer.apply_gradients([(tf.constant(gradient(variable.numpy()), tf.float32), variable)])
     _, y = schedule_free_reference(start, gradient, 0.05, 20, weight_decay=0.0)
     assert not np.allclose(variable.numpy(), y, atol=1e-3)
+
+
+def test_a_fold_and_seed_trains_what_the_seed_alone_trains_on_that_fold(features):
+    """The study's folds x seeds heads in one graph (fit_fold_heads): head (fold, seed) is the
+    head fit_heads trains with that seed on the fold's training images, and is judged on the
+    fold's own validation and test images (of unequal sizes)."""
+    (x_train, y_train), (x_val, y_val) = features
+    x, y = np.concatenate([x_train, x_val]), np.concatenate([y_train, y_val])
+    rng = np.random.default_rng(5)
+    order = rng.permutation(len(y))
+    folds = [  # equal training sets, as the split makes them; the rest of unequal sizes
+        {"training": order[:60], "validation": order[60:75], "test": order[75:100]},
+        {"training": order[70:130], "validation": order[130:137], "test": order[:20]},
+    ]
+    settings = HeadConfig(epochs=EPOCHS, batch_size=BATCH, dropout=0.0, seed=0, repeats=1)
+    train = train_config("adam")
+
+    def rate(epoch):
+        return exponential(epoch, EPOCHS, initial_lr=0.01, k=0.3)
+
+    curves, hits = fit_fold_heads(rate, settings, train, [42, 43], (x, y, folds), CLASSES, "t")
+    fold = folds[1]  # head (fold 2, seed 43): row 1 * 2 + 1
+    alone, history = fit_heads(
+        rate,
+        settings,
+        train,
+        [43],
+        (x[fold["training"]], y[fold["training"]]),
+        (x[fold["validation"]], y[fold["validation"]]),
+        CLASSES,
+        desc="test",
+    )
+    np.testing.assert_allclose(curves["val_loss"][3], history["val_loss"][0], atol=TOLERANCE)
+    right = np.rint(history["val_accuracy"][0] * len(fold["validation"]))
+    np.testing.assert_array_equal(curves["val_right"][3], right)
+    kernel, bias = alone.head_weights(0)
+    predicted = (x[fold["test"]] @ kernel + bias).argmax(axis=1)
+    np.testing.assert_array_equal(hits[3, : len(fold["test"])], predicted == y[fold["test"]])
+    assert not hits[3, len(fold["test"]) :].any()  # the padding counts as nothing

@@ -9,7 +9,6 @@ from lrstudy.statistics import (
     adjust_p_values,
     compare_with_baseline,
     curve_band,
-    epochs_to_reach,
     equivalence_test,
     mcnemar_exact,
     minimum_detectable_difference,
@@ -139,12 +138,6 @@ def test_outcomes_of_adjusted_comparisons():
     assert outcome(tested) == "equivalent"
     assert outcome({**tested, "p_equivalence_adjusted": 0.3}) == "inconclusive"
     assert outcome({"mean_difference": 0.0, "p_adjusted": 0.6}) == "inconclusive"
-
-
-def test_epochs_to_reach_count_from_one_and_past_the_end_when_never():
-    runs = [[0.5, 0.9, 0.95], [0.2, 0.4, 0.6]]
-    assert epochs_to_reach(runs, 0.9) == [2, 4]
-    assert epochs_to_reach(runs, [0.5, 0.4]) == [1, 2]
 
 
 def test_mcnemar_exact_counts_the_discordant_images():

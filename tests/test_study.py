@@ -1,4 +1,5 @@
-"""The study command for real: a tiny grid through the real DVC queue, then fine-tuning the best."""
+"""The study command for real: a tiny grid through the real DVC queue, every variant on every
+fold, then fine-tuning the best."""
 
 import csv
 import json
@@ -72,36 +73,34 @@ def test_study_reaches_the_verdicts_its_grid_holds_checks_another_split_and_fine
     run(["git", "commit", "-qm", "the verdicts grid"], root)
 
     study = [sys.executable, "-m", "lrstudy.study", "--grid", "verdicts", "--page", "STUDY.md"]
-    first = run([*study, "--jobs", "2", "--splits", "2", "--top", "1"], root)
+    first = run([*study, "--jobs", "2"], root)
     assert "4 variants in verdicts, 0 already run" in first.stdout
 
     with open(root / "metrics" / "study-verdicts.csv", newline="") as file:
         rows = {row["variant"]: row for row in csv.DictReader(file)}
     assert set(rows) == VARIANTS and {row["seeds"] for row in rows.values()} == {str(SEEDS)}
-    assert rows[BASELINE]["p"] == rows[BASELINE]["outcome"] == ""  # not tested against itself
+    assert rows[BASELINE]["p (BH)"] == rows[BASELINE]["outcome"] == ""  # not against itself
+    difference = "vs fixed-lr0.001 (points, 90 % interval)"
     assert rows[WRECKED]["outcome"] == "worse" and float(rows[WRECKED]["p (BH)"]) < 0.05
-    assert float(rows[WRECKED]["vs fixed-lr0.001 (points)"]) < -20
-    assert rows[SAME]["outcome"] == "equivalent"
-    assert rows[SAME]["vs fixed-lr0.001 (points)"] == "+0.00" and rows[SAME]["p"] == "1"
-    assert rows[SAME]["final val accuracy"] == rows[BASELINE]["final val accuracy"]
+    assert float(rows[WRECKED][difference].split()[0]) < -20
+    assert rows[SAME]["outcome"] == "equivalent"  # the same heads, image for image
+    assert rows[SAME][difference] == "+0.00 [+0.00, +0.00]" and rows[SAME]["p (BH)"] == "1"
+    assert rows[SAME]["test accuracy"] == rows[BASELINE]["test accuracy"]
     assert list(rows)[-1] == WRECKED  # ranked last
+    assert {row["folds x seeds"] for row in rows.values()} == {f"5 x {SEEDS}"}
 
-    # The runs behind the table: each variant its own experiment, with its own params.
+    # The runs behind the table: each variant its own experiment, with its own params, every
+    # image tested once over the folds.
     runs = json.loads((root / "metrics" / "study-verdicts-runs.json").read_text())
     experiments = experiment_data(root)
+    assert sum(runs["folds"]["images"]["test"]) == 24 and len(runs["folds"]["seeds"]) == SEEDS
     for name, (schedule, initial_lr, k) in SCHEDULES.items():
         params = experiments[name]["params"]["params.yaml"]["data"]["schedule"]
         assert (params["name"], params["initial_lr"]) == (schedule, initial_lr), name
         assert k is None or params["k"] == k, name
-        assert len(runs["histories"][name]["val_accuracy"]) == SEEDS
-    assert runs["histories"][SAME] == runs["histories"][BASELINE]
-    assert runs["histories"][WRECKED] != runs["histories"][BASELINE]
-
-    # On split seed 43: fixed 0.001, the best other variant and the claims' variant.
-    rerun = [name for name in experiments if name.endswith("-split43")]
-    assert sorted(rerun) == sorted(f"{name}-split43" for name in runs["rerun"])
-    assert BASELINE in runs["rerun"] and CLAIMED in runs["rerun"] and WRECKED not in runs["rerun"]
-    assert experiments[f"{CLAIMED}-split43"]["params"]["params.yaml"]["data"]["split"]["seed"] == 43
+        assert len(runs["runs"][name]["test_right"]) == 5 * SEEDS  # a head per fold and seed
+    assert runs["runs"][SAME] == runs["runs"][BASELINE]
+    assert runs["runs"][WRECKED] != runs["runs"][BASELINE]
 
     # The fine-tuned variant follows the stated rule, from the table's own outcomes.
     better = [name for name, row in rows.items() if row["outcome"] == "better"]
@@ -118,9 +117,6 @@ def test_study_reaches_the_verdicts_its_grid_holds_checks_another_split_and_fine
     markdown = (root / "metrics" / "study-verdicts.md").read_text()
     claims = markdown.split("The reference reports' claims, tested")[1].split("\n\n")[1]
     assert claims.count(f"| {CLAIMED} |") == 3  # accuracy, convergence and loss
-    assert f"Rerun on split seeds 42, 43 ({len(runs['rerun']) - 1} variants and fixed-lr0.001" in (
-        markdown
-    )
     assert f"{fine_tuned}-finetuned: Fine-tuned model against the head" in markdown
     page = (root / "STUDY.md").read_text()
     assert "\nold\n" not in page and "McNemar's exact test p = " in page
@@ -131,14 +127,14 @@ def test_study_reaches_the_verdicts_its_grid_holds_checks_another_split_and_fine
             with Image.open(root / "plots" / "study-verdicts" / f"{family}_{metric}.png") as image:
                 assert image.format == "PNG"
     assert (root / "plots" / "study-verdicts" / "best_accuracy.png").is_file()
-    assert (root / "plots" / "study-verdicts" / "final_accuracy.png").is_file()
+    assert (root / "plots" / "study-verdicts" / "test_accuracy.png").is_file()
 
     published = {
         path.relative_to(root): path.read_bytes()
         for path in [*(root / "plots" / "study-verdicts").iterdir(), root / "STUDY.md"]
         + [root / "metrics" / f"study-verdicts.{suffix}" for suffix in ("md", "csv")]
     }
-    again = run([*study, "--splits", "2", "--top", "1"], root)
+    again = run(study, root)
     assert "4 variants in verdicts, 4 already run" in again.stdout
     assert "Running stage" not in again.stdout  # nothing is trained again
     reanalysed = run([*study, "--reanalyse"], root)
@@ -177,7 +173,7 @@ def test_a_tuned_grid_selects_on_validation_judges_on_test_and_reruns_the_winner
 ):
     root, study = study_project(project, sample_dataset, TUNED_GRID, "tuned")
     params = (root / "params.yaml").read_text()
-    first = run([*study, "--trials", "2", "--splits", "2", "--jobs", "2"], root)
+    first = run([*study, "--trials", "2", "--jobs", "2"], root)
     assert (root / "params.yaml").read_text() == params  # every run queued: the workspace kept
     assert "5 variants in tuned, 0 already run" in first.stdout  # 2 trials a family, fixed 0.001
 
@@ -188,32 +184,21 @@ def test_a_tuned_grid_selects_on_validation_judges_on_test_and_reruns_the_winner
         trials.setdefault(record["family"], []).append(name)
     assert trials.pop(None) == ["fixed-lr0.001"]  # the baseline, in no family
     assert runs["budget"] == 2 and {len(names) for names in trials.values()} == {2}
-    assert set(runs["histories"]) == {*trials["fixed"], *trials["exp"], "fixed-lr0.001"}
+    assert set(runs["runs"]) == {*trials["fixed"], *trials["exp"], "fixed-lr0.001"}
 
-    def mean(values):
-        return sum(values) / len(values)
-
-    def validation(name):  # what the winner is chosen on: mean final validation accuracy
-        return mean([curve[-1] for curve in runs["histories"][name]["val_accuracy"]])
+    def validation(name, fold):  # what a fold's winner is chosen on: its images right there
+        heads = runs["runs"][name]["val_right"][fold * 3 : fold * 3 + 3]  # 3 seeds (FAST)
+        return sum(curve[-1] for curve in heads)
 
     with open(root / "metrics" / "study-tuned.csv", newline="") as file:
         rows = {row["family"]: row for row in csv.DictReader(file)}
     assert set(rows) == {"fixed", "exp"} and {row["trials"] for row in rows.values()} == {"2"}
     for family, row in rows.items():
-        winner = row["winner (on validation)"]
-        assert winner in trials[family]
-        assert validation(winner) == max(validation(name) for name in trials[family])
-        test = mean(runs["histories"][winner]["test_accuracy"])
-        assert row["test accuracy"].startswith(f"{100 * test:.2f} ± ")
-    best = max(rows.values(), key=lambda row: validation(row["winner (on validation)"]))
-    assert (
-        best["vs best"] == "" and runs["fine_tuning"]["variant"] == best["winner (on validation)"]
-    )
-    # The winners and fixed 0.001, each on split seed 43.
-    assert set(runs["split_histories"]["43"]) == {
-        "fixed-lr0.001",
-        *(row["winner (on validation)"] for row in rows.values()),
-    }
+        chosen = [max(trials[family], key=lambda name: validation(name, fold)) for fold in range(5)]
+        winner = row["winner (most folds)"]
+        assert winner in trials[family] and row["folds choosing it"].endswith(" of 5")
+        assert int(row["folds choosing it"].split()[0]) == chosen.count(winner)
+    assert runs["fine_tuning"]["variant"] in trials["fixed"] + trials["exp"]
     with Image.open(root / "plots" / "study-tuned" / "sensitivity.png") as image:
         assert image.format == "PNG" and image.size[0] >= 800
     page = (root / "README.md").read_text()
@@ -261,7 +246,7 @@ def test_a_variant_that_failed_or_was_left_queued_runs_in_the_next_study(project
     # ... and a task queued under the other's name that no worker ran.
     dvc("exp", "run", "--queue", "-n", "fixed-lr0.001", "-S", "schedule.name=fixed", cwd=root)
 
-    study = [sys.executable, "-m", "lrstudy.study", "--grid", "two", "--jobs", "2", "--splits", "1"]
+    study = [sys.executable, "-m", "lrstudy.study", "--grid", "two", "--jobs", "2"]
     study = run(study, root)
     assert "2 variants in two, 0 already run" in study.stdout
     assert "waiting also for fixed-lr0.001, left queued by an earlier study" in study.stdout
@@ -341,7 +326,7 @@ def test_a_grid_under_sgd_is_compared_with_sgd_at_the_baseline_rate(project, sam
     root, study = study_project(
         project, sample_dataset, SGD_GRID, "sgd", {"train.optimizer": "sgd"}
     )
-    first = run([*study, "--jobs", "2", "--splits", "1"], root)
+    first = run([*study, "--jobs", "2"], root)
     # The grid does not list the baseline: params.yaml's baseline.lr, trained by SGD, runs too.
     baseline, variant = "sgd-m0.9-fixed-lr0.001", "sgd-m0.9-exp-lr0.01-k0.3"
     assert "2 variants in sgd, 0 already run" in first.stdout
@@ -349,9 +334,9 @@ def test_a_grid_under_sgd_is_compared_with_sgd_at_the_baseline_rate(project, sam
     with open(root / "metrics" / "study-sgd.csv", newline="") as file:
         rows = {row["variant"]: row for row in csv.DictReader(file)}
     assert set(rows) == {baseline, variant}
-    assert rows[baseline]["p"] == rows[baseline]["outcome"] == ""  # the baseline's own row
-    assert rows[variant]["p"] and rows[variant]["outcome"]
-    assert f"vs {baseline} (points)" in rows[variant]
+    assert rows[baseline]["p (BH)"] == rows[baseline]["outcome"] == ""  # the baseline's own row
+    assert rows[variant]["p (BH)"] and rows[variant]["outcome"]
+    assert f"vs {baseline} (points, 90 % interval)" in rows[variant]
     runs = json.loads((root / "metrics" / "study-sgd-runs.json").read_text())
     assert runs["baseline"] == baseline
     assert runs["variants"][baseline] == {
@@ -366,9 +351,7 @@ def test_a_grid_under_sgd_is_compared_with_sgd_at_the_baseline_rate(project, sam
     # The reports' claims are Adam's: the verdict block is the best variant's own verdict.
     page = (root / "README.md").read_text()
     verdict = page.split("<!-- verdict-sgd:start -->\n")[1].split("<!-- verdict-sgd:end")[0]
-    assert verdict.startswith(
-        (f"{variant} against {baseline}, paired", f"{baseline}, the baseline")
-    )
-    for figure in ("exp_accuracy", "exp_loss", "best_accuracy", "final_accuracy"):
+    assert verdict.startswith((f"The best variant, {variant}, against {baseline}", baseline))
+    for figure in ("exp_accuracy", "exp_loss", "best_accuracy", "test_accuracy"):
         with Image.open(root / "plots" / "study-sgd" / f"{figure}.png") as image:
             assert image.format == "PNG"

@@ -4,22 +4,23 @@ tuned.py)."""
 
 import math
 
+import numpy as np
 import pytest
 
-from lrstudy.core.config import VerdictsConfig
 from lrstudy.core.errors import UserError
-from lrstudy.statistics import outcome
-from lrstudy.study.analysis import analyse
-from lrstudy.study.kinds.plain import families_of
+from lrstudy.inference import outcome
+from lrstudy.study.kinds.head_grids import families_of
 from lrstudy.study.kinds.sampling import draw_trials
 from lrstudy.study.kinds.tuned import (
+    fine_tuned_trial,
     judge,
     optimizer_verdict,
-    select_winners,
+    pooled,
     tuned_rows,
     tuning_cost,
+    winners_per_fold,
 )
-from tests.helpers.grids import study_grid
+from tests.helpers.grids import fold_runs, fold_shape, study_grid
 
 BASELINE = "fixed-lr0.001"  # params.yaml's baseline.lr, trained by Adam
 
@@ -87,95 +88,76 @@ def test_a_malformed_search_space_is_one_line(space, message):
         draw_trials(space, 4, seed=0)
 
 
-SETTINGS = VerdictsConfig(margin=1.0, convergence=0.98)
+SHAPE = fold_shape(seeds=10, validation=(200, 200), test=(500, 500))
 
 
-def history(finals, test):
-    """Ten seeds' validation curves ending at `finals`, loss 1 - accuracy, and their test
-    accuracies."""
-    return {
-        "val_accuracy": [[final / 2, final] for final in finals],
-        "val_loss": [[1.0, 1 - final] for final in finals],
-        "test_accuracy": test,
-    }
+def runs(validation, test, loss=0.2):
+    """Fold runs of a trial: its final validation accuracy on each fold (`validation`), its test
+    accuracy on each fold's images (`test`: the first images of the fold right), every seed
+    alike."""
+    right = np.zeros((10, 1000), bool)
+    for fold, accuracy in enumerate(test):
+        right[:, 500 * fold : 500 * fold + round(500 * accuracy)] = True
+    curves = np.array([[[value / 2, value]] * 10 for value in validation])
+    return fold_runs(SHAPE, right, curves, np.full((2, 10), loss))
 
 
-OFFSETS = (0.004, -0.003, 0.002, -0.001, 0.0) * 2  # seed-to-seed noise
+TRIALS = {
+    BASELINE: runs((0.90, 0.90), (0.90, 0.90)),
+    "fixed-lr0.01": runs((0.93, 0.93), (0.93, 0.93)),
+    "fixed-lr0.0001": runs((0.80, 0.80), (0.80, 0.80)),
+    # Best on fold 1's validation, yet 5 points down on its test images: the test may not
+    # change the choice. Fold 2 chooses the other trial.
+    "exp-lr0.01-k0.1": runs((0.95, 0.90), (0.88, 0.88)),
+    "exp-lr0.1-k0.5": runs((0.94, 0.96), (0.97, 0.97)),
+}
+FAMILIES = {
+    "fixed": ["fixed-lr0.01", "fixed-lr0.0001"],
+    "exp": ["exp-lr0.01-k0.1", "exp-lr0.1-k0.5"],
+}
 
 
-def runs(validation, test):
-    return history([validation + o for o in OFFSETS], [test + o for o in OFFSETS])
-
-
-def test_winners_are_chosen_on_validation_and_judged_on_test():
-    histories = {
-        BASELINE: runs(0.90, 0.90),
-        "fixed-lr0.01": runs(0.93, 0.93),
-        "fixed-lr0.0001": runs(0.80, 0.80),
-        # Best on validation, yet 5 points down on test: the test may not change the choice.
-        "exp-lr0.01-k0.1": runs(0.95, 0.88),
-        "exp-lr0.1-k0.5": runs(0.94, 0.97),
-        "step-lr0.01-drop0.5-every5": runs(0.93, 0.93),
-    }
-    trials = {
-        "fixed": ["fixed-lr0.01", "fixed-lr0.0001"],
-        "exp": ["exp-lr0.01-k0.1", "exp-lr0.1-k0.5"],
-        "step": ["step-lr0.01-drop0.5-every5"],
-    }
-    summaries, _ = analyse(histories, SETTINGS, BASELINE)
-    winners, reference = select_winners(summaries, trials)
+def test_winners_are_chosen_on_each_folds_validation_and_judged_on_its_test_images():
+    winners = winners_per_fold(SHAPE, TRIALS, FAMILIES)
     assert winners == {
-        "fixed": "fixed-lr0.01",
-        "exp": "exp-lr0.01-k0.1",
-        "step": "step-lr0.01-drop0.5-every5",
+        "fixed": ["fixed-lr0.01", "fixed-lr0.01"],
+        "exp": ["exp-lr0.01-k0.1", "exp-lr0.1-k0.5"],
     }
-    assert reference == "exp-lr0.01-k0.1"
-    test_accuracy = {name: found["test_accuracy"] for name, found in histories.items()}
-    tested, against_reference, against_baseline = judge(
-        winners, reference, BASELINE, test_accuracy, 0.01
-    )
-    assert tested["exp-lr0.01-k0.1"]["mean"] == pytest.approx(0.8804)  # 0.88 + the offsets' mean
-    # On test, the other winners are 5 points above the reference: better, every seed.
-    assert {name: outcome(test) for name, test in against_reference.items()} == {
-        "fixed-lr0.01": "better",
-        "step-lr0.01-drop0.5-every5": "better",
-        BASELINE: "better",
-    }
-    assert outcome(against_baseline["fixed-lr0.01"]) == "better"
-    assert outcome(against_baseline["exp-lr0.01-k0.1"]) == "worse"
-    judgement = (tested, against_reference, against_baseline)
-    rows = tuned_rows(summaries, trials, winners, reference, judgement, 0.01, BASELINE)
-    assert [row["family"] for row in rows] == ["exp", "fixed", "step"]
-    assert rows[0]["vs best"] == "" and rows[1]["vs best"] == "better"
-    assert rows[0]["tuning cost (trials)"] == "2.0"  # one of its two trials near its best
+    judgement = judge(SHAPE, TRIALS, FAMILIES, BASELINE, 0.01)
+    assert judgement["best"] == ["exp", "exp"] and judgement["order"] == ["exp", "fixed"]
+    # exp's test outcomes: fold 1's from its fold-1 winner (88 %), fold 2's from the other's.
+    assert judgement["outcomes"]["exp"].mean() == pytest.approx((0.88 + 0.97) / 2)
+    assert "exp" not in judgement["against_best"]  # best on every fold: best itself
+    # fixed: 93 % against best's 92.5 %, within a point either way; 3 points above the baseline.
+    assert outcome(judgement["against_best"]["fixed"]) == "not resolved"
+    assert outcome(judgement["against_baseline"]["fixed"]) == "better"
+    validation = pooled(SHAPE, TRIALS)
+    rows = tuned_rows(judgement, FAMILIES, validation, 0.01, BASELINE)
+    assert [row["family"] for row in rows] == ["exp", "fixed"]
+    assert rows[0]["winner (most folds)"] == "exp-lr0.01-k0.1"
+    assert rows[0]["folds choosing it"] == "1 of 2" and rows[1]["folds choosing it"] == "2 of 2"
+    assert rows[0]["vs best"] == "" and rows[1]["vs best"] == "not resolved"
+    assert fine_tuned_trial(validation, FAMILIES) == "exp-lr0.1-k0.5"  # 95 % over both folds
 
 
-def test_identical_winners_on_test_are_equivalent_and_a_diverged_one_is_tested_against_nothing():
-    same = [0.9 + o for o in OFFSETS]
-    tested, against_reference, _ = judge(
-        {"fixed": "fixed-lr0.01", "exp": "exp-lr0.01-k0", "step": "step-lr9-drop0.5-every5"},
-        "exp-lr0.01-k0",
-        BASELINE,
-        {
-            "fixed-lr0.01": same,
-            "exp-lr0.01-k0": same,
-            "step-lr9-drop0.5-every5": [None] * 10,
-            BASELINE: same,
-        },
-        0.01,
-    )
-    assert outcome(against_reference["fixed-lr0.01"]) == "equivalent"
-    assert "step-lr9-drop0.5-every5" not in against_reference
-    assert math.isnan(tested["step-lr9-drop0.5-every5"]["mean"])
+def test_identical_winners_are_equivalent_and_a_diverged_trial_is_never_chosen():
+    # fixed's winner right on one image more than best on each fold: equivalent.
+    same = {**TRIALS, "fixed-lr0.01": runs((0.93, 0.93), (0.882, 0.972))}
+    judgement = judge(SHAPE, same, FAMILIES, BASELINE, 0.01)
+    assert outcome(judgement["against_best"]["fixed"]) == "equivalent"
+    gone = runs((0.99, 0.99), (0.99, 0.99))
+    gone["final_val_loss"][3] = None
+    diverged = {**TRIALS, "fixed-lr0.0001": gone}
+    assert winners_per_fold(SHAPE, diverged, FAMILIES)["fixed"] == ["fixed-lr0.01"] * 2
 
 
 def test_the_tuning_cost_is_the_trials_per_trial_near_the_best():
-    summaries = {
-        f"t{index}": {"final_val_accuracy": {"mean": mean}}
+    validation = {
+        f"t{index}": {"mean": mean}
         for index, mean in enumerate([0.95, 0.946, 0.90, 0.80, float("nan"), 0.944, 0.5, 0.6])
     }
     # Within half a point of 0.95: 0.95, 0.946 (0.944 is 0.6 below): 8 / 2.
-    assert tuning_cost(summaries, list(summaries), 0.01) == 4.0
+    assert tuning_cost(validation, list(validation), 0.01) == 4.0
 
 
 def test_the_optimizers_grid_pairs_each_optimizer_with_its_schedules():
@@ -210,33 +192,28 @@ def test_a_space_that_mixes_optimizers_and_schedules_is_refused(tmp_path):
         study_grid("g", grids)
 
 
-def test_each_optimizer_at_its_best_is_judged_against_adam_at_its_best():
-    histories = {
-        "fixed-lr0.001": runs(0.90, 0.90),
-        "exp-lr0.01-k0.2": runs(0.93, 0.93),  # Adam's best on validation
-        "sgd-m0.9-fixed-lr0.1": runs(0.92, 0.93),  # the same on test: equivalent
-        "sgd-m0.9-cosine-lr0.1-warmup0-min0": runs(0.925, 0.88),  # SGD's best, 5 points down
-        "schedulefree_adamw-wd0.004-fixed-lr0.001": runs(0.91, 0.93),
-    }
+def test_each_optimizer_at_its_best_is_judged_against_the_baselines_at_its_best():
     trials = {
-        "adam-fixed": ["fixed-lr0.001"],
-        "adam-exp": ["exp-lr0.01-k0.2"],
+        **TRIALS,
+        # Adam at its best: 92.5 % on test (its winners on each fold's validation).
+        "sgd-m0.9-fixed-lr0.1": runs((0.92, 0.92), (0.84, 0.84)),
+        "schedulefree_adamw-wd0.004-fixed-lr0.001": runs((0.91, 0.91), (0.97, 0.97)),
+    }
+    families = {
+        "adam-fixed": FAMILIES["fixed"],
+        "adam-exp": FAMILIES["exp"],
         "sgd-fixed": ["sgd-m0.9-fixed-lr0.1"],
-        "sgd-cosine": ["sgd-m0.9-cosine-lr0.1-warmup0-min0"],
         "schedulefree_adamw-fixed": ["schedulefree_adamw-wd0.004-fixed-lr0.001"],
     }
-    optimizers = {family: family.rsplit("-", 1)[0] for family in trials}
-    summaries, _ = analyse(histories, SETTINGS, BASELINE)
-    winners, _ = select_winners(summaries, trials)
-    test_accuracy = {name: found["test_accuracy"] for name, found in histories.items()}
-    sentence = optimizer_verdict(summaries, winners, optimizers, test_accuracy, 0.01, "adam")
+    optimizers = {family: family.rsplit("-", 1)[0] for family in families}
+    judgement = judge(SHAPE, trials, families, BASELINE, 0.01)
+    sentence = optimizer_verdict(SHAPE, trials, judgement, optimizers, "adam", 0.01)
     assert sentence.startswith(
-        "Each optimizer at its best on validation against Adam at its best (exp-lr0.01-k0.2)"
+        "Each optimizer at its best on each fold's validation against Adam at its best"
     )
-    assert "sgd (sgd-m0.9-cosine-lr0.1-warmup0-min0) worse (-5.00 points" in sentence
-    assert "schedulefree_adamw (schedulefree_adamw-wd0.004-fixed-lr0.001) equivalent" in sentence
-    only_adam = {family: "adam" for family in trials}
-    assert optimizer_verdict(summaries, winners, only_adam, test_accuracy, 0.01, "adam") is None
+    assert "sgd worse (-8.50 [" in sentence and "schedulefree_adamw better (+4.50 [" in sentence
+    only_adam = {family: "adam" for family in families}
+    assert optimizer_verdict(SHAPE, trials, judgement, only_adam, "adam", 0.01) is None
     # Against the baseline's optimizer: under SGD, SGD at its best is the reference.
-    under_sgd = optimizer_verdict(summaries, winners, optimizers, test_accuracy, 0.01, "sgd")
-    assert under_sgd.startswith("Each optimizer at its best on validation against SGD at its best")
+    under_sgd = optimizer_verdict(SHAPE, trials, judgement, optimizers, "sgd", 0.01)
+    assert under_sgd.startswith("Each optimizer at its best on each fold's validation against SGD")

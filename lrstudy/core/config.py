@@ -96,6 +96,7 @@ def text(optional=False):
 
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 32, 1024  # below 32 five stride-2 stages leave no extent
 MAX_EPOCHS, MAX_BATCH = 10_000, 65_536
+MAX_FOLDS = 20  # the study trains folds x seeds heads in one graph
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ class SplitConfig:
     validation: float = number(above=0, maximum=1)  # an empty split leaves nothing to measure
     test: float = number(above=0, maximum=1)
     seed: int = number(minimum=0, maximum=MAX_SEED, integer=True)
+    folds: int = number(minimum=2, maximum=MAX_FOLDS, integer=True)
 
     def __post_init__(self):
         if self.validation + self.test >= 1:
@@ -122,6 +124,12 @@ class SplitConfig:
                 "split.validation + split.test",
                 self.validation + self.test,
                 "< 1, so that the training split keeps images",
+            )
+        if self.validation + 1 / self.folds >= 1:
+            raise ParamError(
+                "split.validation + 1 / split.folds",
+                self.validation + 1 / self.folds,
+                "< 1, so that every fold's training set keeps images",
             )
 
 
@@ -233,7 +241,6 @@ class ScheduleConfig:
 @dataclass(frozen=True)
 class VerdictsConfig:
     margin: float = number(above=0, maximum=100)  # points of accuracy
-    convergence: float = number(above=0, maximum=1)
 
     @property
     def margin_fraction(self):

@@ -12,9 +12,12 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import zipfile
 from pathlib import Path
+
+import numpy as np
 
 from lrstudy.core.errors import reports_full_disk
 from lrstudy.core.paths import CURVE_SPLITS, curve_path
@@ -96,6 +99,23 @@ def write_json(path, data):
 
 def read_json(path):
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def compact_json(data):
+    """JSON with each list of numbers (a curve, a seed's values) on one line: long records stay
+    small and their diffs readable. NaN is refused: JSON has none."""
+    text = json.dumps(data, indent=1, allow_nan=False)
+    return re.sub(r'\[[^\[\]{}"]*\]', lambda match: json.dumps(json.loads(match[0])), text)
+
+
+def bits_text(flags):
+    """Yes/no flags (a model right or wrong on each image) as hexadecimal text, 8 to a byte."""
+    return np.packbits(np.asarray(flags, dtype=bool)).tobytes().hex()
+
+
+def bits_of(text, count):
+    """The `count` flags that `bits_text` wrote."""
+    return np.unpackbits(np.frombuffer(bytes.fromhex(text), np.uint8))[:count].astype(bool)
 
 
 def markdown_table(rows):

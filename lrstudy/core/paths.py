@@ -12,7 +12,8 @@ CURVE_SPLITS = ("training", "validation")  # the per-epoch curves' splits
 MODEL_STAGES = {"baseline": "baseline", "scheduled": "train", "finetuned": "finetune"}
 
 RAW_DIR = Path("data/raw")  # fetch: data/raw/<class>/<image>
-SPLIT_DIR = Path("data/split")  # split: {training,validation,test}.csv and classes.json
+SPLIT_DIR = Path("data/split")  # split: {training,validation,test}.csv and classes.json, and
+#   folds/<n>/{training,validation,test}.csv of each fold n (1, 2, ...) of the study
 CLASSES_FILE = SPLIT_DIR / "classes.json"
 FEATURES_DIR = Path("data/features")  # features: one row per image of data/raw
 MODELS_DIR = Path("data/models")  # baseline.keras, scheduled.keras, finetuned.keras
@@ -37,8 +38,10 @@ def report_plot(metric):
     return PLOTS_DIR / f"{metric}.png"
 
 
-def manifest_path(split):
-    return SPLIT_DIR / f"{split}.csv"
+def manifest_path(split, fold=None):
+    """A split's manifest: the committed split's, or fold `fold`'s (1, 2, ...)."""
+    folder = SPLIT_DIR if fold is None else SPLIT_DIR / "folds" / str(fold)
+    return folder / f"{split}.csv"
 
 
 def model_file(model):
@@ -59,6 +62,12 @@ def summary_file(stage):
 def repeats_file(stage):
     """Every seed's per-epoch curves of a head (the stages baseline and train)."""
     return logs_dir(stage) / "repeats.json"
+
+
+def folds_file(stage):
+    """The heads of every fold and seed (the stages baseline and train): per-epoch validation
+    curves and each final head's right or wrong on every test image of its fold."""
+    return logs_dir(stage) / "folds.json"
 
 
 def curve_path(stage, split, metric):

@@ -1,14 +1,23 @@
-"""A stratified, seeded training/validation/test split of data/raw (stage `split`).
+"""A stratified, seeded training/validation/test split of data/raw (stage `split`), and the
+study's folds.
 
 Each class is shuffled with its own seed derived from `split.seed` and the class name, so
 adding a class leaves the other classes' splits as they were. A class too small to give at
 least one image to every split is kept in the training split only, and named in
 metrics/split.json; a split whose validation or test set ends up empty is refused. Images are
 not copied: the manifests (lrstudy/core/datasets.py) list them.
+
+The folds (`split.folds` of them) test every image exactly once. Each class is dealt round the
+folds from a seeded starting fold, so each fold's test set holds every class in proportion (to
+one image). Fold f's validation set comes from its own training side, the images of the other
+folds: a stratified share of `split.validation` of all images, plus what makes every fold's
+training set the same size, so that the heads of all folds train as one graph, batch for batch
+as each would alone (lrstudy/heads/training.py).
 """
 
 import math
 import random
+import zlib
 
 from lrstudy.core.errors import UserError
 from lrstudy.core.paths import SPLITS
@@ -63,9 +72,9 @@ def refuse_empty(splits, training_only):
         )
 
 
-def split_report(splits, classes, training_only):
+def split_report(splits, classes, training_only, folds):
     """metrics/split.json: images per split, per class and split; classes kept in training
-    only."""
+    only; images per split of each fold."""
     per_class = {
         label: {
             name: sum(1 for _, row_label in splits[name] if row_label == label) for name in SPLITS
@@ -76,4 +85,58 @@ def split_report(splits, classes, training_only):
         "images": {name: len(rows) for name, rows in splits.items()},
         "training_only_classes": training_only,
         "images_per_class": per_class,
+        "folds": [{name: len(rows) for name, rows in fold.items()} for fold in folds],
     }
+
+
+def fold_of_each(images_by_class, settings):
+    """{(path, label): its test fold, 0-based} of every image: each class shuffled with its own
+    seed and dealt round the folds from a fold of its own."""
+    folds = {}
+    for label in sorted(images_by_class):
+        paths = sorted(images_by_class[label])
+        random.Random(f"{settings.seed}/folds/{label}").shuffle(paths)
+        start = zlib.crc32(f"{settings.seed}/{label}".encode()) % settings.folds
+        for index, path in enumerate(paths):
+            folds[(path, label)] = (start + index) % settings.folds
+    return folds
+
+
+def stratified_first(rows, count, seed):
+    """`count` of `rows` [(path, label)], each class in proportion to its share (to one image):
+    every class's rows in a seeded order, each at its quantile in the class, the lowest first."""
+    by_class = {}
+    for row in sorted(rows):
+        by_class.setdefault(row[1], []).append(row)
+    keyed = []
+    for label, members in by_class.items():
+        random.Random(f"{seed}/{label}").shuffle(members)
+        keyed += [((rank + 0.5) / len(members), label, row) for rank, row in enumerate(members)]
+    return [row for _, _, row in sorted(keyed)[:count]]
+
+
+def fold_splits(images_by_class, settings):
+    """[{split: [(path, label)]}] of each fold: its test fold; a validation set from the other
+    folds; the rest, the same number of images in every fold, its training set. A UserError
+    when the images are too few for every fold to have one of each."""
+    assigned = fold_of_each(images_by_class, settings)
+    total = len(assigned)
+    sides = [[row for row, fold in assigned.items() if fold != f] for f in range(settings.folds)]
+    validation = max(1, math.floor(total * settings.validation + 0.5))
+    training = min(map(len, sides)) - validation
+    if training < 1 or any(len(side) == total for side in sides):  # no test image
+        raise UserError(
+            f"{total} images cannot fill {settings.folds} folds with a training, validation and "
+            "test image each: lower split.folds or add images"
+        )
+    splits = []
+    for fold, side in enumerate(sides):
+        chosen = set(stratified_first(side, len(side) - training, f"{settings.seed}/{fold}"))
+        splits.append(
+            {
+                "training": sorted(row for row in side if row not in chosen),
+                "validation": sorted(chosen),
+                "test": sorted(row for row, f in assigned.items() if f == fold),
+            }
+        )
+    return splits

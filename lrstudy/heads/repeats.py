@@ -1,19 +1,30 @@
 """A head trained once per seed (`head.repeats` of them, all in one graph:
 lrstudy/heads/training.py), so that every figure carries its spread: the stages `baseline` and
-`train`.
+`train`. Then once per fold and seed of the study's folds (data/split/folds/), so that every
+image is tested once: metrics/<stage>/folds.json.
 
 Seeds head.seed, head.seed + 1, ... each give the head its initial weights and batch order.
-Runs with the same seed in two experiments share both, so the study compares them in pairs.
+Runs with the same seed (and fold) in two experiments share both, so the study compares them in
+pairs.
 """
 
 import time
 
 import numpy as np
 
-from lrstudy.core.datasets import read_classes, split_features
-from lrstudy.core.outputs import keep_in_summary, log_epoch, open_live, write_json, write_model
-from lrstudy.core.paths import logs_dir, model_file, repeats_file, time_file
-from lrstudy.heads.training import build_head, fit_heads
+from lrstudy.core.datasets import fold_features, read_classes, split_features
+from lrstudy.core.outputs import (
+    bits_text,
+    compact_json,
+    keep_in_summary,
+    log_epoch,
+    open_live,
+    write_json,
+    write_model,
+    write_text,
+)
+from lrstudy.core.paths import folds_file, logs_dir, model_file, repeats_file, time_file
+from lrstudy.heads.training import build_head, fit_fold_heads, fit_heads
 from lrstudy.statistics import curve_band, per_seed_results, summarize
 
 HISTORY_DIGITS = 7  # significant: float32 precision, and repeats.json stays small
@@ -90,6 +101,33 @@ def warn_diverged(stage, seeds, diverged):
         )
 
 
+def train_folds(stage, rate, settings, train, num_classes):
+    """Fit the head once per fold (those data/split/folds/ holds) and seed, as train_repeats
+    does once per seed; write metrics/<stage>/folds.json: per head (fold-major), its validation
+    loss and images right per epoch, and whether its final head is right on each of its fold's
+    test images (null where the head diverged). Returns the number of folds."""
+    data = fold_features()
+    desc = f"{stage}: {len(data[2])} folds x {settings.repeats} seeds"
+    curves, hits = fit_fold_heads(rate, settings, train, settings.seeds, data, num_classes, desc)
+    sizes = {split: [len(fold[split]) for fold in data[2]] for split in ("validation", "test")}
+    loss = as_json(curves["val_loss"])
+    right = [
+        None
+        if run[-1] is None
+        else bits_text(hits[head, : sizes["test"][head // settings.repeats]])
+        for head, run in enumerate(loss)
+    ]
+    record = {
+        "seeds": settings.seeds,
+        "images": {"training": len(data[2][0]["training"]), **sizes},
+        "val_loss": loss,
+        "val_right": curves["val_right"].astype(int).tolist(),
+        "test_right": right,
+    }
+    write_text(folds_file(stage), compact_json(record) + "\n")
+    return len(data[2])
+
+
 def train_repeats(stage, model, rate, settings, train):
     """Fit the head once per seed of `settings` (the HeadConfig) with the optimizer of `train`
     (the TrainConfig) at the learning rate `rate(epoch)`; log the repeats to metrics/<stage>/
@@ -116,12 +154,20 @@ def train_repeats(stage, model, rate, settings, train):
     test_accuracy = final_test_accuracy(heads, split_features("test"))
     results, diverged = log_repeats(stage, settings.seeds, history, test_accuracy)
     writing_s = time.perf_counter() - started - training_s
+    folds = train_folds(stage, rate, settings, train, num_classes)
+    folds_s = time.perf_counter() - started - training_s - writing_s
     write_json(
-        time_file(stage), {"wall_time_s": round(training_s, 2), "writing_s": round(writing_s, 2)}
+        time_file(stage),
+        {
+            "wall_time_s": round(training_s, 2),
+            "writing_s": round(writing_s, 2),
+            "folds_s": round(folds_s, 2),
+        },
     )
     final, best = (summarize(results[key]) for key in ("final_val_accuracy", "best_val_accuracy"))
     print(
         f"{stage}: final val accuracy {final['mean']:.4f} (std {final['std'] or 0:.4f}) over "
-        f"{settings.repeats} seeds, best {best['mean']:.4f}; trained in {training_s:.1f} s"
+        f"{settings.repeats} seeds, best {best['mean']:.4f}; trained in {training_s:.1f} s, "
+        f"then {folds} folds x {settings.repeats} seeds in {folds_s:.1f} s"
     )
     warn_diverged(stage, settings.seeds, diverged)

@@ -28,6 +28,7 @@ from keras import ops
 from tqdm import tqdm
 
 HISTORY_KEYS = ("accuracy", "loss", "val_accuracy", "val_loss", "learning_rate")
+FOLD_CURVES = ("val_loss", "val_right")  # per head and epoch, on its fold's validation set
 
 
 def seed_everything(seed):
@@ -205,6 +206,25 @@ class StackedHeads:
         """Seed `index`'s [kernel, bias], as a Dense layer holds them."""
         return [np.asarray(weight)[index] for weight in self.weights()]
 
+    @tf.function
+    def evaluate_folds(self, features, labels, rows, real):
+        """Each head on its own fold's images, heads fold-major (fold 1's seeds, then fold 2's):
+        `rows` (folds, images) their rows of `features`, padded, `real` which are not padding.
+        Per head, the mean loss; per head and image, whether its top class is the label."""
+        kernel, bias = self.weights()
+        folds = tf.shape(rows)[0]
+        kernel = tf.reshape(kernel, tf.concat([[folds, -1], tf.shape(kernel)[1:]], axis=0))
+        bias = tf.reshape(bias, tf.concat([[folds, -1], tf.shape(bias)[1:]], axis=0))
+        logits = tf.einsum("kvd,ksdc->ksvc", tf.gather(features, rows), kernel)
+        logits += bias[:, :, None, :]
+        labels = tf.broadcast_to(tf.gather(labels, rows)[:, None, :], tf.shape(logits)[:3])
+        losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+        hits = tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), labels)
+        weight = tf.broadcast_to(tf.cast(real, tf.float32)[:, None, :], tf.shape(losses))
+        loss = tf.reduce_sum(losses * weight, axis=-1) / tf.reduce_sum(weight, axis=-1)
+        hits = tf.logical_and(hits, tf.broadcast_to(real[:, None, :], tf.shape(hits)))
+        return tf.reshape(loss, [-1]), tf.reshape(hits, [-1, tf.shape(rows)[1]])
+
 
 def fit_heads(rate, settings, train, seeds, training, validation, num_classes, desc):
     """Train one head per seed with the optimizer of `train` (the TrainConfig) at the learning
@@ -231,3 +251,46 @@ def fit_heads(rate, settings, train, seeds, training, validation, num_classes, d
         ):
             history[key][:, epoch] = values
     return heads, history
+
+
+def padded(row_sets):
+    """(rows (sets, longest), real) of index arrays of unequal lengths: padded with row 0,
+    `real` False there."""
+    longest = max(map(len, row_sets))
+    rows = np.zeros((len(row_sets), longest), np.int32)
+    real = np.zeros((len(row_sets), longest), bool)
+    for index, members in enumerate(row_sets):
+        rows[index, : len(members)], real[index, : len(members)] = members, True
+    return tf.constant(rows), tf.constant(real)
+
+
+def fit_fold_heads(rate, settings, train, seeds, data, num_classes, desc):
+    """Train one head per fold and seed at once, as fit_heads trains one per seed: `data` is
+    (features, labels, folds) of lrstudy/core/datasets.py's fold_features, every fold's
+    training set the same size. Head (fold, seed) starts from seed's initial weights and takes
+    seed's batch order over its fold's training images. Returns, heads fold-major, {"val_loss":
+    (heads, epochs), "val_right": (heads, epochs) images right} on each head's fold's
+    validation set, and (heads, images) whether each final head is right on its fold's test
+    images (padded at the end to the largest fold's)."""
+    features, labels, folds = data
+    seed_everything(seeds[0])
+    epochs, batch_size, count = settings.epochs, settings.batch_size, len(folds)
+    training = np.stack([fold["training"] for fold in folds])  # (folds, examples): equal sizes
+    kernels, orders = seed_streams(seeds, features.shape[1], num_classes, training.shape[1], epochs)
+    # Each seed's permutation of positions, read as rows of each fold's training images.
+    rows = training[:, orders].transpose(1, 0, 2, 3).reshape(epochs, count * len(seeds), -1)
+    heads = StackedHeads(
+        np.tile(seeds, count), np.tile(kernels, (count, 1, 1)), batch_size, settings.dropout, train
+    )
+    features, labels = tf.constant(features), tf.constant(labels)
+    validation, test = (padded([fold[split] for fold in folds]) for split in ("validation", "test"))
+    steps_per_epoch = -(-training.shape[1] // batch_size)
+    curves = {key: np.zeros((count * len(seeds), epochs), np.float32) for key in FOLD_CURVES}
+    for epoch in tqdm(range(epochs), desc=desc, unit="epoch"):
+        heads.optimizer.learning_rate.assign(rate(epoch))
+        first_step = tf.constant(epoch * steps_per_epoch)
+        heads.train_epoch(features, labels, tf.constant(rows[epoch]), first_step)
+        loss, hits = heads.evaluate_folds(features, labels, *validation)
+        curves["val_loss"][:, epoch] = loss
+        curves["val_right"][:, epoch] = tf.reduce_sum(tf.cast(hits, tf.int32), axis=-1)
+    return curves, heads.evaluate_folds(features, labels, *test)[1].numpy()

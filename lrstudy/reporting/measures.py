@@ -1,5 +1,6 @@
-"""What the study compares between a schedule and the baseline, seed by seed: one entry per
-measure, with how the tables and verdicts print it, and the number formats they share."""
+"""How the report and the study print what they measure: a Measure (its label, table column,
+which way is better, unit and digits) and the number formats they share. The study's measures
+are lrstudy/study/analysis.py's; the report's accuracy is VAL_ACCURACY here."""
 
 from dataclasses import dataclass
 
@@ -60,32 +61,6 @@ class Measure:
 
 
 ACCURACY = "final_val_accuracy"
-
-
-def epochs_to(label, column):
-    """Epochs to a threshold, counted from 1: fewer is sooner."""
-    return Measure(label, column, True, "sooner", "later", "epochs", 1, 1)
-
-
-MEASURES = {
-    ACCURACY: Measure(
-        "final validation accuracy",
-        "final val accuracy",
-        False,
-        "better",
-        "worse",
-        "points",
-        100,
-        2,
-    ),
-    "epochs_to_converge": epochs_to(
-        "epochs to {fraction} of its own final validation accuracy", "epochs to {fraction} of final"
-    ),
-    "epochs_to_baseline": epochs_to(
-        "epochs to {fraction} of {baseline}'s mean final validation accuracy",
-        "epochs to {fraction} of {baseline}'s",
-    ),
-    "final_val_loss": Measure(
-        "final validation loss", "final val loss", True, "lower", "higher", "", 1, 4
-    ),
-}
+VAL_ACCURACY = Measure(  # the report's: the heads' final validation accuracy, over seeds
+    "final validation accuracy", "final val accuracy", False, "better", "worse", "points", 100, 2
+)

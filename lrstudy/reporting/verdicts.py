@@ -6,8 +6,8 @@ live with the code that builds the table, in these words.
 Apart from lrstudy/statistics.py, so that rewording one reruns only the stages that report.
 """
 
-from lrstudy.reporting.measures import ACCURACY, MEASURES
-from lrstudy.statistics import ALPHA, OUTCOMES, POWER, outcome
+from lrstudy.reporting.measures import VAL_ACCURACY
+from lrstudy.statistics import ALPHA, POWER, outcome
 
 NO_DIFFERENCE = "no difference shown"  # a test that found no difference, whichever test
 
@@ -16,6 +16,11 @@ def significance(p_value):
     if p_value < ALPHA:
         return f"significant at {ALPHA}"
     return f"not significant at {ALPHA}"
+
+
+def p_text(p_value):
+    """'p = 0.0123', or 'p < 0.001' for one so small its digits mean nothing."""
+    return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3g}"
 
 
 def within(margin):
@@ -48,7 +53,7 @@ def power_sentence(measure, test, seeds, comparisons):
 def comparison_verdict(name, summary, baseline, baseline_summary, test, seeds, margin, comparisons):
     """Is `name`'s final validation accuracy better than, worse than, equivalent to (within
     ± margin) the baseline's, or is the answer inconclusive; and what the test could find."""
-    measure = MEASURES[ACCURACY]
+    measure = VAL_ACCURACY
     sentence = (
         f"{name} against {baseline}, paired over {seeds} seeds: final validation accuracy "
         f"{measure.text(summary)} against {measure.text(baseline_summary)}, a difference of "
@@ -77,81 +82,6 @@ def comparison_verdict(name, summary, baseline, baseline_summary, test, seeds, m
             f"better than, worse than, nor equivalent to {baseline}."
         )
     return sentence + power_sentence(measure, test, seeds, comparisons)
-
-
-def measure_verdict(key, summary, baseline_summary, test, labels, comparisons):
-    """One sentence on a secondary measure (epochs to converge, final loss) against the
-    baseline: sooner/later, lower/higher, or no difference shown, with the test's power."""
-    measure = MEASURES[key]
-    p_value = test["p_adjusted"]
-    answer = outcome(test, lower_is_better=measure.lower_is_better)
-    word = {"better": measure.gain, "worse": measure.loss}.get(answer, NO_DIFFERENCE)
-    adjusted = "" if comparisons == 1 else " after Benjamini-Hochberg"
-    label = measure.label.format(**labels)
-    return (
-        f"{label[0].upper()}{label[1:]}: {measure.text(summary)} against "
-        f"{measure.text(baseline_summary)} ({measure.difference(test['mean_difference'])}, "
-        f"p = {p_value:.3g}{adjusted}): {word}."
-    )
-
-
-def best_variant_verdict(best, baseline, summaries, tests, seeds, settings):
-    """The sentences on a study's best variant against its baseline: its accuracy (four
-    outcomes), then its convergence and final loss, from the paired tests."""
-    if baseline not in summaries:
-        return f"The grid has no {baseline}, the baseline: no test against it."
-    if best == baseline:
-        return (
-            f"{baseline}, the baseline, has the highest mean final validation accuracy of the "
-            f"grid ({MEASURES[ACCURACY].text(summaries[baseline][ACCURACY])} over {seeds} "
-            "seeds): no schedule of this grid does better."
-        )
-    comparisons = len(tests[ACCURACY])
-    labels = {"fraction": f"{100 * settings.convergence:g} %", "baseline": baseline}
-    sentences = [
-        comparison_verdict(
-            best,
-            summaries[best][ACCURACY],
-            baseline,
-            summaries[baseline][ACCURACY],
-            tests[ACCURACY][best],
-            seeds,
-            settings.margin_fraction,
-            comparisons,
-        )
-    ]
-    for key in MEASURES:
-        if key != ACCURACY and seeds > 1:
-            sentences.append(
-                measure_verdict(
-                    key,
-                    summaries[best][key],
-                    summaries[baseline][key],
-                    tests[key][best],
-                    labels,
-                    comparisons,
-                )
-            )
-    return " ".join(sentences)
-
-
-def outcome_count(tests, baseline, margin):
-    """How many variants the adjusted tests call better, worse, equivalent within the margin,
-    and inconclusive against the baseline."""
-    groups = {answer: [] for answer in OUTCOMES}
-    for name in sorted(tests):
-        groups[outcome(tests[name])].append(name)
-    counts = [
-        f"{len(groups['better'])} significantly better ({', '.join(groups['better']) or 'none'})",
-        f"{len(groups['worse'])} significantly worse ({', '.join(groups['worse']) or 'none'})",
-        f"{len(groups['equivalent'])} equivalent within {within(margin)} "
-        f"({', '.join(groups['equivalent']) or 'none'})",
-        f"{len(groups['inconclusive'])} inconclusive",
-    ]
-    return (
-        f"After Benjamini-Hochberg over the {len(tests)} comparisons with {baseline}, at "
-        f"{ALPHA}: {', '.join(counts[:3])} and {counts[3]}."
-    )
 
 
 def mcnemar_outcome(test, p_value):

@@ -60,9 +60,7 @@ def run_grid(options, config):
     """The grid's kind run on the options' runner: its raw results (results.py), or None for a
     shard."""
     entry = grid_entry(options.grid, GRIDS_FILE)
-    request = Request(
-        options.grid, entry, config, GRIDS_FILE, options.splits, options.top, options.trials
-    )
+    request = Request(options.grid, entry, config, GRIDS_FILE, options.trials)
     grid = kind_of(entry)(request)
     if options.scheduler:  # Dask's workers, from the commit on the git remote
         runner = Cluster(options.scheduler, options.git_remote)

@@ -1,4 +1,4 @@
-"""The study's figures, in plots/study-<grid>/."""
+"""The study's figures, in plots/study-<grid>/. Epochs count from 1, as the tables do."""
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -7,70 +7,75 @@ from lrstudy.core.outputs import write_figure
 from lrstudy.core.paths import study_plots
 from lrstudy.reporting.figures import plot_curves, plot_intervals
 from lrstudy.statistics import curve_band
+from lrstudy.study import folds
 
-EPOCH_LABEL = "epoch (0-based)"
+EPOCH_LABEL = "epoch"
 SOLID, DASHED_BLACK = {"linestyle": "-"}, {"linestyle": "--", "color": "k"}
 METRICS = (("accuracy", "validation accuracy", False), ("loss", "validation loss", True))
 
 
-def band(history, name, metric):
-    """A variant's mean validation curve over its seeds, with its standard deviation."""
-    runs = history[f"val_{metric}"]
-    mean, std = curve_band(runs)
-    return (name, list(range(len(runs[0]))), mean, SOLID, std)
+def band(shape, runs, name, metric):
+    """A variant's mean validation curve over its heads (every fold and seed), with its standard
+    deviation."""
+    if metric == "accuracy":
+        accuracy = folds.val_accuracy(shape, runs)
+        mean, std = curve_band(accuracy.reshape(-1, accuracy.shape[-1]))
+    else:
+        mean, std = runs["val_loss_band"]["mean"], runs["val_loss_band"]["std"]
+    return (name, list(range(1, len(mean) + 1)), mean, SOLID, std)
 
 
-def render_comparison(grid, histories, summaries, ranking, fine_tuning, families, baseline):
-    """Per family ({family: variants}), every variant's mean validation curve with its ± 1 std
-    band; the best of each family against the `baseline`, continued by the fine-tuned variant
-    (`fine_tuning`, as finetuned.py records it); and every variant's final validation accuracy
-    with its 95 % interval. Returns the folder."""
+def render_comparison(grid, shape, runs, summaries, ranking, families, baseline):
+    """Per family ({family: variants}), every variant's mean validation curve over its folds and
+    seeds with its ± 1 std band; the best of each family (first in `ranking`) against the
+    `baseline`; every variant's test accuracy with its 95 % interval from images and seeds
+    (test_accuracy.png). Returns the folder."""
     out = study_plots(grid)
     families = {
         family: [name for name in ranking if name in names] for family, names in families.items()
     }
     compared = [members[0] for members in families.values() if members]
-    if baseline in histories and baseline not in compared:
+    if baseline in runs and baseline not in compared:
         compared.append(baseline)
+    heads = f"mean over {len(shape['images']['test'])} folds x {folds.seeds_of(shape)} seeds"
     for metric, ylabel, log_scale in METRICS:
         for family, members in families.items():
             if members:
                 plot_curves(
-                    [band(histories[name], name, metric) for name in members],
+                    [band(shape, runs[name], name, metric) for name in members],
                     EPOCH_LABEL,
                     ylabel,
-                    f"{grid}: {family} schedules (mean over seeds, band ± 1 std)",
+                    f"{grid}: {family} schedules ({heads}, band ± 1 std)",
                     out / f"{family}_{metric}.png",
                     log_scale,
                 )
-        curves = [band(histories[name], name, metric) for name in compared]
-        finetuned = fine_tuning["experiment"]
-        curves.append((finetuned, *fine_tuning["validation"][metric], DASHED_BLACK))
         plot_curves(
-            curves,
+            [band(shape, runs[name], name, metric) for name in compared],
             EPOCH_LABEL,
             ylabel,
-            f"{grid}: best of each family, {baseline}, {finetuned} (one run)",
+            f"{grid}: the best of each family and {baseline} ({heads})",
             out / f"best_{metric}.png",
             log_scale,
         )
+    tested = [name for name in ranking if not summaries[name]["diverged"]]
     plot_intervals(
-        {name: summaries[name]["final_val_accuracy"] for name in ranking},
+        {name: summaries[name]["test_accuracy"] for name in tested},
         baseline,
-        f"{grid}: final validation accuracy, mean and 95 % interval over seeds",
-        out / "final_accuracy.png",
+        f"{grid}: test accuracy over the folds, mean and 95 % interval (images and seeds)",
+        out / "test_accuracy.png",
     )
     return out
 
 
-def plot_sensitivity(grid, summaries, trials, settings, winners):
+def plot_sensitivity(grid, validation, trials, settings, winners):
     """plots/study-<grid>/sensitivity.png: per family, every trial's final validation accuracy
-    (mean and 95 % interval over seeds) against its initial_lr on a log axis, the winners
-    ringed: which schedules forgive a badly chosen rate."""
+    (`validation`: {trial: mean and 95 % interval over seeds, each seed's mean over the folds})
+    against its initial_lr on a log axis, the winners ringed: which schedules forgive a badly
+    chosen rate."""
     figure, axes = plt.subplots(figsize=(9, 5.5))
     for family, names in trials.items():
         rates = np.array([settings[name]["initial_lr"] for name in names])
-        accuracy = [summaries[name]["final_val_accuracy"] for name in names]
+        accuracy = [validation[name] for name in names]
         means = np.array([100 * summary["mean"] for summary in accuracy])
         lows, highs = (
             np.array(
@@ -111,7 +116,12 @@ def plot_finetuning(grid, runs, reference):
     """plots/study-<grid>/finetune_accuracy.png: each fine-tuning variant's validation accuracy
     per epoch (one run each), the reference dashed."""
     curves = [
-        (name, *run["val_accuracy"], DASHED_BLACK if name == reference else SOLID)
+        (
+            name,
+            [step + 1 for step in run["val_accuracy"][0]],
+            run["val_accuracy"][1],
+            DASHED_BLACK if name == reference else SOLID,
+        )
         for name, run in runs.items()
     ]
     path = study_plots(grid) / "finetune_accuracy.png"

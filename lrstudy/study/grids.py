@@ -32,8 +32,6 @@ class Request:
     entry: object
     config: Config
     source: Path = GRIDS_FILE
-    splits: int = 1  # split seeds to check the verdicts on (split.seed and the next ones)
-    top: int = 0  # the best variants rerun on the other splits, besides the claims'
     trials: int | None = None  # a tuned grid's trials per family (None: its own budget)
 
 

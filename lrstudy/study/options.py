@@ -7,7 +7,6 @@ from pathlib import Path
 import lrstudy.study
 
 DEFAULT_GRID = "reference"
-DEFAULT_SPLITS, DEFAULT_TOP = 3, 3
 
 
 def positive_number(text, allowed="a positive number"):
@@ -75,20 +74,6 @@ def add_where_to_run(parser):
 
 
 def add_what_to_run(parser):
-    parser.add_argument(
-        "--splits",
-        type=positive_number,
-        default=DEFAULT_SPLITS,
-        help="split seeds to check the verdicts on: split.seed and the next ones "
-        f"(default {DEFAULT_SPLITS}; 1: only the committed split)",
-    )
-    parser.add_argument(
-        "--top",
-        type=positive_number,
-        default=DEFAULT_TOP,
-        help="the best variants rerun on the other splits, besides the claims' "
-        f"(default {DEFAULT_TOP})",
-    )
     parser.add_argument(
         "--trials",
         type=positive_number,

@@ -1,12 +1,11 @@
 """What the two kinds of grid of heads (plain.py, tuned.py) share: their variants train heads up
-to `train` and come back as per-seed histories; the chosen ones run again on other split seeds;
-one is fine-tuned; and the runs file keeps the same record of them."""
+to `train`, every fold and seed of them, and come back as fold runs (folds.py); one variant is
+fine-tuned; and the runs file keeps the same record of them."""
 
 from lrstudy.core.errors import UserError
 from lrstudy.experiments import succeeded
 from lrstudy.study.finetuned import fine_tune
-from lrstudy.study.results import read_histories
-from lrstudy.study.splits import rerun_on_splits
+from lrstudy.study.folds import read_fold_runs
 from lrstudy.study.variants import baseline_variant, head_variants
 
 
@@ -37,34 +36,30 @@ class HeadGrid:
         return [variant.run() for variant in self.variants]
 
     def run_grid(self, runner):
-        """Run every variant up to `train`; {variant: its per-seed history} of those that
-        succeeded (a UserError when none did)."""
+        """Run every variant up to `train`: (the folds' shape, {variant: its fold runs}) of those
+        that succeeded (a UserError when none did)."""
         grid = self.request.grid
         runner.run_variants(grid, self.runs)
         finished = succeeded([variant.name for variant in self.variants])
         if not finished:
             raise UserError(f"no variant of {grid} finished; see the logs above")
-        return read_histories(finished)
+        return read_fold_runs(finished)
 
     def records(self, names):
         """{name: record} of the named variants (results.py)."""
         return {name: self.by_name[name].record() for name in names}
 
-    def finish(self, runner, histories, chosen, fine_tuned):
-        """Rerun the `chosen` variants on the other split seeds and fine-tune `fine_tuned`: the
-        grid's record, as the runs file keeps it (what a kind adds goes after it)."""
-        request, split_seed = self.request, self.request.config.split.seed
-        rerun = [self.by_name[name].run() for name in chosen]
-        split_histories = rerun_on_splits(runner, request.grid, rerun, split_seed, request.splits)
-        fine_tuning = fine_tune(runner, self.by_name[fine_tuned])
+    def finish(self, runner, shape, runs, fine_tuned):
+        """Fine-tune `fine_tuned`: the grid's record, as the runs file keeps it (what a kind adds
+        goes after it)."""
+        request = self.request
         return {
             "kind": self.name,
             "grid": request.grid,
             "baseline": self.baseline,
-            "split_seed": split_seed,
-            "variants": self.records(histories),
-            "histories": histories,
-            "rerun": chosen,
-            "split_histories": {str(seed): found for seed, found in split_histories.items()},
-            "fine_tuning": fine_tuning,
+            "split_seed": request.config.split.seed,
+            "variants": self.records(runs),
+            "folds": shape,
+            "runs": runs,
+            "fine_tuning": fine_tune(runner, self.by_name[fine_tuned]),
         }

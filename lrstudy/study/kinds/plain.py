@@ -1,4 +1,4 @@
-"""A list grid: every variant study.yaml lists, each tested against the baseline.
+"""A list grid: every variant study.yaml lists, each compared with the baseline.
 
     reference:
       fixed:
@@ -6,24 +6,31 @@
       exp:
         - {initial_lr: 0.01, k: 0.3}
 
-Each variant is a head trained with its schedule by params.yaml's optimizer; the baseline
-(params.yaml's `baseline.lr`, the same optimizer) runs too where the grid does not list it. The
-study tests every variant against the baseline, paired over seeds (analysis.py), answers the
-reference reports' claims (claims.py), reruns the best, the claims' variants and the baseline on
-other split seeds (splits.py) and fine-tunes the best variant significantly better than the
-baseline, or the baseline itself (finetuned.py).
+Each variant is a head trained with its schedule by params.yaml's optimizer, on every fold and
+seed; the baseline (params.yaml's `baseline.lr`, the same optimizer) runs too where the grid does
+not list it. The study compares every variant with the baseline over test images and seeds
+(analysis.py), answers the reference reports' claims (claims.py) and fine-tunes the best variant
+better than the baseline by more than the margin, or the baseline itself (finetuned.py).
 """
 
-from lrstudy.reporting.measures import ACCURACY, mean_std
-from lrstudy.reporting.verdicts import best_variant_verdict, mcnemar_verdict, outcome_count
-from lrstudy.study.analysis import analyse, fine_tuning_choice, rank, study_rows, table_notes
-from lrstudy.study.claims import claimed_variants, claims_note
+from lrstudy.reporting.measures import percent
+from lrstudy.reporting.verdicts import mcnemar_verdict
+from lrstudy.study.analysis import (
+    ACCURACY,
+    analyse,
+    best_sentence,
+    fine_tuning_choice,
+    outcome_count,
+    rank,
+    study_rows,
+    table_notes,
+)
+from lrstudy.study.claims import claims_note
 from lrstudy.study.figures import render_comparison
 from lrstudy.study.finetuned import refuse_another_fine_tuning
 from lrstudy.study.grids import list_settings
 from lrstudy.study.kinds.head_grids import HeadGrid, families_of
 from lrstudy.study.results import publish_table
-from lrstudy.study.splits import rerun_variants, robustness_note, split_tests
 
 
 class PlainGrid(HeadGrid):
@@ -41,54 +48,43 @@ class PlainGrid(HeadGrid):
         super().__init__(request, [(family, None, family, values) for family, values in settings])
 
     def run(self, runner):
-        """The variants, their reruns on other split seeds and the fine-tuning of the one the
-        analysis picks: the raw results (results.py)."""
-        request, baseline = self.request, self.baseline
-        histories = self.run_grid(runner)
-        summaries, tests = analyse(histories, request.config.verdicts, baseline)
+        """The variants and the fine-tuning of the one the analysis picks: the raw results
+        (results.py)."""
+        shape, runs = self.run_grid(runner)
+        summaries, tests, _ = analyse(shape, runs, self.request.config.verdicts, self.baseline)
         ranking = rank(summaries)
-        best = ranking[0]
         print(
-            f"study: best variant {best}: final val accuracy {mean_std(summaries[best][ACCURACY])}"
-            f" over {len(histories[best]['val_accuracy'])} seeds (highest mean, ties to the "
-            "lower mean loss)"
+            f"study: best variant {ranking[0]}: test accuracy "
+            f"{percent(summaries[ranking[0]][ACCURACY]['mean'])} over the folds (the highest, "
+            "ties to the lower mean final loss)"
         )
-        chosen = []
-        if request.splits > 1 and baseline in ranking:
-            claimed = claimed_variants(ranking, self.records(histories), baseline)
-            chosen = rerun_variants(ranking, request.top, claimed, baseline)
-        variant, why = fine_tuning_choice(ranking, tests, baseline)
+        variant, why = fine_tuning_choice(ranking, tests, self.baseline)
         print(f"study: {why}")
-        return self.finish(runner, histories, chosen, variant)
+        return self.finish(runner, shape, runs, variant)
 
     @staticmethod
     def publish(results, settings, pages=()):
         """The table of every variant and its verdicts, the figures and the page blocks, from
         the raw `results`; returns the table's Markdown."""
-        grid, histories, baseline = results["grid"], results["histories"], results["baseline"]
-        variants = results["variants"]
-        summaries, tests = analyse(histories, settings, baseline)
+        grid, shape, runs = results["grid"], results["folds"], results["runs"]
+        baseline, variants = results["baseline"], results["variants"]
+        summaries, tests, design = analyse(shape, runs, settings, baseline)
         ranking = rank(summaries)
-        repeats = {name: len(history["val_accuracy"]) for name, history in histories.items()}
-        tests_by_split = split_tests(results["split_histories"], settings, baseline)
         chosen, why = fine_tuning_choice(ranking, tests, baseline)
         refuse_another_fine_tuning(results, chosen)
         fine_tuning = results["fine_tuning"]
-        claims = claims_note(ranking, tests, settings, tests_by_split, variants, baseline)
-        seeds = repeats[ranking[0]]
-        verdict = best_variant_verdict(ranking[0], baseline, summaries, tests, seeds, settings)
+        claims = claims_note(ranking, tests, design, settings, variants, baseline)
+        verdict = best_sentence(ranking[0], baseline, summaries, tests)
         margin = settings.margin_fraction
         notes = [
-            table_notes(settings, baseline),
+            table_notes(design, shape, margin, baseline) if tests else "",
             *claims,
             verdict,
             *([outcome_count(tests[ACCURACY], baseline, margin)] if tests else []),
-            *robustness_note(
-                results["rerun"], seeds, tests, tests_by_split, results["split_seed"], baseline
-            ),
             f"{why} {fine_tuning['experiment']}: " + mcnemar_verdict(fine_tuning["test"]),
         ]
         families = families_of(variants)
-        render_comparison(grid, histories, summaries, ranking, fine_tuning, families, baseline)
-        rows = study_rows(summaries, tests, repeats, settings, baseline)
-        return publish_table(grid, rows, notes, "\n\n".join(claims or [verdict]) + "\n", pages)
+        render_comparison(grid, shape, runs, summaries, ranking, families, baseline)
+        rows = study_rows(summaries, tests, design, shape, baseline)
+        verdict_block = "\n\n".join(claims or [verdict]) + "\n"
+        return publish_table(grid, rows, [note for note in notes if note], verdict_block, pages)

@@ -1,8 +1,10 @@
 """A tuned grid: schedules compared at their best. Each family's trials (sampling.py, the same
-budget for every family) are ranked on validation, the winners judged on the test split, which
-no choice saw, against the best winner and against the baseline, and the cost of tuning each
-family is measured. The winners and the baseline run again on other split seeds, and the best
-winner is fine-tuned.
+budget for every family) train on every fold; on each fold, each family's winner is its trial
+with the highest validation accuracy there, and that winner is judged on the same fold's test
+images, which no choice saw (selection nested in the folds). A family's test outcomes are its
+winners' on their folds; they are compared over images and seeds (lrstudy/inference.py) with
+the best family's on each fold and with the baseline's, and the table says how often the folds
+agreed on each family's winner. The trial best on validation over every fold is fine-tuned.
 
     tuned:
       trials: 8
@@ -10,20 +12,23 @@ winner is fine-tuned.
         exp: {initial_lr: [1.0e-4, 1.0e-1, log], k: [0.02, 0.5]}
 
 A space keyed by optimizers makes a family of each optimizer and schedule; each optimizer at its
-best is then judged against the baseline's optimizer at its best.
+best (per fold, its best family's winner) is then compared with the baseline's optimizer at
+its best.
 """
 
 import math
+from collections import Counter
 
 import numpy as np
 
+from lrstudy import inference
 from lrstudy.core.errors import UserError
 from lrstudy.core.optimizers import OPTIMIZERS
-from lrstudy.core.outputs import markdown_table
-from lrstudy.reporting.measures import ACCURACY, interval, mean_std
+from lrstudy.reporting.measures import interval, percent
 from lrstudy.reporting.verdicts import mcnemar_verdict, within
-from lrstudy.statistics import ALPHA, compare_with_baseline, outcome, summarize
-from lrstudy.study.analysis import analyse, rank
+from lrstudy.statistics import summarize
+from lrstudy.study import folds
+from lrstudy.study.analysis import compared, interval_of
 from lrstudy.study.figures import plot_sensitivity, render_comparison
 from lrstudy.study.finetuned import refuse_another_fine_tuning
 from lrstudy.study.kinds.head_grids import HeadGrid, families_of
@@ -31,197 +36,221 @@ from lrstudy.study.kinds.sampling import tuned_settings
 from lrstudy.study.results import publish_table
 
 
-def select_winners(summaries, trials):
-    """({family: its best trial}, the best of those), both on validation: the highest mean final
-    validation accuracy over seeds (ties: the lower mean loss; diverged trials last), among
-    `trials` ({family: [variant names]})."""
-    winners = {
-        family: rank({name: summaries[name] for name in names})[0]
-        for family, names in trials.items()
-        if names
+def scores(shape, runs):
+    """(folds, names) the mean over seeds of each trial's final validation accuracy on each
+    fold, and (folds, names) its mean final validation loss there: what winners are chosen
+    on. A trial with a diverged head scores -inf on every fold: its numbers measure nothing."""
+    names = list(runs)
+    accuracy = np.array(
+        [folds.val_accuracy(shape, runs[name])[..., -1].mean(axis=1) for name in names]
+    ).T
+    loss = np.array([folds.final_val_loss(shape, runs[name]).mean(axis=1) for name in names]).T
+    accuracy[:, ~np.isfinite(loss).all(axis=0)] = -np.inf
+    return names, accuracy, loss
+
+
+def winners_per_fold(shape, runs, candidates):
+    """{group: [its winner on each fold]} of `candidates` ({group: [trial names]}): the highest
+    mean validation accuracy on that fold, ties to the lower mean loss."""
+    names, accuracy, loss = scores(shape, runs)
+    column = {name: index for index, name in enumerate(names)}
+    chosen = {}
+    for group, members in candidates.items():
+        chosen[group] = [
+            min(members, key=lambda n: (-accuracy[fold, column[n]], loss[fold, column[n]]))
+            for fold in range(accuracy.shape[0])
+        ]
+    return chosen
+
+
+def pooled(shape, runs):
+    """{trial: its final validation accuracy, each seed's mean over the folds: mean and 95 %
+    interval over seeds}."""
+    return {
+        name: summarize(folds.val_accuracy(shape, found)[..., -1].mean(axis=0))
+        for name, found in runs.items()
     }
-    return winners, rank({winner: summaries[winner] for winner in winners.values()})[0]
 
 
-def tuning_cost(summaries, names, margin):
+def composite(shape, runs, chosen):
+    """(seeds, images) right or wrong of the trials `chosen` on each fold, each on its fold's
+    test images; None when one diverged."""
+    return folds.outcomes(shape, None, [runs[name] for name in chosen])
+
+
+def tuning_cost(validation, names, margin):
     """The expected number of random trials to land within half a margin of the family's best
     validation accuracy: its trials divided by those that did."""
-    means = [summaries[name][ACCURACY]["mean"] for name in names]
+    means = [validation[name]["mean"] for name in names]
     best = max(mean for mean in means if math.isfinite(mean))
     near = sum(math.isfinite(mean) and mean >= best - margin / 2 for mean in means)
     return len(names) / near
 
 
-def judge(winners, reference, baseline, test_accuracy, margin):
-    """The winners judged on test accuracy ({variant: one value per seed}), paired over seeds:
-    ({variant: its summary}, {variant: test against the reference family's winner}, {variant:
-    test against the baseline}), Benjamini-Hochberg over each set of comparisons; a winner
-    whose heads diverged is summarised but tested against nothing."""
-    names = list(dict.fromkeys([*winners.values(), baseline]))
-    summaries = {name: summarize(test_accuracy[name]) for name in names}
-    against_reference = tested_against(reference, names, test_accuracy, margin)
-    against_baseline = tested_against(baseline, names, test_accuracy, margin)
-    return summaries, against_reference, against_baseline
-
-
-def tested_against(reference, names, test_accuracy, margin):
-    """{name: paired test of its test accuracy against `reference`'s} for those of `names`
-    whose heads all scored (Benjamini-Hochberg over them); none when `reference` diverged."""
-    values = {
-        name: np.asarray(test_accuracy[name], dtype=float)
-        for name in names
-        if None not in test_accuracy[name]
+def compare_all(outcomes, reference, margin):
+    """{group: its comparison with `reference`'s outcomes} over images and seeds, BH over those
+    compared; a group whose outcomes are the reference's own, or diverged, is not compared."""
+    tests = {
+        group: inference.compare_images(found.astype(float) - reference, margin)
+        for group, found in outcomes.items()
+        if found is not None and reference is not None and not np.array_equal(found, reference)
     }
-    return compare_with_baseline(values, reference, margin) if reference in values else {}
+    return inference.adjust(tests)
 
 
-def judged_cells(label, test):
-    """A comparison's three cells: the paired difference in points, its p (BH), its outcome."""
+def agreement(chosen):
+    """(the trial most folds chose, how many did)."""
+    return Counter(chosen).most_common(1)[0]
+
+
+def cells(label, test):
+    """A comparison's cells: the difference in points with its 90 % interval, its outcome."""
     if test is None:
-        return {f"vs {label} (points)": "", f"vs {label}: p (BH)": "", f"vs {label}": ""}
+        return {f"vs {label} (points, 90 % interval)": "", f"vs {label}": ""}
     return {
-        f"vs {label} (points)": f"{100 * test['mean_difference']:+.2f}",
-        f"vs {label}: p (BH)": f"{test['p_adjusted']:.3g}",
-        f"vs {label}": outcome(test),
+        f"vs {label} (points, 90 % interval)": compared(test),
+        f"vs {label}": inference.outcome(test),
     }
 
 
-def tuned_rows(summaries, trials, winners, reference, judgement, margin, baseline):
-    """The tuned study's table, one row per family, best on validation first: its winning trial,
-    the validation accuracy it was chosen on, its test accuracy (mean ± std over seeds, 95 %
-    interval), the paired tests against the reference family's winner and against the
-    `baseline`, and the tuning cost."""
-    tested, against_reference, against_baseline = judgement
-    order = rank({winner: summaries[winner] for winner in winners.values()})
-    family_of = {winner: family for family, winner in winners.items()}
+def tuned_rows(judgement, trials, validation, margin, baseline):
+    """The tuned study's table, one row per family, best on validation first."""
     rows = []
-    for winner in order:
-        family = family_of[winner]
-        test = tested[winner]
+    for family in judgement["order"]:
+        winner, agreeing = agreement(judgement["winners"][family])
+        found = judgement["outcomes"][family]
         rows.append(
             {
                 "family": family,
                 "trials": len(trials[family]),
-                "winner (on validation)": winner,
-                "val accuracy": mean_std(summaries[winner][ACCURACY]),
-                "test accuracy": mean_std(test),
-                "its 95 % interval": interval(test),
-                **judged_cells("best", against_reference.get(winner)),
-                **judged_cells(baseline, against_baseline.get(winner)),
-                "tuning cost (trials)": f"{tuning_cost(summaries, trials[family], margin):.1f}",
+                "winner (most folds)": winner,
+                "folds choosing it": f"{agreeing} of {len(judgement['winners'][family])}",
+                "val accuracy (its winners)": percent(judgement["validation"][family]),
+                "test accuracy": "diverged" if found is None else percent(found.mean()),
+                "its 95 % interval": "" if found is None else interval(interval_of(found)),
+                **cells("best", judgement["against_best"].get(family)),
+                **cells(baseline, judgement["against_baseline"].get(family)),
+                "tuning cost (trials)": f"{tuning_cost(validation, trials[family], margin):.1f}",
             }
         )
     return rows
 
 
-def protocol_note(budget, families, margin, seeds, baseline):
+def judge(shape, runs, trials, baseline, margin):
+    """Each family's winners per fold and their outcomes; the best family per fold; every
+    family compared with the best and with the baseline; families ordered by the validation
+    accuracy of their winners."""
+    winners = winners_per_fold(shape, runs, trials)
+    names, accuracy, _ = scores(shape, runs)
+    column = {name: index for index, name in enumerate(names)}
+    on_validation = {
+        family: float(np.mean([accuracy[f, column[n]] for f, n in enumerate(chosen)]))
+        for family, chosen in winners.items()
+    }
+    best = [
+        max(winners, key=lambda family: accuracy[fold, column[winners[family][fold]]])
+        for fold in range(accuracy.shape[0])
+    ]
+    outcomes = {family: composite(shape, runs, chosen) for family, chosen in winners.items()}
+    best_outcomes = composite(shape, runs, [winners[family][f] for f, family in enumerate(best)])
+    base = folds.outcomes(shape, runs[baseline])
+    return {
+        "winners": winners,
+        "best": best,
+        "outcomes": outcomes,
+        "validation": on_validation,
+        "order": sorted(winners, key=lambda family: -on_validation[family]),
+        "against_best": compare_all(outcomes, best_outcomes, margin),
+        "against_baseline": compare_all(outcomes, base, margin),
+    }
+
+
+def comparisons(tests):
+    return f"{len(tests)} comparison" + ("" if len(tests) == 1 else "s")
+
+
+def protocol_note(budget, judgement, shape, margin, baseline):
     return (
         f"Each family drew {budget} trials from its search space (study.yaml; scrambled Sobol, "
-        f"the same budget for every family), {seeds} seeds each. Its winner is the trial with "
-        "the highest mean final validation accuracy, and the best winner sets the reference "
-        "(best); nothing was chosen on the test split. The winners are judged there: each "
-        "seed's final head's test accuracy, paired over seeds against best and against "
-        f"{baseline} (sign-flip tests, Benjamini-Hochberg over the {len(families)} families; "
-        f"outcome: better or worse at p (BH) < {ALPHA}, else equivalent within "
-        f"{within(margin)}, else inconclusive). Tuning cost: the trials divided by those within "
-        f"half a margin ({100 * margin / 2:g} points) of the family's best validation accuracy, "
-        "the expected number of random trials to land that close."
+        f"the same budget for every family), each trained on {len(shape['images']['test'])} "
+        f"folds with {folds.seeds_of(shape)} seeds. On each fold, a family's winner is its "
+        "trial with the highest final validation accuracy there (mean over seeds) and best is "
+        "the family whose winner is highest; each winner is judged on the test images of the "
+        "fold it was chosen on, which no choice saw, and a family's test accuracy is its "
+        "winners' over every image. Compared over images and seeds (lrstudy/inference.py) with "
+        f"best ({comparisons(judgement['against_best'])}: a family best on every fold is best "
+        f"itself) and with {baseline} ({comparisons(judgement['against_baseline'])}), "
+        f"Benjamini-Hochberg over each set; outcome: better or worse by more than "
+        f"{within(margin)}, else equivalent within it, else not resolved. Tuning cost: the "
+        "trials divided by those within half a margin "
+        f"({100 * margin / 2:g} points) of the family's best validation accuracy, the expected "
+        "number of random trials to land that close."
     )
 
 
-def tuned_verdict(rows, budget, reference, baseline, baseline_family):
-    """What the tuned study found, in a few sentences: the README's headline. `baseline_family`:
-    the family of the baseline's schedule and optimizer, whose winner is its best rate."""
-    others = [row for row in rows if row["winner (on validation)"] != reference]
-    counts = {
-        result: sum(row["vs best"] == result for row in others)
-        for result in ("equivalent", "worse", "better", "inconclusive")
-    }
-    found = ", ".join(f"{count} {result}" for result, count in counts.items() if count)
-    leader = rows[0]
-    fixed = next((row for row in rows if row["family"] == baseline_family), None)
+def tuned_verdict(judgement, budget, baseline, baseline_family):
+    """What the tuned study found, in a few sentences: the README's headline."""
+    leader = judgement["order"][0]
+    winner, agreeing = agreement(judgement["winners"][leader])
+    tests = judgement["against_best"]
+    counts = Counter(inference.outcome(test) for test in tests.values())
+    found = ", ".join(f"{count} {outcome}" for outcome, count in counts.items())
+    best_folds = Counter(judgement["best"])
+    sentences = [
+        f"Tuned with {budget} trials per family, chosen on each fold's validation and judged "
+        f"on that fold's test images: {leader} led on validation ({winner} on {agreeing} of "
+        f"{len(judgement['best'])} folds) and was best on {best_folds[leader]} folds. Against "
+        f"the best family on each fold, the families' winners: {found or 'none compared'}."
+    ]
+    test = judgement["against_baseline"].get(baseline_family)
+    if test is not None:
+        sentences.append(
+            f"The best fixed rate (its winners) against {baseline}: {inference.outcome(test)} "
+            f"({compared(test)} points)."
+        )
+    return " ".join(sentences)
+
+
+def cost_sentence(rows):
     cheapest = min(rows, key=lambda row: float(row["tuning cost (trials)"]))
     dearest = max(rows, key=lambda row: float(row["tuning cost (trials)"]))
-    sentences = [
-        f"Tuned with {budget} trials per family, {leader['family']} led on validation "
-        f"({reference}: test accuracy {leader['test accuracy']}). On the test split, which no "
-        f"choice saw, the other {len(others)} families' winners against it: {found or 'none'}."
-    ]
-    if fixed is not None:
-        sentences.append(
-            f"The best fixed rate ({fixed['winner (on validation)']}) against {baseline}: "
-            f"{fixed[f'vs {baseline}'] or 'the same run'}."
-        )
-    sentences.append(
+    return (
         f"Cheapest to tune: {cheapest['family']} ({cheapest['tuning cost (trials)']} trials "
         f"expected to land within half a margin of its best); dearest: {dearest['family']} "
         f"({dearest['tuning cost (trials)']})."
     )
-    return " ".join(sentences)
 
 
-def optimizer_verdict(summaries, winners, optimizers, test_accuracy, margin, reference):
-    """Each optimizer at its best (its families' winners ranked on validation) against the
-    `reference` optimizer (the baseline's) at its best, on test accuracy paired over seeds
-    (Benjamini-Hochberg over the optimizers): one sentence, or None without the reference or
-    another optimizer among `optimizers` ({family: optimizer})."""
-    best = {}
-    for optimizer in dict.fromkeys(optimizers.values()):
-        mine = [winners[family] for family, name in optimizers.items() if name == optimizer]
-        best[optimizer] = rank({winner: summaries[winner] for winner in mine})[0]
-    if reference not in best or len(best) < 2:
+def optimizer_verdict(shape, runs, judgement, optimizers, reference, margin):
+    """Each optimizer at its best (per fold, its families' winner best on that fold's
+    validation) against the `reference` optimizer (the baseline's) at its best, over images and
+    seeds (Benjamini-Hochberg over the optimizers): one sentence, or None without the reference
+    or another optimizer among `optimizers` ({family: optimizer})."""
+    groups = {}
+    for family, optimizer in optimizers.items():
+        groups.setdefault(optimizer, []).extend(dict.fromkeys(judgement["winners"][family]))
+    if reference not in groups or len(groups) < 2:
         return None
-    label, leader = OPTIMIZERS[reference].label, best.pop(reference)
-    tests = tested_against(leader, [leader, *best.values()], test_accuracy, margin)
-    parts = []
-    for optimizer, winner in best.items():
-        test = tests.get(winner)
-        found = (
-            f"{outcome(test)} ({100 * test['mean_difference']:+.2f} points, p (BH) "
-            f"{test['p_adjusted']:.3g})"
-            if test
-            else "not tested (diverged)"
-        )
-        parts.append(f"{optimizer} ({winner}) {found}")
-    return (
-        f"Each optimizer at its best on validation against {label} at its best ({leader}), on "
-        f"test accuracy paired over seeds (Benjamini-Hochberg over {len(best)}; equivalent "
-        f"within {within(margin)}): {'; '.join(parts)}."
-    )
-
-
-def split_rows(winners, split_judgements, baseline):
-    """Per family, its winner's outcome against best and against the `baseline` on each rerun
-    split ({split seed: judge's result})."""
-    rows = []
-    for family, winner in winners.items():
-        row = {"family": family, "winner": winner}
-        for split_seed, (_, against_reference, against_baseline) in split_judgements.items():
-            cells = [
-                outcome(tests[winner]) if winner in tests else "-"
-                for tests in (against_reference, against_baseline)
-            ]
-            row[f"split {split_seed}: vs best / vs {baseline}"] = " / ".join(cells)
-        rows.append(row)
-    return rows
-
-
-def split_note(winners, split_judgements, seeds, baseline):
-    if not split_judgements:
-        return []
-    return [
-        f"The winners and {baseline} rerun on split seeds "
-        f"{', '.join(map(str, split_judgements))} ({seeds} seeds each), judged on each split's "
-        "test set. A fresh split's validation and test sets share images with the committed "
-        "split's validation set, on which the winners were chosen: these reruns check the "
-        "split's luck, not a second untouched test.\n\n"
-        + markdown_table(split_rows(winners, split_judgements, baseline))
+    chosen = winners_per_fold(shape, runs, groups)
+    outcomes = {optimizer: composite(shape, runs, names) for optimizer, names in chosen.items()}
+    leader = outcomes.pop(reference)
+    tests = compare_all(outcomes, leader, margin)
+    parts = [
+        f"{optimizer} {inference.outcome(tests[optimizer])} ({compared(tests[optimizer])} points)"
+        if optimizer in tests
+        else f"{optimizer} not compared (diverged)"
+        for optimizer in outcomes
     ]
+    return (
+        f"Each optimizer at its best on each fold's validation against "
+        f"{OPTIMIZERS[reference].label} at its best, over images and seeds (Benjamini-Hochberg "
+        f"over {len(outcomes)}; equivalent within {within(margin)}): {'; '.join(parts)}."
+    )
 
 
 def family_of_schedule(variants, trials, record):
     """The family whose trials all have `record`'s schedule and optimizer (the baseline's: its
-    winner is the best rate of the baseline's kind), or None."""
+    winners are the best rates of the baseline's kind), or None."""
 
     def alike(name):
         mine = variants[name]
@@ -229,6 +258,12 @@ def family_of_schedule(variants, trials, record):
         return same_schedule and mine["optimizer"] == record["optimizer"]
 
     return next((family for family, names in trials.items() if all(map(alike, names))), None)
+
+
+def fine_tuned_trial(validation, trials):
+    """The trial with the highest validation accuracy over every fold: the one fine-tuned."""
+    names = [name for members in trials.values() for name in members]
+    return max(names, key=lambda name: validation[name]["mean"])
 
 
 class TunedGrid(HeadGrid):
@@ -246,67 +281,58 @@ class TunedGrid(HeadGrid):
         self.budget = request.trials if request.trials is not None else request.entry["trials"]
 
     def run(self, runner):
-        """Every family's trials and the baseline; each family's winner on validation; the
-        winners and the baseline on other split seeds; the best winner fine-tuned: the raw
-        results (results.py)."""
-        histories = self.run_grid(runner)
-        if self.baseline not in histories:
+        """Every family's trials and the baseline; the trial best on validation over every
+        fold fine-tuned: the raw results (results.py)."""
+        shape, runs = self.run_grid(runner)
+        if self.baseline not in runs:
             raise UserError(f"{self.baseline} did not finish; see the logs above")
-        trials = families_of(self.records(histories))
-        summaries, _ = analyse(histories, self.request.config.verdicts, self.baseline)
-        winners, reference = select_winners(summaries, trials)
-        print(f"study: winners on validation: {', '.join(winners.values())}; best {reference}")
-        chosen = list(dict.fromkeys([self.baseline, *winners.values()]))
-        return {**self.finish(runner, histories, chosen, reference), "budget": self.budget}
+        trials = families_of(self.records(runs))
+        chosen = fine_tuned_trial(pooled(shape, runs), trials)
+        print(f"study: best on validation over every fold: {chosen}")
+        return {**self.finish(runner, shape, runs, chosen), "budget": self.budget}
 
     @staticmethod
     def publish(results, settings, pages=()):
-        """One row per family (its winner on validation, judged on test), the sensitivity
-        figure, the curves and the page blocks, from the raw `results`; returns the table's
-        Markdown."""
-        grid, histories, baseline = results["grid"], results["histories"], results["baseline"]
-        variants, budget = results["variants"], results["budget"]
+        """One row per family (its winners on each fold's validation, judged on that fold's
+        test images), the sensitivity figure, the curves and the page blocks, from the raw
+        `results`; returns the table's Markdown."""
+        grid, shape, runs = results["grid"], results["folds"], results["runs"]
+        baseline, variants, budget = results["baseline"], results["variants"], results["budget"]
         trials = families_of(variants)
-        summaries, _ = analyse(histories, settings, baseline)
         margin = settings.margin_fraction
-        winners, reference = select_winners(summaries, trials)
-        refuse_another_fine_tuning(results, reference)
-
-        def judged(found):
-            """The winners among `found` ({variant: history}) judged on their test accuracy."""
-            present = {family: winner for family, winner in winners.items() if winner in found}
-            scores = {name: history["test_accuracy"] for name, history in found.items()}
-            return judge(present, reference, baseline, scores, margin)
-
-        judgement = judged(histories)
-        rows = tuned_rows(summaries, trials, winners, reference, judgement, margin, baseline)
-        split_judgements = {
-            split_seed: judged(found) for split_seed, found in results["split_histories"].items()
-        }
-        seeds = len(histories[reference]["val_accuracy"])
-        scores = {name: history["test_accuracy"] for name, history in histories.items()}
+        validation = pooled(shape, runs)
+        refuse_another_fine_tuning(results, fine_tuned_trial(validation, trials))
+        judgement = judge(shape, runs, trials, baseline, margin)
+        rows = tuned_rows(judgement, trials, validation, margin, baseline)
         optimizers = {family: variants[names[0]]["optimizer"] for family, names in trials.items()}
-        baseline_optimizer = variants[baseline]["optimizer"]
-        by_optimizer = optimizer_verdict(
-            summaries, winners, optimizers, scores, margin, baseline_optimizer
-        )
         baseline_family = family_of_schedule(variants, trials, variants[baseline])
+        reference = variants[baseline]["optimizer"]
         verdict = " ".join(
             filter(
                 None,
-                [tuned_verdict(rows, budget, reference, baseline, baseline_family), by_optimizer],
+                [
+                    tuned_verdict(judgement, budget, baseline, baseline_family),
+                    cost_sentence(rows),
+                    optimizer_verdict(shape, runs, judgement, optimizers, reference, margin),
+                ],
             )
         )
         fine_tuning = results["fine_tuning"]
         notes = [
-            protocol_note(budget, winners, margin, seeds, baseline),
+            protocol_note(budget, judgement, shape, margin, baseline),
             verdict,
-            *split_note(winners, split_judgements, seeds, baseline),
-            f"{reference}, the best winner, fine-tuned as {fine_tuning['experiment']}: "
-            + mcnemar_verdict(fine_tuning["test"]),
+            f"{fine_tuning['variant']}, best on validation over every fold, fine-tuned as "
+            f"{fine_tuning['experiment']}: " + mcnemar_verdict(fine_tuning["test"]),
         ]
+        modal = {family: agreement(chosen)[0] for family, chosen in judgement["winners"].items()}
         schedules = {name: record["schedule"] for name, record in variants.items()}
-        plot_sensitivity(grid, summaries, trials, schedules, winners)
-        ranking = rank(summaries)
-        render_comparison(grid, histories, summaries, ranking, fine_tuning, trials, baseline)
+        plot_sensitivity(grid, validation, trials, schedules, modal)
+        ranking = sorted(validation, key=lambda name: -validation[name]["mean"])
+        summaries = {
+            name: {"test_accuracy": interval_of(found), "diverged": False}
+            for name in runs
+            if (found := folds.outcomes(shape, runs[name])) is not None
+        }
+        ranking = [name for name in ranking if name in summaries]
+        render_comparison(grid, shape, runs, summaries, ranking, trials, baseline)
         return publish_table(grid, rows, notes, verdict + "\n", pages)
