@@ -1,19 +1,16 @@
 """Inference over test images and seeds (lrstudy/inference.py): the variance of a crossed design,
 the order of outcomes against a margin, and the calibration the study's verdicts rest on, on
-the committed predictions of the reference grid: a variant against itself under other seeds
-rejects no more often than the level, and a planted difference of the size the design calls
-detectable is found at least as often as its stated power."""
-
-import itertools
-import json
-import math
+the committed predictions of the reference grid (lrstudy/study/calibration.py): a variant
+against itself under other seeds rejects no more often than the level, and a planted difference
+of the size the design calls detectable is found at least as often as its stated power."""
 
 import numpy as np
 import pytest
 
 from lrstudy import inference
 from lrstudy.statistics import ALPHA
-from lrstudy.study import folds
+from lrstudy.study.calibration import aa_rejections, comparisons, outcomes_of, planted
+from lrstudy.study.results import read_results
 from tests.helpers.sandbox import REPO_ROOT
 
 MARGIN = 0.01
@@ -68,63 +65,18 @@ def test_power_grows_with_the_difference_and_the_detectable_difference_has_it():
     assert inference.detectable(noise, ALPHA / 17) > detectable
 
 
-def committed_outcomes(grid="reference"):
-    """{variant: (seeds, images) right or wrong} of a committed grid's runs file."""
-    results = json.loads((REPO_ROOT / f"metrics/study-{grid}-runs.json").read_text())
-    shape = results["folds"]
-    found = {name: folds.outcomes(shape, runs) for name, runs in results["runs"].items()}
-    return {name: outcomes for name, outcomes in found.items() if outcomes is not None}
-
-
-def seed_splits(seeds, count, rng):
-    """`count` different halvings of the seeds, as (first half, second half)."""
-    halvings = [first for first in itertools.combinations(range(seeds), seeds // 2) if 0 in first]
-    chosen = rng.choice(len(halvings), size=min(count, len(halvings)), replace=False)
-    return [
-        (list(halvings[index]), [s for s in range(seeds) if s not in halvings[index]])
-        for index in chosen
-    ]
-
-
-def aa_comparisons(per_variant=14):
-    """[(variant's outcomes, first half, second half)]: each variant of the reference grid
-    against itself under the other half of its seeds."""
-    rng = np.random.default_rng(7)
-    return [
-        (outcomes, first, second)
-        for outcomes in committed_outcomes().values()
-        for first, second in seed_splits(outcomes.shape[0], per_variant, rng)
-    ]
+def committed(grid):
+    """{variant: outcomes} of a committed grid."""
+    return outcomes_of(read_results(grid, REPO_ROOT))
 
 
 def test_a_variant_against_itself_under_other_seeds_is_rejected_at_most_at_the_level():
-    comparisons = aa_comparisons()
-    assert len(comparisons) >= 200
-    rejected = [
-        inference.compare_images(outcomes[first].astype(float) - outcomes[second], MARGIN)["p"]
-        < ALPHA
-        for outcomes, first, second in comparisons
-    ]
-    assert np.mean(rejected) <= ALPHA
+    pairs = comparisons(committed("reference"), per_variant=14)
+    assert len(pairs) >= 200
+    assert np.mean(aa_rejections(pairs)) <= ALPHA
 
 
 def test_a_planted_difference_of_the_detectable_size_is_found_at_its_stated_power():
-    rng = np.random.default_rng(11)
-    found, stated = [], []
-    for outcomes, first, second in aa_comparisons():
-        seeds, images = outcomes.shape
-        # The design of this comparison, before planting: half the seeds a side.
-        noise = (2 * np.var(outcomes.mean(axis=1), ddof=1) / len(first), images)
-        size = inference.detectable(noise)
-        # A better schedule: it gets right, with every seed, images this one never does.
-        hard = np.flatnonzero(~outcomes.any(axis=0))
-        planted = max(1, math.ceil(size * images))
-        if planted > len(hard):
-            continue
-        better = outcomes[first].copy()
-        better[:, rng.choice(hard, planted, replace=False)] = True
-        test = inference.compare_images(better.astype(float) - outcomes[second], MARGIN)
-        found.append(test["p"] < ALPHA)
-        stated.append(inference.power(planted / images, noise))
+    found, stated = planted(comparisons(committed("reference"), per_variant=14))
     assert len(found) >= 200
     assert np.mean(found) >= np.mean(stated) - 0.05

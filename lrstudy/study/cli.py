@@ -9,6 +9,7 @@ from lrstudy.core.errors import UserError, reports_user_errors
 from lrstudy.core.paths import study_plots, study_table
 from lrstudy.experiments import succeeded
 from lrstudy.pages import marked_blocks
+from lrstudy.study.calibration import calibration
 from lrstudy.study.cluster import Cluster
 from lrstudy.study.grids import GRIDS_FILE, Request, grid_entry, shard_of
 from lrstudy.study.kinds import kind_named, kind_of
@@ -77,6 +78,9 @@ def main(argv=None):
     options = parse_arguments(argv)
     config = load_config()
     check_pages(options.page, options.grid)
+    if options.calibrate:
+        print(f"study: {calibration(read_results(options.grid))}")
+        return
     if options.reanalyse:
         results = read_results(options.grid)
     else:

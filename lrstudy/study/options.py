@@ -50,8 +50,10 @@ def arguments(argv):
     add_what_to_run(parser)
     add_where_to_write(parser)
     args = parser.parse_args(argv)
-    if args.reanalyse and (args.shard or args.scheduler):
-        parser.error("--reanalyse runs nothing: it takes no --shard nor --scheduler")
+    if (args.reanalyse or args.calibrate) and (args.shard or args.scheduler):
+        parser.error(
+            "--reanalyse and --calibrate run nothing: they take no --shard nor --scheduler"
+        )
     if args.shard and args.scheduler:
         parser.error("--shard splits a grid without Dask: it takes no --scheduler")
     return args
@@ -88,6 +90,12 @@ def add_where_to_write(parser):
         action="store_true",
         help="run nothing: rebuild the grid's table, figures and --page blocks from its "
         "committed per-seed results (metrics/study-GRID-runs.json)",
+    )
+    parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="run nothing: how often the inference rejects a variant against itself under "
+        "other seeds, and finds a planted difference, on the grid's committed runs",
     )
     parser.add_argument(
         "--page",

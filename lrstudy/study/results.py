@@ -10,6 +10,7 @@ page shows is always what the code computes from it.
 """
 
 import json
+from pathlib import Path
 
 from lrstudy.core.errors import UserError
 from lrstudy.core.outputs import compact_json, write_table, write_text
@@ -26,9 +27,9 @@ def write_results(results):
     write_text(runs_file(results["grid"]), compact_json(results) + "\n")
 
 
-def read_results(grid):
-    """A grid's committed raw results."""
-    path = runs_file(grid)
+def read_results(grid, root=Path(".")):
+    """A grid's committed raw results (in the project at `root`)."""
+    path = Path(root) / runs_file(grid)
     try:
         results = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
