@@ -84,8 +84,12 @@ def test_the_folds_test_every_image_once_each_class_in_proportion():
 
 
 def test_too_few_images_for_the_folds_is_one_line():
-    with pytest.raises(UserError, match="3 images cannot fill 5 folds with a training"):
+    with pytest.raises(UserError) as error:
         fold_splits(dataset({"a": 3}), split(0.15, 0.15, 0))
+    assert str(error.value) == (
+        "3 images cannot fill 5 folds with a training, validation and test image each: lower "
+        "split.folds or add images"
+    )
     with pytest.raises(ParamError, match=r"split.validation \+ 1 / split.folds = 1.0"):
         parse_group("split", {"validation": 0.5, "test": 0.1, "seed": 0, "folds": 2})
     with pytest.raises(ParamError, match="split.folds = 1 is not allowed"):

@@ -19,8 +19,10 @@ from lrstudy.study.analysis import (
     study_rows,
     table_notes,
 )
+from lrstudy.study.calibration import outcomes_of
 from lrstudy.study.claims import CLAIMS, answer, claim_rows
 from lrstudy.study.cli import check_pages
+from lrstudy.study.folds import gathered
 from lrstudy.study.kinds import KINDS, kind_named
 from lrstudy.study.kinds.finetune_schedules import (
     FinetuneGrid,
@@ -390,3 +392,23 @@ def test_fine_tuning_variants_are_tested_image_by_image_against_the_reference():
         "Fine-tuning schedules against a (test accuracy 40.00 %), image by image on the test "
         "split: better: b; no difference shown: c."
     )
+
+
+def test_variants_trained_on_other_folds_or_calibrating_a_grid_without_folds_is_one_line():
+    record = {
+        "seeds": [42, 43],
+        "images": {"training": 10, "validation": [3, 3], "test": [4, 4]},
+        "val_loss": [[1.0, 0.5]] * 4,
+        "val_right": [[1, 2]] * 4,
+        "test_right": ["f0"] * 4,
+    }
+    other = {**record, "seeds": [42, 43, 44]}
+    with pytest.raises(UserError) as error:
+        gathered({"fixed-lr0.001": record, "exp-lr0.01-k0.3": other})
+    assert str(error.value) == (
+        "exp-lr0.01-k0.3 was trained on other folds or seeds than the grid's other variants "
+        "([4, 4] test images, seeds [42, 43, 44]): rerun it"
+    )
+    with pytest.raises(UserError) as error:
+        outcomes_of({"grid": "finetuning", "runs": {}})
+    assert str(error.value) == "grid 'finetuning' has no runs on folds to calibrate on"

@@ -43,11 +43,16 @@ def fold_runs(record):
 
 
 def read_fold_runs(names):
-    """(the folds' shape, {experiment: its runs}) of the named experiments' `train` stages;
-    one line when two were trained on other folds or seeds."""
+    """(the folds' shape, {experiment: its runs}) of the named experiments' `train` stages."""
+    return gathered({name: read_experiment_json(folds_file("train"), name) for name in names})
+
+
+def gathered(records):
+    """(the folds' shape, {experiment: its runs}) of {experiment: its folds.json}; one line when
+    two were trained on other folds or seeds."""
     shape, runs = None, {}
-    for name in names:
-        found, runs[name] = fold_runs(read_experiment_json(folds_file("train"), name))
+    for name, record in records.items():
+        found, runs[name] = fold_runs(record)
         if shape is not None and found != shape:
             raise UserError(
                 f"{name} was trained on other folds or seeds than the grid's other variants "
