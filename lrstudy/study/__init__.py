@@ -2,7 +2,7 @@
 against the baseline, the best fine-tuned.
 
     python -m lrstudy.study --grid reference [--jobs auto | --scheduler tcp://HOST:PORT]
-                            [--page docs/study.md] [--reanalyse]
+                            [--page docs/study.md] [--reanalyse | --calibrate]
 
 1. Reads the grid from study.yaml (grids.py) and builds it by its kind (kinds/: a list grid, a
    tuned grid with a budget and search spaces, a grid of fine-tuning schedules), every variant
@@ -16,16 +16,20 @@ against the baseline, the best fine-tuned.
    and DVC remotes). A variant that failed in an earlier study is queued again; one an earlier
    study left queued or running is waited for; a failed variant's log is printed and the
    others go on.
-3. Analyses the runs as its kind does: a grid of heads tests every variant against the baseline,
-   paired over seeds (analysis.py: sign-flip permutation tests, Benjamini-Hochberg over the
-   grid), answers the reference reports' claims (claims.py), reruns chosen variants on other
-   split seeds (splits.py) and fine-tunes the one its rule picks as `<variant>-finetuned`
-   (finetuned.py); a grid of fine-tuning schedules tests each image by image.
+3. Analyses the runs as its kind does: a grid of heads, every variant trained on every fold and
+   seed (folds.py), compares each variant with the baseline over the test images and the seeds
+   (analysis.py, lrstudy/inference.py: better or worse beyond the margin, equivalent within
+   it, or not resolved; Benjamini-Hochberg over the grid), answers the reference reports'
+   claims (claims.py) and fine-tunes the one its rule picks as `<variant>-finetuned`
+   (finetuned.py); a tuned grid chooses each family's winner on each fold's validation and
+   judges it on that fold's test images; a grid of fine-tuning schedules tests each image by
+   image.
 4. Keeps the raw results, with the kind, the baseline and what each variant is, in
    metrics/study-<grid>-runs.json (results.py), and from that file alone the kind writes
    metrics/study-<grid>.{md,csv}, plots/study-<grid>/ (figures.py) and the --page blocks.
 
 Re-running it with nothing changed trains nothing: experiments that succeeded are reused by
 name. `--reanalyse` runs nothing at all: it repeats step 4 from the committed runs file, so a
-change to the analysis reaches every published table without a single experiment.
+change to the analysis reaches every published table without a single experiment;
+`--calibrate` checks the inference on the committed runs (calibration.py).
 """

@@ -198,8 +198,9 @@ def tuned_verdict(judgement, budget, baseline, baseline_family):
     best_folds = Counter(judgement["best"])
     sentences = [
         f"Tuned with {budget} trials per family, chosen on each fold's validation and judged "
-        f"on that fold's test images: {leader} led on validation ({winner} on {agreeing} of "
-        f"{len(judgement['best'])} folds) and was best on {best_folds[leader]} folds. Against "
+        f"on that fold's test images: {leader} led on validation (the best family on "
+        f"{best_folds[leader]} of the {len(judgement['best'])} folds; its most chosen winner, "
+        f"{winner}, on {agreeing}). Against "
         f"the best family on each fold, the families' winners: {found or 'none compared'}."
     ]
     test = judgement["against_baseline"].get(baseline_family)
