@@ -34,7 +34,7 @@ import tensorflow as tf
 from bench.measure import BACKBONE, measure_in_process
 from bench.table import markdown
 from lrstudy.backbone.litert import THREADS
-from lrstudy.core.paths import DATASET_REPORT, repeats_file, time_file
+from lrstudy.core.paths import DATASET_REPORT, folds_file, repeats_file, time_file
 from lrstudy.experiments import run_dvc, with_this_python
 from lrstudy.pages import replace_marked_block
 from tests.helpers.sandbox import EMBEDDED_DATASET, REPO_ROOT, make_project
@@ -98,7 +98,9 @@ def measure_pipeline(project):
         "import_s": round(import_s, 1),
         "train_stage_training_s": training["wall_time_s"],
         "train_stage_writing_s": training["writing_s"],
+        "train_stage_folds_s": training["folds_s"],
         "train_stage_repeats": len(read(repeats_file("train"))["seeds"]),
+        "train_stage_folds": len(read(folds_file("train"))["images"]["test"]),
     }
 
 

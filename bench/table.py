@@ -141,7 +141,9 @@ def dvc_rows(pipeline):
         f"in the stage, "
         f"process start and imports {start:.1f} s, training "
         f"({pipeline['train_stage_repeats']} seeds) {training:.1f} s, writing (model, dvclive, "
-        f"repeats.json) {writing:.1f} s"
+        f"repeats.json) {writing:.1f} s, the study's folds ({pipeline['train_stage_folds']} x "
+        f"{pipeline['train_stage_repeats']} seeds, trained and written) "
+        f"{pipeline['train_stage_folds_s']:.1f} s"
     )
     return [
         (
