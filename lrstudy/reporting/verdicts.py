@@ -1,7 +1,7 @@
-"""The words for what a test found (better, worse, equivalent within the margin, inconclusive,
-no difference shown) and the sentences that state it: the report's, and those the study shares
-(a variant against the baseline, McNemar's test of fine-tuning). A study table's own paragraphs
-live with the code that builds the table, in these words.
+"""The report's words for what a test found (better, worse, equivalent within the margin,
+inconclusive) and its sentences; those the study shares: McNemar's test of fine-tuning, "no
+difference shown", the margin and p in words. The study's own outcomes and paragraphs live in
+lrstudy/inference.py and with the code that builds each of its tables.
 
 Apart from lrstudy/statistics.py, so that rewording one reruns only the stages that report.
 """
