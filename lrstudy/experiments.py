@@ -88,6 +88,18 @@ def experiment_states(rows):
     return states
 
 
+def succeeded_revs(rows):
+    """{experiment: its commit} of the experiments that succeeded, from `dvc.api.exp_show`
+    rows."""
+    return {
+        row["Experiment"]: row["rev"]
+        for row in rows
+        if row.get("Experiment")
+        and row.get("typ") != "baseline"
+        and (row.get("State") or "Success") == "Success"
+    }
+
+
 def succeeded(names):
     """Those of the named experiments that succeeded (here or pulled from a git remote)."""
     states = experiment_states(experiment_rows())

@@ -11,7 +11,7 @@ from PIL import Image
 from scipy import stats
 
 from tests.helpers.commands import dvc, run
-from tests.helpers.sandbox import FAST
+from tests.helpers.sandbox import FAST, set_params
 
 pytestmark = pytest.mark.slow  # real DVC pipelines: minutes
 
@@ -249,8 +249,8 @@ def test_a_variant_that_failed_or_was_left_queued_runs_in_the_next_study(project
     # ... and a task queued under the other's name that no worker ran.
     dvc("exp", "run", "--queue", "-n", "fixed-lr0.001", "-S", "schedule.name=fixed", cwd=root)
 
-    study = [sys.executable, "-m", "lrstudy.study", "--grid", "two", "--jobs", "2"]
-    study = run(study, root)
+    command = [sys.executable, "-m", "lrstudy.study", "--grid", "two", "--jobs", "2"]
+    study = run(command, root)
     assert "2 variants in two, 0 already run" in study.stdout
     assert "waiting also for fixed-lr0.001, left queued by an earlier study" in study.stdout
     assert "exp-lr0.01-k0.3 failed in an earlier study; removing that task" in study.stdout
@@ -259,6 +259,23 @@ def test_a_variant_that_failed_or_was_left_queued_runs_in_the_next_study(project
     variants = {"exp-lr0.01-k0.3", "fixed-lr0.001"}
     assert len(names) == 3 and variants < names and (names - variants).pop()[:-10] in variants
     assert "Failed" not in queue_status(root)
+
+    # A variant's name on an experiment that ran other params is not reused, and the queue
+    # does not take uncommitted changes into the variants.
+    dvc("exp", "remove", "fixed-lr0.001", cwd=root)
+    other = ("-S", "schedule.name=fixed", "-S", "head.dropout=0.5")
+    dvc("exp", "run", "-n", "fixed-lr0.001", *other, "train", cwd=root)
+    run(["git", "checkout", "params.yaml"], root)  # `dvc exp run` left its values there
+    refused = run(command, root, check=False)
+    assert refused.returncode == 1 and refused.stderr.startswith(
+        "error: 1 experiments of this grid ran something else than it would run now "
+        "(fixed-lr0.001: other params (head.dropout 0.5, now 0.0)): remove them"
+    )
+    set_params(root / "params.yaml", {"head.dropout": 0.5})
+    refused = run(command, root, check=False)
+    assert refused.stderr == (
+        "error: queued variants run the commit, not your uncommitted params.yaml: commit them\n"
+    )
 
 
 FINETUNING_GRID = """

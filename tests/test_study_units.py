@@ -23,7 +23,7 @@ from lrstudy.study.calibration import outcomes_of
 from lrstudy.study.claims import CLAIMS, answer, claim_rows
 from lrstudy.study.cli import check_pages
 from lrstudy.study.folds import gathered
-from lrstudy.study.kinds import KINDS, kind_named
+from lrstudy.study.kinds import KINDS, kind_named, read_kind_results
 from lrstudy.study.kinds.finetune_schedules import (
     FinetuneGrid,
     finetuning_rows,
@@ -31,7 +31,7 @@ from lrstudy.study.kinds.finetune_schedules import (
     judge_finetuning,
 )
 from lrstudy.study.kinds.plain import PlainGrid
-from lrstudy.study.results import read_results, runs_file, write_results
+from lrstudy.study.results import runs_file, write_results
 from lrstudy.study.variants import Variant
 from tests.helpers.grids import fold_runs, fold_shape, record, study_grid
 from tests.helpers.sandbox import committed_config
@@ -321,8 +321,8 @@ def test_a_study_is_published_from_its_runs_file_alone_and_refused_when_it_disag
     }
     write_results(written)
     assert (tmp_path / runs_file("g")).name == "study-g-runs.json"
-    results = read_results("g")
-    assert results == written
+    kind, results = read_kind_results("g")
+    assert kind is PlainGrid and results == written
     table = PlainGrid.publish(results, SETTINGS)
     assert (tmp_path / "metrics" / "study-g.md").read_text() == table
     assert "exp-lr0.01-k0.3-finetuned: Fine-tuned model against the head" in table
@@ -342,7 +342,7 @@ def test_a_study_is_published_from_its_runs_file_alone_and_refused_when_it_disag
     with pytest.raises(UserError, match="the analysis now fine-tunes exp-lr0.01-k0.3, but these "):
         PlainGrid.publish(results, SETTINGS)
     with pytest.raises(UserError, match="^metrics/study-other-runs.json: no such file; run the"):
-        read_results("other")
+        read_kind_results("other")
 
 
 def test_a_fine_tuning_grid_is_params_yamls_schedule_then_its_variants(tmp_path):

@@ -1,21 +1,22 @@
 """`python -m lrstudy.study`: a grid of study.yaml run by its kind, on the runner the options
 name, then published; or, with --reanalyse, its committed runs published again."""
 
+import functools
 import shlex
 import sys
 
 from lrstudy.core.config import load_config
-from lrstudy.core.errors import UserError, reports_user_errors
+from lrstudy.core.errors import UserError, reports_user_errors, stop_signals
 from lrstudy.core.paths import study_plots, study_table
 from lrstudy.experiments import succeeded
-from lrstudy.pages import marked_blocks
+from lrstudy.pages import block_span, marked_blocks, read_page
 from lrstudy.study.calibration import calibration
 from lrstudy.study.cluster import Cluster
 from lrstudy.study.grids import GRIDS_FILE, Request, grid_entry, shard_of
-from lrstudy.study.kinds import kind_named, kind_of
+from lrstudy.study.kinds import KINDS, kind_of, read_kind_results
 from lrstudy.study.options import arguments as parse_arguments
 from lrstudy.study.queue import Queue
-from lrstudy.study.results import read_results, runs_file, write_results
+from lrstudy.study.results import runs_file, write_results
 
 
 def study_interrupted(main):
@@ -30,14 +31,29 @@ def reports_study_errors(main):
     return reports_user_errors(main, interrupted=study_interrupted)
 
 
+def stops_on_signals(main):
+    """main() with SIGINT and SIGTERM stopping it cleanly, wherever it was started."""
+
+    @functools.wraps(main)
+    def run(*args, **kwargs):
+        with stop_signals():
+            return main(*args, **kwargs)
+
+    return run
+
+
 def check_pages(pages, grid):
     """Before the study runs: each --page exists, and one at least has a block of the grid to
     write into (the Makefile names every page for every grid)."""
-    markers = {f"study-{grid}", f"verdict-{grid}"}
+    markers, found = {f"study-{grid}", f"verdict-{grid}"}, set()
     for page in pages:
         if not page.is_file():
             raise UserError(f"--page {page}: no such file")
-    if pages and not any(markers & set(marked_blocks(page.read_text())) for page in pages):
+        text = read_page(page)
+        for marker in markers & set(marked_blocks(text)):
+            block_span(page, text, marker)
+            found.add(marker)
+    if pages and not found:
         names = ", ".join(map(str, pages))
         raise UserError(
             f"--page {names}: no block study-{grid} or verdict-{grid} to write the study into"
@@ -73,22 +89,24 @@ def run_grid(options, config):
         return grid.run(runner)
 
 
+@stops_on_signals
 @reports_study_errors
 def main(argv=None):
     options = parse_arguments(argv)
     config = load_config()
     check_pages(options.page, options.grid)
     if options.calibrate:
-        print(f"study: {calibration(read_results(options.grid))}")
+        kind, results = read_kind_results(options.grid)
+        print(f"study: {calibration(results)}")
         return
     if options.reanalyse:
-        results = read_results(options.grid)
+        kind, results = read_kind_results(options.grid)
     else:
         results = run_grid(options, config)
         if results is None:
             return
         write_results(results)
-    kind = kind_named(results.get("kind"), runs_file(options.grid))
+        kind = KINDS[results["kind"]]
     print(kind.publish(results, config.verdicts, options.page), end="")
     print(
         f"study: figures in {study_plots(options.grid)}/, table in "

@@ -23,7 +23,14 @@ from pathlib import Path
 from tqdm import tqdm
 
 from lrstudy.core.errors import UserError
-from lrstudy.experiments import run_dvc, succeeded, with_this_python
+from lrstudy.experiments import (
+    experiment_rows,
+    run_dvc,
+    succeeded,
+    succeeded_revs,
+    with_this_python,
+)
+from lrstudy.study.reuse import refuse_stale, refuse_uncommitted
 from lrstudy.study.variants import SHARED_STAGE
 
 # What the workers take from the commit rather than from the driver's workspace.
@@ -72,9 +79,7 @@ def check_ready(git_remote):
         raise UserError(f"no git remote {git_remote!r}: add one (git remote add) or name yours")
     if Path(url).exists():  # a folder: the workers see it from elsewhere
         url = str(Path(url).resolve())
-    if changed := try_git("diff", "--name-only", "HEAD", "--", *WHAT_WORKERS_RUN):
-        files = ", ".join(changed.splitlines())
-        raise UserError(f"the workers run the commit, not your uncommitted {files}: commit them")
+    refuse_uncommitted(WHAT_WORKERS_RUN, "the workers")
     try_git("fetch", "-q", git_remote)
     if not try_git("for-each-ref", "--contains", "HEAD", f"refs/remotes/{git_remote}/"):
         raise UserError(f"HEAD is not on {git_remote}: push it (git push {git_remote} HEAD)")
@@ -133,6 +138,7 @@ class Cluster:
         from distributed import as_completed
 
         names = [run.name for run in runs]
+        refuse_stale(runs, succeeded_revs(experiment_rows()))
         here = set(succeeded(names))
         remote = experiments_on(self.origin.url, self.origin.commit)
         to_run = [run for run in runs if run.name not in here | remote]
@@ -168,6 +174,7 @@ class Cluster:
         missing = [name for name in names if name not in here]
         if pulled := sorted(set(missing) & experiments_on(self.origin.url, self.origin.commit)):
             run_dvc("exp", "pull", self.git_remote, *pulled)
+            refuse_stale(runs, succeeded_revs(experiment_rows()))  # a colleague's, maybe
 
 
 def step_times(steps):

@@ -16,8 +16,10 @@ from lrstudy.experiments import (
     experiment_rows,
     experiment_states,
     run_dvc,
+    succeeded_revs,
     with_this_python,
 )
+from lrstudy.study.reuse import CODE, refuse_stale, refuse_uncommitted
 from lrstudy.study.variants import SHARED_STAGE
 
 FINISHED = ("Success", "Failed")
@@ -139,6 +141,7 @@ class Queue:
         self.jobs = jobs
 
     def __enter__(self):
+        refuse_uncommitted(("params.yaml", *CODE), "queued variants")
         print(f"study: bringing fetch, split, features and {SHARED_STAGE} up to date")
         run_dvc("repro", SHARED_STAGE, capture=False)
         stage_dvc_lock()
@@ -151,7 +154,9 @@ class Queue:
         """Run every one of `runs` (variants.Run) that has not succeeded: queue those with no
         experiment, requeue those that failed before, wait for those an earlier study left
         queued or running."""
-        states = experiment_states(experiment_rows())
+        rows = experiment_rows()
+        states = experiment_states(rows)
+        refuse_stale(runs, succeeded_revs(rows))
         names = [run.name for run in runs]
         done = [name for name in names if states.get(name) == "Success"]
         pending = [name for name in names if states.get(name) in ACTIVE]

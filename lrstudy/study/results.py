@@ -11,11 +11,52 @@ page shows is always what the code computes from it.
 
 import json
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
 
 from lrstudy.core.errors import UserError
 from lrstudy.core.outputs import compact_json, write_table, write_text
 from lrstudy.core.paths import METRICS_DIR, study_table
-from lrstudy.pages import update_blocks
+from lrstudy.pages import inert_html, update_blocks
+
+# What a runs file may hold (each kind's own record in its module): read as input, not trusted.
+# Names are those DVC and git accept for an experiment, so no text of a runs file carries markup.
+Name = Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$")]
+Count = Annotated[StrictInt, Field(ge=0)]
+Number = StrictInt | StrictFloat  # finite: read_results refuses NaN and infinities
+Fraction = Annotated[Number, Field(ge=0, le=1)]
+Curve = Annotated[list[list[Number]], Field(min_length=2, max_length=2)]  # [epochs, values]
+
+
+class Record(BaseModel):
+    """A part of a runs file: exactly these keys, of exactly these types."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class VariantRecord(Record):
+    family: Name | None
+    optimizer: Name | None = None  # a grid of heads' (the fine-tuning grid's variants have none)
+    schedule: dict[Name, Number | StrictBool | Name | None]
+
+
+class GridRecord(Record):
+    """What every kind's runs file holds."""
+
+    kind: Name
+    grid: Name
+    baseline: Name
+    variants: Annotated[dict[Name, VariantRecord], Field(min_length=1)]
 
 
 def runs_file(grid):
@@ -27,19 +68,60 @@ def write_results(results):
     write_text(runs_file(results["grid"]), compact_json(results) + "\n")
 
 
+def refuse_constant(constant):
+    raise ValueError(f"{constant} is not a number a runs file holds")
+
+
+def first_problem(error):
+    """One line of a pydantic ValidationError: where in the file (long keys cut short), and
+    what; never the value, which may be a whole list."""
+    problem = error.errors(include_url=False, include_input=False)[0]
+    where, is_key = "", False
+    for part in problem["loc"]:
+        if part == "[key]":  # the problem is a dict's key, not its value
+            is_key = True
+        else:
+            where += f"[{part[:40]!r}]" if isinstance(part, str) else f"[{part}]"
+    return f"{where or 'the top level'}{' (the key)' if is_key else ''}: {problem['msg']}"
+
+
+def checked(model, results, path):
+    """`results` if `model` (a Record) accepts them, else a UserError with the first problem."""
+    try:
+        model.model_validate(results)
+    except ValidationError as error:
+        raise UserError(
+            f"{path} is not a runs file the study wrote: {first_problem(error)}"
+        ) from None
+    return results
+
+
 def read_results(grid, root=Path(".")):
-    """A grid's committed raw results (in the project at `root`)."""
+    """A grid's committed raw results (in the project at `root`), as JSON read them: kinds/
+    checks them against the kind's record (`read_kind_results`)."""
     path = Path(root) / runs_file(grid)
     try:
-        results = json.loads(path.read_text(encoding="utf-8"))
+        results = json.loads(path.read_bytes().decode("utf-8"), parse_constant=refuse_constant)
     except FileNotFoundError:
         raise UserError(
             f"{path}: no such file; run the study (python -m lrstudy.study --grid {grid}) "
             "before reanalysing it"
         ) from None
-    except json.JSONDecodeError as error:
+    except UnicodeDecodeError as error:
+        raise UserError(f"{path} is not UTF-8 text (byte {error.start})") from None
+    except ValueError as error:  # JSONDecodeError is one
         raise UserError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(results, dict):
+        raise UserError(f"{path} is not a runs file the study wrote: not a JSON object")
     return results
+
+
+def check_grid(results, grid, path):
+    if results["grid"] != grid:
+        raise UserError(
+            f"{path} holds the runs of the grid {results['grid']!r}, not of {grid!r}: restore "
+            f"it (git checkout {runs_file(grid)}) or run the study again"
+        )
 
 
 def publish_table(grid, rows, notes, verdict, pages):
@@ -47,8 +129,8 @@ def publish_table(grid, rows, notes, verdict, pages):
     `notes`) and, into each of `pages` that has them, its blocks: the table between
     <!-- study-GRID:start/end -->, `verdict` between <!-- verdict-GRID:start/end -->. Returns
     the table's Markdown."""
-    table = write_table(study_table(grid), rows, notes)
-    blocks = {f"study-{grid}": table, f"verdict-{grid}": verdict}
+    table = write_table(study_table(grid), rows, [inert_html(note) for note in notes])
+    blocks = {f"study-{grid}": table, f"verdict-{grid}": inert_html(verdict)}
     for page in pages:
         update_blocks(page, blocks)
     return table

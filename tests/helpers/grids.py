@@ -52,5 +52,8 @@ def fold_runs(shape, right, val_accuracy, loss):
         ],
         "val_right": val_right.reshape(len(sizes) * seeds, -1).tolist(),
         "final_val_loss": np.asarray(loss, dtype=float).ravel().tolist(),
-        "val_loss_band": {"mean": [1.0, 0.5], "std": [0.1, 0.1]},
+        "val_loss_band": {
+            "mean": np.linspace(1.0, 0.5, val_right.shape[-1]).tolist(),
+            "std": [0.1] * val_right.shape[-1],
+        },
     }

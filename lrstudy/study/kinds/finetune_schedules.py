@@ -18,6 +18,8 @@ as a variant too), Benjamini-Hochberg over the variants.
 
 import time
 
+from pydantic import model_validator
+
 from lrstudy.core.config import parse_schedule
 from lrstudy.core.errors import UserError
 from lrstudy.core.outputs import parse_curve
@@ -28,7 +30,7 @@ from lrstudy.reporting.verdicts import NO_DIFFERENCE, mcnemar_outcome
 from lrstudy.statistics import ALPHA, adjust_p_values, mcnemar_exact
 from lrstudy.study.figures import plot_finetuning
 from lrstudy.study.grids import list_settings
-from lrstudy.study.results import publish_table
+from lrstudy.study.results import Count, Curve, GridRecord, Name, Record, publish_table
 from lrstudy.study.variants import FinetuneVariant
 
 GRID_KEY = "finetune"
@@ -53,6 +55,33 @@ def finetuning_variants(request):
             raise UserError(f"{path}: {grid} names {variant.name} twice; drop one")
         variants[variant.name] = variant
     return list(variants.values())
+
+
+class FinetuneRun(Record):
+    labels: list[Count]
+    predicted: list[Count]
+    val_accuracy: Curve
+
+
+class FinetuneResults(GridRecord):
+    """The runs file of a fine-tuning grid: each run's test predictions, the reference's
+    among them."""
+
+    runs: dict[Name, FinetuneRun]
+
+    @model_validator(mode="after")
+    def lined_up(self):
+        """Every run on the same test images, its curve with a value per epoch."""
+        if self.baseline not in self.runs or set(self.runs) != set(self.variants):
+            raise ValueError("the variants, the runs and the reference name the same variants")
+        images = {len(run.labels) for run in self.runs.values()}
+        images |= {len(run.predicted) for run in self.runs.values()}
+        if len(images) > 1 or len({tuple(run.labels) for run in self.runs.values()}) > 1:
+            raise ValueError("every run predicts the same test images")
+        for name, run in self.runs.items():
+            if len(run.val_accuracy[0]) != len(run.val_accuracy[1]) or not run.val_accuracy[1]:
+                raise ValueError(f"{name}: a validation accuracy per epoch")
+        return self
 
 
 def read_finetuning_runs(names):
@@ -145,6 +174,7 @@ class FinetuneGrid:
     """The kind of the grids whose only key is `finetune`."""
 
     name = "finetuning"  # in the runs file
+    Results = FinetuneResults
 
     @staticmethod
     def spelled_by(entry):

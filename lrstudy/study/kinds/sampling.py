@@ -58,10 +58,12 @@ class Dimension:
 
 def dimension(where, bounds):
     """A search range `[low, high]` or `[low, high, log]` of study.yaml."""
+    if len(bounds) not in (2, 3):
+        raise UserError(f"{where} should be [low, high] or [low, high, log], not {bounds}")
     scale = bounds[2] if len(bounds) == 3 else "uniform"
     low, high = bounds[:2]
     numbers = all(isinstance(b, int | float) and not isinstance(b, bool) for b in (low, high))
-    if len(bounds) not in (2, 3) or scale not in ("uniform", "log") or not numbers:
+    if scale not in ("uniform", "log") or not numbers:
         raise UserError(f"{where} should be [low, high] or [low, high, log], not {bounds}")
     if not low < high or (scale == "log" and low <= 0):
         raise UserError(f"{where}: {bounds} is no range (low < high, and above 0 for log)")
@@ -124,6 +126,8 @@ def tuned_settings(grid, families, trials=None, where="study.yaml"):
         label = f"{optimizer}-" if optimizer else ""
         if not isinstance(schedules, dict) or not schedules:
             raise UserError(f"{where}: {grid}.space.{optimizer} should map schedules to params")
+        if unnamed := [key for key in schedules if not isinstance(key, str)]:
+            raise UserError(f"{where}: {grid}.space: {unnamed[0]!r} is no schedule name")
         named_space = {label + schedule: params for schedule, params in schedules.items()}
         drawn = draw_trials(named_space, budget, seed, f"{where}: {grid}.space")
         settings += [

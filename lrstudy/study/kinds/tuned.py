@@ -18,8 +18,10 @@ its best.
 
 import math
 from collections import Counter
+from typing import Annotated
 
 import numpy as np
+from pydantic import Field, StrictInt
 
 from lrstudy import inference
 from lrstudy.core.errors import UserError
@@ -31,7 +33,7 @@ from lrstudy.study import folds
 from lrstudy.study.analysis import compared, interval_of
 from lrstudy.study.figures import plot_sensitivity, render_comparison
 from lrstudy.study.finetuned import refuse_another_fine_tuning
-from lrstudy.study.kinds.head_grids import HeadGrid, families_of
+from lrstudy.study.kinds.head_grids import HeadGrid, HeadResults, families_of
 from lrstudy.study.kinds.sampling import tuned_settings
 from lrstudy.study.results import publish_table
 
@@ -267,10 +269,15 @@ def fine_tuned_trial(validation, trials):
     return max(names, key=lambda name: validation[name]["mean"])
 
 
+class TunedResults(HeadResults):
+    budget: Annotated[StrictInt, Field(ge=1)]  # trials per family
+
+
 class TunedGrid(HeadGrid):
     """The kind of the grids that name a budget and a search space per family."""
 
     name = "tuned"
+    Results = TunedResults
 
     @staticmethod
     def spelled_by(entry):
