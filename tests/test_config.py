@@ -6,6 +6,7 @@ import hashlib
 import json
 import shutil
 import sys
+import time
 
 import pytest
 
@@ -178,9 +179,34 @@ def test_a_weights_file_is_checked_where_a_backbone_is_built(tmp_path):
     config_with(backbone__weights=str(tmp_path / "present.h5")).backbone.check_weights_file()
 
 
+# Seven levels of nine aliases each: 9**7 (4.8 million) lists once expanded.
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + level)}: &{chr(98 + level)} [{', '.join([f'*{chr(97 + level)}'] * 9)}]\n"
+    for level in range(7)
+)
+
+
+@pytest.mark.parametrize(
+    "data, line",
+    [
+        (ALIAS_BOMB.encode(), "line 2: an alias (*name) is not read here; write the value"),
+        (b"head: {epochs: 3}\nsplit: {}\nhead: {epochs: 5}\n", "line 3: 'head' written twice"),
+        (b"head: {epochs: 3, epochs: 5}\n", "line 1: 'epochs' written twice"),
+        (b"data: {source: caf\xe9}\n", "not UTF-8 text (byte 18)"),
+    ],
+)
+def test_params_files_that_yaml_would_misread_are_one_line(tmp_path, data, line):
+    (tmp_path / "params.yaml").write_bytes(data)
+    started = time.monotonic()
+    with pytest.raises(UserError) as error:
+        load_config(tmp_path / "params.yaml")
+    assert str(error.value) == f"{tmp_path}/params.yaml is not valid YAML: {line}"
+    assert time.monotonic() - started < 1
+
+
 def test_unreadable_params_files_are_named(tmp_path):
     (tmp_path / "params.yaml").write_text("schedule: {k: 0.3\n")
-    with pytest.raises(UserError, match="/params.yaml is not valid YAML: while parsing"):
+    with pytest.raises(UserError, match="/params.yaml is not valid YAML: line 2: expected ','"):
         load_config(tmp_path / "params.yaml")
     (tmp_path / "params.yaml").write_text("- a list\n")
     with pytest.raises(UserError, match="the file must map keys to values"):

@@ -121,7 +121,10 @@ def test_a_queue_that_never_moves_ends_the_wait_after_the_stall_limit():
     [
         (None, r"study.yaml: no such file; it holds the study's grids"),
         ("", r"study.yaml has no grids: it should be a mapping of grid names"),
-        ("g: [unclosed\n", r"study.yaml is not valid YAML at line 2: "),
+        ("g: [unclosed\n", r"study.yaml is not valid YAML: line 2: "),
+        ("a: &a [1, 1]\ng: [*a, *a]\n", r"study.yaml is not valid YAML: line 2: an alias"),
+        ("g: {fixed: []}\ng: {exp: []}\n", r"study.yaml is not valid YAML: line 2: 'g' written"),
+        (b"g: {fixed: [{initial_lr: 0.1}]} # \xff\n", r"study.yaml is not valid YAML: not UTF-8"),
         ("- a list\n", r"study.yaml has no grids"),
         ("g: 3\n", r"grid 'g' should map schedule names to lists of settings"),
         ("g:\n  exp: {k: 1}\n", r"g.exp should be a list of \{key: value\}"),
@@ -140,7 +143,7 @@ def test_a_queue_that_never_moves_ends_the_wait_after_the_stall_limit():
 def test_a_bad_grid_file_is_one_line_naming_the_problem(tmp_path, text, message):
     path = tmp_path / "study.yaml"
     if text is not None:
-        path.write_text(text)
+        path.write_bytes(text if isinstance(text, bytes) else text.encode())
     with pytest.raises(UserError, match=message) as error:
         study_grid("g", path)
     assert "\n" not in str(error.value)

@@ -10,7 +10,7 @@ import pytest
 from lrstudy.core.errors import UserError
 from lrstudy.inference import outcome
 from lrstudy.study.kinds.head_grids import families_of
-from lrstudy.study.kinds.sampling import draw_trials
+from lrstudy.study.kinds.sampling import draw_trials, tuned_settings
 from lrstudy.study.kinds.tuned import (
     fine_tuned_trial,
     judge,
@@ -81,11 +81,18 @@ def test_the_committed_tuned_grid_holds_every_family_s_trials_and_the_baseline()
         ({"exp": {"initial_lr": [0, 1, "log"]}}, "above 0 for log"),
         ({"exp": {"k": [0.1, 0.5, "cubic"]}}, r"should be \[low, high\] or \[low, high, log\]"),
         ({"exp": []}, "exp should map its params to ranges or numbers"),
+        ({"exp": {"initial_lr": []}}, r"exp.initial_lr should be \[low, high\] .*, not \[\]"),
+        ({"exp": {"initial_lr": [0.001]}}, r"should be \[low, high\] .*, not \[0.001\]"),
     ],
 )
 def test_a_malformed_search_space_is_one_line(space, message):
     with pytest.raises(UserError, match=message):
         draw_trials(space, 4, seed=0)
+
+
+def test_a_family_that_is_no_name_is_one_line():
+    with pytest.raises(UserError, match=r"^study.yaml: g.space: 1 is no schedule name$"):
+        tuned_settings("g", {"trials": 2, "space": {1: {"initial_lr": [0.1, 1]}}})
 
 
 SHAPE = fold_shape(seeds=10, validation=(200, 200), test=(500, 500))

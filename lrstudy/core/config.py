@@ -20,11 +20,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
 
-import yaml
-
 from lrstudy.core import optimizers, schedules
 from lrstudy.core.backbones import BACKBONES
 from lrstudy.core.errors import UserError
+from lrstudy.core.yaml_files import YamlProblem, read_yaml
 
 PARAMS_FILE = Path("params.yaml")
 MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's random seeds are 32-bit
@@ -376,12 +375,11 @@ def parse_config(params):
 def read_params(path=PARAMS_FILE):
     """params.yaml's content, with one-line errors for a missing or malformed file."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-        return yaml.safe_load(text)
+        return read_yaml(path)
     except FileNotFoundError:
         raise UserError(f"no {path} here: run the stages from the repository root") from None
-    except yaml.YAMLError as error:
-        raise UserError(f"{path} is not valid YAML: {' '.join(str(error).split())}") from None
+    except YamlProblem as error:
+        raise UserError(f"{path} is not valid YAML: {error}") from None
 
 
 def load_config(path=PARAMS_FILE):

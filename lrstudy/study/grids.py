@@ -13,11 +13,10 @@ A list grid maps schedule names to lists of `{param: value}`, each one variant:
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from lrstudy.core.config import Config
 from lrstudy.core.errors import UserError
 from lrstudy.core.schedules import SCHEDULES
+from lrstudy.core.yaml_files import YamlProblem, read_yaml
 
 GRIDS_FILE = Path("study.yaml")
 SHAPE = "a mapping of grid names, each a mapping of schedule names to lists of {key: value}"
@@ -38,13 +37,11 @@ class Request:
 def read_grids(path=GRIDS_FILE):
     """study.yaml's grids, with one-line errors for a missing, empty or malformed file."""
     try:
-        grids = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        grids = read_yaml(path)
     except FileNotFoundError:
         raise UserError(f"{path}: no such file; it holds the study's grids ({SHAPE})") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise UserError(f"{path} is not valid YAML{where}: {error.problem}") from None
+    except YamlProblem as error:
+        raise UserError(f"{path} is not valid YAML: {error}") from None
     if not isinstance(grids, dict) or not grids:
         raise UserError(f"{path} has no grids: it should be {SHAPE}")
     return grids
