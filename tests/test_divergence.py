@@ -71,7 +71,8 @@ def test_a_diverging_head_is_named_and_recorded_as_valid_json(tiny_features, cap
     assert repeats["diverged"] == [0, 0, 0] and repeats["test_accuracy"] == [None] * 3
     assert (
         "train: warning: seeds 42, 43, 44 (3 of 3) diverged from epoch 1: their loss is no "
-        "longer a number (null in repeats.json from there); lower the learning rate"
+        "longer a number, or above 100 times a uniform guess's (null in repeats.json from "
+        "there); lower the learning rate"
     ) in said
     assert None in repeats["history"]["loss"][0]
     metrics = strict_json(summary_file("train"))
@@ -80,6 +81,14 @@ def test_a_diverging_head_is_named_and_recorded_as_valid_json(tiny_features, cap
     assert folds["test_right"] == [None] * 9 and all(None in run for run in folds["val_loss"])
     seeds, figures, diverged = repeated_summary("scheduled")  # what the report's table says
     assert (seeds, diverged) == (3, 3) and figures["final_val_accuracy"]["mean"] is not None
+
+
+def test_a_loss_that_explodes_but_stays_a_number_is_a_divergence(tiny_features, capsys):
+    # Adam at 1e25: finite losses, far past any guess's (ln 3 for these 3 classes).
+    train_repeats("train", "scheduled", lambda epoch: 1e25, head(epochs=3, repeats=2), ADAM)
+    assert "train: warning: seeds 42, 43 (2 of 2) diverged from epoch" in capsys.readouterr().out
+    assert strict_json(summary_file("train"))["diverged_seeds"] == 2
+    assert strict_json(folds_file("train"))["test_right"] == [None] * 6
 
 
 def test_a_head_that_learns_diverges_nowhere(tiny_features, capsys):

@@ -8,6 +8,7 @@ Runs with the same seed (and fold) in two experiments share both, so the study c
 pairs.
 """
 
+import math
 import time
 
 import numpy as np
@@ -28,6 +29,22 @@ from lrstudy.heads.training import build_head, fit_fold_heads, fit_heads
 from lrstudy.statistics import curve_band, per_seed_results, summarize
 
 HISTORY_DIGITS = 7  # significant: float32 precision, and repeats.json stays small
+# A loss this many times a uniform guess's, ln(classes), has exploded even while it is still a
+# number: Adam at a rate of 1e25 reaches a validation loss of about 1e26 at 82 % accuracy.
+LOSS_LIMIT = 100
+
+
+def cut_exploded(curves, classes, keys=("loss", "val_loss")):
+    """`curves` ({key: (heads, epochs)}) with each head's losses (`keys`) set to NaN from the
+    first epoch where one of them is no number or above LOSS_LIMIT x ln(classes): from there
+    the head counts as diverged."""
+    limit = LOSS_LIMIT * math.log(max(classes, 2))
+    sane = np.logical_and.reduce([np.asarray(curves[key], dtype=float) <= limit for key in keys])
+    exploded = np.cumsum(~sane, axis=1) > 0
+    cut = dict(curves)
+    for key in keys:
+        cut[key] = np.where(exploded, np.nan, np.asarray(curves[key], dtype=float))
+    return cut
 
 
 def divergence(history):
@@ -97,7 +114,8 @@ def warn_diverged(stage, seeds, diverged):
         print(
             f"{stage}: warning: seeds {', '.join(str(seed) for seed, _ in gone)} ({len(gone)} of "
             f"{len(seeds)}) diverged from epoch {min(epoch for _, epoch in gone) + 1}: their loss "
-            "is no longer a number (null in repeats.json from there); lower the learning rate"
+            f"is no longer a number, or above {LOSS_LIMIT} times a uniform guess's (null in "
+            "repeats.json from there); lower the learning rate"
         )
 
 
@@ -109,6 +127,7 @@ def train_folds(stage, rate, settings, train, num_classes):
     data = fold_features()
     desc = f"{stage}: {len(data[2])} folds x {settings.repeats} seeds"
     curves, hits = fit_fold_heads(rate, settings, train, settings.seeds, data, num_classes, desc)
+    curves = cut_exploded(curves, num_classes, keys=("val_loss",))
     sizes = {split: [len(fold[split]) for fold in data[2]] for split in ("validation", "test")}
     loss = as_json(curves["val_loss"])
     right = [
@@ -150,6 +169,7 @@ def train_repeats(stage, model, rate, settings, train):
     head.get_layer("classifier").set_weights(heads.head_weights(0))
     write_model(head, model_file(model))
 
+    curves = cut_exploded(curves, num_classes)
     history = {key: as_json(runs) for key, runs in curves.items()}
     test_accuracy = final_test_accuracy(heads, split_features("test"))
     results, diverged = log_repeats(stage, settings.seeds, history, test_accuracy)
