@@ -4,6 +4,7 @@ import contextlib
 import errno
 import functools
 import inspect
+import signal
 import sys
 from pathlib import Path
 
@@ -23,6 +24,30 @@ def reports_full_disk(doing):
         raise UserError(f"no space left on disk {doing}: free space there") from None
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: the process stops as Ctrl-C stops it, and says so."""
+
+
+def raise_terminated(signum, frame):
+    raise Terminated
+
+
+@contextlib.contextmanager
+def stop_signals():
+    """Inside the block, Ctrl-C (SIGINT) and SIGTERM end the process through
+    reports_user_errors; the handlers before it come back after it. A job started in the
+    background (`nohup ... &`, a CI runner) inherits SIGINT ignored, and Python then leaves it
+    so: its own handler makes SIGINT stop it wherever it was started."""
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+
+
 def stage_interrupted(main):
     stage = Path(inspect.unwrap(main).__code__.co_filename).stem
     return (
@@ -33,8 +58,8 @@ def stage_interrupted(main):
 
 def reports_user_errors(main, interrupted=stage_interrupted):
     """Wrap a command's main(): a UserError ends the process with `error: ...` and exit code 1;
-    Ctrl-C (SIGINT) with one line saying how to go on (`interrupted(main)`; a stage's by
-    default) and exit code 130, as shells expect."""
+    Ctrl-C (SIGINT) or SIGTERM (stop_signals) with one line saying how to go on
+    (`interrupted(main)`; a stage's by default) and exit code 130 or 143, as shells expect."""
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
@@ -43,8 +68,8 @@ def reports_user_errors(main, interrupted=stage_interrupted):
         except UserError as error:
             print(f"error: {error}", file=sys.stderr)
             raise SystemExit(1) from None
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
             print(interrupted(main), file=sys.stderr)
-            raise SystemExit(130) from None
+            raise SystemExit(143 if isinstance(stop, Terminated) else 130) from None
 
     return wrapper

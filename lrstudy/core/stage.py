@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from lrstudy.core.config import PARAMS_FILE, load_config
-from lrstudy.core.errors import UserError, reports_user_errors
+from lrstudy.core.errors import UserError, reports_user_errors, stop_signals
 from lrstudy.core.quiet import quiet_tensorflow
 
 PIPELINE_FILE = Path("dvc.yaml")
@@ -135,6 +135,18 @@ def caller():
     return parent
 
 
+def alive(process):
+    """Whether `process` still runs: not gone, not another process under a reused pid (psutil
+    checks), and not a zombie, which psutil calls running (a killed DVC whose own parent holds
+    its pipes, as a Dask worker does, stays one until that parent reads its exit)."""
+    import psutil
+
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 def stop_with(process):
     """Interrupt this stage (as Ctrl-C would: no output is left half-written) once `process` is
     gone. DVC forwards no SIGTERM to its stage: killed alone, it would leave the stage running
@@ -143,7 +155,7 @@ def stop_with(process):
         return
 
     def watch():
-        while process.is_running():  # psutil: a reused pid is not the same process
+        while alive(process):
             time.sleep(WATCH_SECONDS)
         os.kill(os.getpid(), signal.SIGINT)
 
@@ -166,11 +178,8 @@ def stage_main(main):
 
     @functools.wraps(main)
     def run():
-        # A job started in the background (`nohup dvc repro &`, a CI runner) inherits SIGINT
-        # ignored, and Python then leaves it so: Ctrl-C, `kill -INT` and stop_with would not stop
-        # the stage. Its own handler makes SIGINT end it cleanly wherever it was started.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        with quiet_tensorflow():
+        # stop_signals: or, started in the background, stop_with could not stop it
+        with stop_signals(), quiet_tensorflow():
             guarded()
 
     return run
