@@ -389,3 +389,79 @@ def test_a_single_class_is_named_as_too_few_not_as_no_class_folders(tmp_path):
         f"error: only one class, fox, in {tmp_path / 'source'} holds usable images: a "
         "classifier needs at least two (one sub-folder per class)"
     )
+
+
+MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "YCbCr", "I", "I;16", "F")
+
+
+def image_in_mode(mode, size=(12, 9)):
+    """A gradient with some of every channel, in PIL's `mode`."""
+    rgb = np.zeros((size[1], size[0], 3), np.uint8)
+    rgb[..., 0] = np.linspace(0, 255, size[0], dtype=np.uint8)
+    rgb[..., 1] = np.linspace(255, 0, size[1], dtype=np.uint8)[:, None]
+    image = Image.fromarray(rgb, "RGB")
+    if mode in ("I", "I;16", "F"):
+        return Image.fromarray(np.asarray(image.convert("L"), np.uint16) * 257, "I;16").convert(
+            mode
+        )
+    return image.convert(mode)
+
+
+def test_every_mode_in_every_format_pil_writes_is_stored_as_seen_or_skipped(tmp_path):
+    written = []
+    Image.init()  # every format plugin PIL has, not only those imported so far
+    for mode in MODES:
+        for image_format in sorted(Image.SAVE):
+            path = tmp_path / "source" / "fox" / f"{mode.replace(';', '_')}-{image_format}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                image_in_mode(mode).save(path, image_format)
+            except Exception:  # PIL cannot write this mode in this format: nothing to test
+                path.unlink(missing_ok=True)
+                continue
+            written.append(path.relative_to(tmp_path / "source").as_posix())
+    assert len(written) > 60
+    report = fetch(tmp_path / "source", tmp_path / "raw", LIMITS)
+    skipped = {item["file"]: item["reason"] for item in report["skipped"]}
+    stored = {Path(item["file"]).stem: item["saved_as"] for item in report["converted"]}
+    for name in written:
+        if name in skipped:
+            assert skipped[name], name  # a reason, always
+            continue
+        kept = tmp_path / "raw" / "fox" / stored.get(Path(name).name, Path(name).name)
+        image = tf.io.decode_image(tf.io.read_file(str(kept)), channels=3, expand_animations=False)
+        with Image.open(tmp_path / "source" / name) as seen:  # an icon: its largest size
+            assert image.shape[:2] == (seen.height, seen.width), name
+    assert report["num_images"] == len(written) - len(skipped)
+
+
+def test_a_long_name_that_needs_another_suffix_is_skipped_with_its_reason(tmp_path):
+    name = "b" * 251 + ".bmp"  # 255 bytes, stored as .png: 255 too; one byte more is not
+    write_image(tmp_path / "source/fox" / name, image_format="TIFF")
+    longer = "c" * 250 + ".tif"
+    write_image(tmp_path / "source/fox" / longer, image_format="TIFF")
+    write_image(tmp_path / "source/fox" / "c" / ("d" * 252), image_format="TIFF")
+    report = fetch(tmp_path / "source", tmp_path / "raw", LIMITS)
+    reasons = {item["file"]: item["reason"] for item in report["skipped"]}
+    assert reasons == {f"fox/c/{'d' * 252}": "its name as .png is over 255 bytes; shorten it"}
+    assert report["num_images"] == 2
+
+
+def test_a_symlink_out_of_a_folder_source_is_not_followed(tmp_path):
+    write_image(tmp_path / "source/fox/a.png")
+    write_image(tmp_path / "secret/b.png")
+    (tmp_path / "source/fox/root").symlink_to("/")
+    (tmp_path / "source/fox/b.png").symlink_to(tmp_path / "secret/b.png")
+    (tmp_path / "source/lynx").symlink_to(tmp_path / "secret")
+    report = fetch(tmp_path / "source", tmp_path / "raw", LIMITS)
+    reasons = {item["file"]: item["reason"] for item in report["skipped"]}
+    outside = "a symlink to outside the source; not followed"
+    assert reasons == {"fox/b.png": outside, "fox/root": outside, "lynx": outside}
+    assert files_under(tmp_path / "raw") == ["fox/a.png"]
+
+
+def test_one_class_name_in_two_unicode_spellings_is_one_line(tmp_path):
+    write_image(tmp_path / "source" / "Mäusebussard" / "a.png")  # NFC: ä one code point
+    write_image(tmp_path / "source" / "Ma\u0308usebussard" / "b.png")  # NFD: a + accent
+    with pytest.raises(UserError, match="one name in two Unicode spellings"):
+        fetch(tmp_path / "source", tmp_path / "raw", LIMITS)

@@ -13,10 +13,12 @@ limit (~89 megapixels) are refused from their header, before any decoding. Byte-
 images are listed as duplicates and kept: which copy, if any, is right is the user's call.
 """
 
+import errno
 import hashlib
 import os
 import re
 import shutil
+import unicodedata
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ from lrstudy.data.archives import too_many_files
 TENSORFLOW_FORMATS = {"JPEG", "MPO", "PNG", "GIF", "BMP", "WEBP"}
 SYSTEM_FILES = {"thumbs.db", "desktop.ini"}
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS  # PIL's decompression-bomb threshold, ~89 megapixels
+NAME_BYTES = 255  # the longest file name most file systems hold
 JPEG_TOLERANCE = 2  # levels of 255 on average: PIL's and TensorFlow's JPEG decoders round apart
 warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # inspect_image reports it instead
 
@@ -78,11 +81,11 @@ def conversion_needed(path, image, frames):
     """Why the image must be stored as PIL shows it, or None when TensorFlow decodes the file
     itself into what it shows (JPEG decoders may round apart, by at most a level on average)."""
     wide = image.mode.startswith("I") and "; 16-bit samples scaled to 8 bits"
+    shown = np.asarray(rendered(image), dtype=np.int16)  # a ValueError: no view of it to store
     if image.format not in TENSORFLOW_FORMATS:
         return "a format TensorFlow cannot decode" + (wide or "")
     if frames > 1:
         return "an animation: its first frame"
-    shown = np.asarray(rendered(image), dtype=np.int16)
     try:
         decoded = decode_image(str(path)).numpy().astype(np.int16)
     except Exception as error:  # TensorFlow's own errors, whatever their class
@@ -139,13 +142,34 @@ def undecodable(name):
     return False
 
 
-def list_candidates(class_root):
+def inside(path, root):
+    """Whether `path`, its symlinks resolved, lies within the folder `root` (resolved)."""
+    return Path(os.path.realpath(path)).is_relative_to(root)
+
+
+def refuse_two_spellings(classes, class_root):
+    """One class name written twice in Unicode (é as one code point and as e + accent, NFC and
+    NFD: macOS and Linux spell file names differently) would become two classes."""
+    spelled = {}
+    for name in classes:
+        other = spelled.setdefault(unicodedata.normalize("NFC", name), name)
+        if other != name:
+            raise UserError(
+                f"{class_root} has the class folders {other!r} and {name!r}, one name in two "
+                "Unicode spellings (NFC and NFD): move the images of one into the other"
+            )
+
+
+def list_candidates(class_root, max_files=None):
     """(class names, [(class, path relative to class_root)], [skipped]) in a stable order.
 
-    Symlinked folders are followed, each real folder read once, so a symlink loop ends.
-    """
+    Symlinked folders are followed, each real folder read once, so a symlink loop ends; a
+    symlink (to a folder or a file) that leads outside class_root is skipped, not followed.
+    Over `max_files` files (data.max_files) the listing stops: too_many_files."""
     class_root = Path(class_root)
+    real_root = Path(os.path.realpath(class_root))
     classes, files, skipped, seen = [], [], [], set()
+    outside = "a symlink to outside the source; not followed"
 
     def skip(path, reason):
         relative = Path(path).relative_to(class_root).as_posix()
@@ -157,6 +181,8 @@ def list_candidates(class_root):
             skip(entry, not_utf8)
         elif is_hidden(entry.name):
             skip(entry, "hidden or system file")
+        elif not inside(entry, real_root):
+            skip(entry, outside)
         elif not entry.is_dir():
             skip(entry, "not inside a class folder")
         else:
@@ -169,16 +195,29 @@ def list_candidates(class_root):
                 seen.add(os.path.realpath(folder))
                 for name in [name for name in subfolders if is_hidden(name)]:
                     skip(Path(folder, name), "hidden folder")
-                subfolders[:] = sorted(name for name in subfolders if not is_hidden(name))
+                for name in [
+                    name for name in subfolders if not inside(Path(folder, name), real_root)
+                ]:
+                    skip(Path(folder, name), outside)
+                subfolders[:] = sorted(
+                    name
+                    for name in subfolders
+                    if not is_hidden(name) and inside(Path(folder, name), real_root)
+                )
                 for name in sorted(names):
                     if undecodable(str(Path(folder, name))):
                         skip(Path(folder, name), not_utf8)
                     elif is_hidden(name):
                         skip(Path(folder, name), "hidden or system file")
+                    elif not inside(Path(folder, name), real_root):
+                        skip(Path(folder, name), outside)
                     else:
                         files.append(
                             (entry.name, Path(folder, name).relative_to(class_root).as_posix())
                         )
+                if max_files is not None and len(files) > max_files:
+                    return classes, files, skipped
+    refuse_two_spellings(classes, class_root)
     return classes, files, skipped
 
 
@@ -247,10 +286,18 @@ def store_images(class_root, output_dir, files, checks, skipped):
                 f"same name as {stored[target]} once stored as {target.name}; rename one of "
                 "them to keep both"
             )
+        if not reason and len(target.name.encode("utf-8")) > NAME_BYTES:
+            reason = f"its name as {target.suffix} is over {NAME_BYTES} bytes; shorten it"
         if reason:
             skipped.append({"file": relative, "reason": reason})
             continue
-        copy_image(Path(class_root, relative), target, bool(check.conversion))
+        try:
+            copy_image(Path(class_root, relative), target, bool(check.conversion))
+        except OSError as error:
+            if error.errno != errno.ENAMETOOLONG:
+                raise
+            skipped.append({"file": relative, "reason": "its path is too long to store here"})
+            continue
         stored[target] = relative
         if check.conversion:
             entry = {"file": relative, "format": check.image_format, "saved_as": target.name}
@@ -263,7 +310,7 @@ def store_images(class_root, output_dir, files, checks, skipped):
 def fetch(class_root, output_dir, limits):
     """Copy every usable image of class_root into output_dir; the dataset report. `limits`
     (data.max_files, data.max_gb) cap what is read, whatever the source."""
-    classes, files, skipped = list_candidates(class_root)
+    classes, files, skipped = list_candidates(class_root, limits.max_files)
     if not classes:
         raise UserError(f"no class folders in {class_root}: expected one sub-folder per class")
 
