@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from lrstudy.core.errors import UserError
-from lrstudy.study.cluster import Origin, check_ready, connect
+from lrstudy.core.errors import UserError, redacted
+from lrstudy.study.cluster import Origin, check_ready, connect, remote_experiments
 from tests.helpers.commands import dvc, run
 
 PIPELINE = """
@@ -77,12 +77,30 @@ def test_each_check_names_what_to_do_and_passes_once_it_is_done(driver, tmp_path
     dvc("repro", cwd=driver)
     git("commit", "-qam", "the run", cwd=driver)
     git("push", "-q", "origin", "HEAD:main", cwd=driver)
+    # A folder remote that is not there (an unmounted share) is not created by a push.
+    assert refused() == (
+        f"the DVC remote 'shared' is the folder {tmp_path / 'dvc-remote'}, which does not "
+        "exist: mount it, or create it if it is new"
+    )
+    (tmp_path / "dvc-remote").mkdir()
     assert refused() == (
         "1 outputs of baseline and its upstream stages are not on the DVC remote 'shared' "
         "(e.g. model.txt): dvc repro baseline, dvc push, then again"
     )
     dvc("push", cwd=driver)
     assert check_ready("origin") == Origin(str(server), git("rev-parse", "HEAD", cwd=driver))
+
+
+def test_an_unreachable_git_remote_is_one_line_without_its_credentials():
+    origin = Origin("https://lrstudy:s3cret-token@127.0.0.1:9/study.git", "0" * 40)
+    with pytest.raises(UserError) as error:
+        remote_experiments(origin)
+    line = str(error.value)
+    assert line.startswith("cannot reach the git remote https://") and "s3cret" not in redacted(
+        line
+    )
+    assert redacted(line).startswith("cannot reach the git remote https://***@127.0.0.1:9/")
+    assert line.endswith("run the study again once it is back")
 
 
 def test_a_scheduler_nobody_runs_is_one_line():

@@ -4,6 +4,7 @@ import contextlib
 import errno
 import functools
 import inspect
+import re
 import signal
 import sys
 from pathlib import Path
@@ -11,6 +12,15 @@ from pathlib import Path
 
 class UserError(Exception):
     """Something wrong in the params, the data or the environment that the user can fix."""
+
+
+CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")  # https://user:token@host/... -> https://***@host
+
+
+def redacted(text):
+    """`text` with the credentials of every URL in it (user and password or token) masked, as
+    git masks them: a line the project prints may be pasted into an issue."""
+    return CREDENTIALS.sub("***@", text)
 
 
 @contextlib.contextmanager
@@ -66,7 +76,7 @@ def reports_user_errors(main, interrupted=stage_interrupted):
         try:
             return main(*args, **kwargs)
         except UserError as error:
-            print(f"error: {error}", file=sys.stderr)
+            print(f"error: {redacted(str(error))}", file=sys.stderr)
             raise SystemExit(1) from None
         except KeyboardInterrupt as stop:
             print(interrupted(main), file=sys.stderr)

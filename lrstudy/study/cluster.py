@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from lrstudy.core.errors import UserError
+from lrstudy.core.errors import UserError, redacted
 from lrstudy.experiments import (
     experiment_rows,
     run_dvc,
@@ -43,7 +43,7 @@ def git(*args, cwd=None):
     message (on a worker, what the driver prints for the variant)."""
     result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
     if result.returncode != 0:
-        raise RuntimeError(f"`git {' '.join(args)}` failed: {result.stderr.strip()}")
+        raise RuntimeError(redacted(f"`git {' '.join(args)}` failed: {result.stderr.strip()}"))
     return result.stdout.strip()
 
 
@@ -68,6 +68,34 @@ def experiments_on(url, commit):
     return {ExpRefInfo.from_ref(line.split()[1]).name for line in listed.splitlines()}
 
 
+def remote_experiments(origin):
+    """experiments_on the driver's side: an unreachable git remote is one line."""
+    try:
+        return experiments_on(origin.url, origin.commit)
+    except RuntimeError as error:
+        raise UserError(
+            f"cannot reach the git remote {origin.url}: {str(error).partition(': ')[2]}; the "
+            "variants pushed so far are kept: run the study again once it is back"
+        ) from None
+
+
+def check_remote_folder(root="."):
+    """The default DVC remote, where it is a folder, exists: DVC would create a missing one
+    (an unmounted share) and push there, and a clone's `dvc exp pull` would then find the
+    experiments' refs without their outputs."""
+    from dvc.repo import Repo
+
+    with Repo(root) as repo:
+        name = repo.config["core"].get("remote")
+        url = repo.config["remote"].get(name, {}).get("url", "") if name else ""
+    scheme, _, path = url.rpartition("://")
+    if url and scheme in ("", "file") and not Path(path).is_dir():
+        raise UserError(
+            f"the DVC remote {name!r} is the folder {path}, which does not exist: mount it, or "
+            "create it if it is new"
+        )
+
+
 # The driver
 
 
@@ -89,6 +117,7 @@ def check_ready(git_remote):
             "the committed .dvc/config names no default DVC remote (a --local one does not "
             "reach the workers): dvc remote add -d NAME URL, then commit and push .dvc/config"
         )
+    check_remote_folder()
     status = run_dvc("status", "--cloud", "--with-deps", SHARED_STAGE, "--json").stdout
     # "deleted": on the remote only; "new": in this cache only; "missing": in neither
     states = json.loads(status or "{}")
@@ -140,7 +169,7 @@ class Cluster:
         names = [run.name for run in runs]
         refuse_stale(runs, succeeded_revs(experiment_rows()))
         here = set(succeeded(names))
-        remote = experiments_on(self.origin.url, self.origin.commit)
+        remote = remote_experiments(self.origin)
         to_run = [run for run in runs if run.name not in here | remote]
         print(
             f"study: {len(runs)} variants in {label}, {len(runs) - len(to_run)} already "
@@ -162,7 +191,7 @@ class Cluster:
             for future in as_completed(futures):
                 if future.status == "error":
                     name = future.key.partition("@")[0]
-                    bar.write(f"study: variant {name} failed: {future.exception()}")
+                    bar.write(redacted(f"study: variant {name} failed: {future.exception()}"))
                 elif laps := future.result():
                     steps.append(laps)
                 bar.update()
@@ -172,7 +201,7 @@ class Cluster:
                 f"worker each took {step_times(steps)}"
             )
         missing = [name for name in names if name not in here]
-        if pulled := sorted(set(missing) & experiments_on(self.origin.url, self.origin.commit)):
+        if pulled := sorted(set(missing) & remote_experiments(self.origin)):
             run_dvc("exp", "pull", self.git_remote, *pulled)
             refuse_stale(runs, succeeded_revs(experiment_rows()))  # a colleague's, maybe
 
@@ -234,6 +263,8 @@ def run_variant(origin, name, arguments, targets):
         clock.lap("checkout")
         run_dvc("pull", "--with-deps", SHARED_STAGE, cwd=root, env=env)
         clock.lap("pull")
+        # A task whose push failed (the remote unreachable) left its experiment here: run anew.
+        run_dvc("exp", "remove", name, cwd=root, env=env, check=False)
         ran = run_dvc(
             "exp", "run", "-n", name, *arguments, *targets, cwd=root, env=env, check=False
         )
@@ -243,6 +274,7 @@ def run_variant(origin, name, arguments, targets):
                 f"log:\n{ran.stdout}{ran.stderr}"
             )
         clock.lap("run")
+        check_remote_folder(root)
         run_dvc("push", *(("--with-deps", *targets) if targets else ()), cwd=root, env=env)
         run_dvc("exp", "push", "--no-cache", "origin", name, cwd=root, env=env)
         clock.lap("push")
