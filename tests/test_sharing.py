@@ -124,7 +124,7 @@ def test_a_grid_sharded_over_two_machines_gives_the_one_machine_table(machines):
         assert shard.returncode == 0, output
         share = 2 if index == 1 else 1  # three variants dealt round-robin
         assert f"{share} variants in tiny, shard {index}/2, 0 already run" in output
-        assert f"shard {index}/2 done ({share} of its {share} variants succeeded)" in output
+        assert f"shard {index}/2 done (its {share} variants succeeded)" in output
         assert not (machine / TABLES[0]).exists()  # a shard builds no table
         dvc("exp", "push", "--run-cache", shards, cwd=machine)
 

@@ -263,7 +263,14 @@ def test_a_variant_that_failed_or_was_left_queued_runs_in_the_next_study(project
     # A variant's name on an experiment that ran other params is not reused, and the queue
     # does not take uncommitted changes into the variants.
     dvc("exp", "remove", "fixed-lr0.001", cwd=root)
-    other = ("-S", "schedule.name=fixed", "-S", "head.dropout=0.5")
+    other = (
+        "-S",
+        "schedule.name=fixed",
+        "-S",
+        "schedule.initial_lr=0.001",
+        "-S",
+        "head.dropout=0.5",
+    )
     dvc("exp", "run", "-n", "fixed-lr0.001", *other, "train", cwd=root)
     run(["git", "checkout", "params.yaml"], root)  # `dvc exp run` left its values there
     refused = run(command, root, check=False)

@@ -11,7 +11,9 @@ import pytest
 from lrstudy.core.errors import UserError
 from lrstudy.pages import inert_html, update_blocks
 from lrstudy.study.cli import main as study
+from lrstudy.study.cli import run_shard
 from lrstudy.study.kinds import read_kind_results
+from lrstudy.study.queue import failure_log
 from lrstudy.study.results import runs_file
 from lrstudy.study.reuse import CODE, refuse_stale, refuse_uncommitted
 from lrstudy.study.variants import Run
@@ -239,3 +241,22 @@ def test_an_experiment_is_reused_only_if_it_ran_what_would_run_now(project, monk
     assert str(refused.value) == (
         "queued variants run the commit, not your uncommitted params.yaml: commit them"
     )
+
+
+class RunsNothing:
+    """A runner whose variants all fail: none of them leaves an experiment."""
+
+    def run_variants(self, label, runs):
+        pass
+
+
+def test_a_shard_whose_variants_failed_is_an_error_and_their_logs_are_printed(project, monkeypatch):
+    monkeypatch.chdir(project())
+    with pytest.raises(UserError) as failed:
+        run_shard("g", RunsNothing(), [EXP], (1, 2))
+    assert str(failed.value) == (
+        "shard 1/2: 1 of its 1 variants failed (exp-lr0.01-k0.3; their logs are above): run the "
+        "shard again"
+    )
+    # DVC says why a task has no log on stderr: printed, not dropped.
+    assert failure_log(EXP.name) == "ERROR: 'exp-lr0.01-k0.3' is not a valid queued experiment name"

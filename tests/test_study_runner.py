@@ -63,9 +63,10 @@ class Clock:
         self.now += seconds
 
 
-def wait(tasks, polls, workers=1):
+def wait(tasks, polls, workers=1, printing=False):
     """wait_for on `tasks` ({task id: name}) over successive polls of the queue ({task id:
-    (name, state)}, or None when unreadable; the last repeats); (result, polls taken)."""
+    (name, state)}, or None when unreadable; the last repeats), with a task printing at every
+    poll or never; (result, polls taken)."""
     clock, taken = Clock(), []
 
     def poll():
@@ -74,7 +75,13 @@ def wait(tasks, polls, workers=1):
 
     with tqdm(total=len(tasks), disable=True) as bar:
         result = wait_for(
-            tasks, bar, poll=poll, workers=lambda: workers, clock=clock, sleep=clock.sleep
+            tasks,
+            bar,
+            poll=poll,
+            workers=lambda: workers,
+            progress=lambda: clock.now if printing else 0.0,
+            clock=clock,
+            sleep=clock.sleep,
         )
     return result, len(taken)
 
@@ -109,8 +116,12 @@ def test_an_unreadable_poll_is_skipped_and_unreadable_ones_hit_the_stall_limit()
 
 
 def test_a_queue_that_never_moves_ends_the_wait_after_the_stall_limit():
-    with pytest.raises(UserError, match=r"a \(Running\) after \d+ s: no change"):
+    with pytest.raises(UserError, match=r"a \(Running\) after \d+ s: no change and no output"):
         wait({"t1": "a"}, [{"t1": ("a", "Running")}])
+    # A variant that prints as it trains is waited for however long it runs.
+    hours = 3 * 3600 // POLL_SECONDS
+    polls = [{"t1": ("a", "Running")}] * hours + [{"t1": ("a", "Success")}]
+    assert wait({"t1": "a"}, polls, printing=True) == ({"t1": "Success"}, hours + 1)
     slow = STALL_SECONDS // POLL_SECONDS - 1  # one task running just under the limit
     polls = [{"t1": ("a", "Running")}] * slow + [{"t1": ("a", "Success")}]
     assert wait({"t1": "a"}, polls) == ({"t1": "Success"}, slow + 1)

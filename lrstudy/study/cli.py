@@ -65,11 +65,16 @@ def run_shard(grid, runner, runs, shard):
     index, count = shard
     share = shard_of(runs, index, count)
     runner.run_variants(f"{grid}, shard {index}/{count}", share)
+    done = succeeded([run.name for run in share])
+    if failed := [run.name for run in share if run.name not in done]:
+        raise UserError(
+            f"shard {index}/{count}: {len(failed)} of its {len(share)} variants failed "
+            f"({', '.join(failed[:3])}; their logs are above): run the shard again"
+        )
     print(
-        f"study: shard {index}/{count} done ({len(succeeded([run.name for run in share]))} of its "
-        f"{len(share)} variants succeeded). Push them (make push); once every shard is pushed, "
-        f"a clone that pulled them (make pull) builds the table: python -m lrstudy.study "
-        f"--grid {grid}"
+        f"study: shard {index}/{count} done (its {len(share)} variants succeeded). Push them "
+        "(make push); once every shard is pushed, a clone that pulled them (make pull) builds "
+        f"the table: {shlex.join(['python', '-m', 'lrstudy.study', '--grid', grid])}"
     )
 
 

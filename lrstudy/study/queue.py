@@ -7,6 +7,7 @@ A runner is used as `with runner: runner.run_variants(label, runs)`; this one an
 import subprocess
 import tempfile
 import time
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -25,7 +26,10 @@ from lrstudy.study.variants import SHARED_STAGE
 FINISHED = ("Success", "Failed")
 ACTIVE = ("Running", "Queued")
 POLL_SECONDS = 5
-STALL_SECONDS = 600  # no variant changed state for this long: stop waiting, say which
+# No variant changed state and no running one printed anything for this long: stop waiting,
+# say which. A healthy stage prints its progress bar as it trains, however long it takes.
+STALL_SECONDS = 600
+RUN_OUTPUT = Path(".dvc/tmp/exps/run")  # DVC's queue: each running task's output, <rev>/*.out
 LOST_POLLS = 3  # polls with nothing queued or running while some variant is missing or Unknown
 
 
@@ -72,15 +76,35 @@ def start_queue(jobs):
         print(output.read(), end="")
 
 
+def last_output(folder=RUN_OUTPUT):
+    """When a task of the queue last printed (the time its output file last changed), or 0."""
+    times = [0.0]
+    for output in folder.glob("*/*.out"):
+        try:
+            times.append(output.stat().st_mtime)
+        except OSError:  # its task ended and DVC cleaned it up
+            pass
+    return max(times)
+
+
 def wait_for(
-    tasks, bar, poll=queue_tasks, workers=queue_workers, clock=time.monotonic, sleep=time.sleep
+    tasks,
+    bar,
+    poll=queue_tasks,
+    workers=queue_workers,
+    progress=last_output,
+    clock=time.monotonic,
+    sleep=time.sleep,
 ):
     """{task id: state} once every one of `tasks` ({task id: name}) has finished. Stops with a
     UserError naming what is left when a task vanished from the queue, or tasks wait with no
-    worker alive, for LOST_POLLS polls, or when no state changed (or none could be read) in
-    STALL_SECONDS."""
+    worker alive, for LOST_POLLS polls, or when for STALL_SECONDS no state changed (or none
+    could be read) and no task printed (`progress`: when one last did)."""
     states, changed, lost_polls = dict.fromkeys(tasks, "unread"), clock(), 0
+    printed = progress()
     while True:
+        if (latest := progress()) != printed:
+            printed, changed = latest, clock()
         if (polled := poll()) is not None:
             now = {task: polled.get(task, (None, "missing"))[1] for task in tasks}
             done = sum(state in FINISHED for state in now.values())
@@ -98,13 +122,23 @@ def wait_for(
                 if state not in FINISHED
             ]
             reason = (
-                "gone from the queue, or no worker" if lost_polls >= LOST_POLLS else "no change"
+                "gone from the queue, or no worker"
+                if lost_polls >= LOST_POLLS
+                else "no change and no output"
             )
             raise UserError(
                 f"gave up waiting for {', '.join(left)} after {clock() - changed:.0f} s: "
                 f"{reason} (see `dvc queue status` and `dvc queue logs NAME`)"
             )
         sleep(POLL_SECONDS)
+
+
+def failure_log(name):
+    """What `dvc queue logs` says of a failed task: the stage's output, or, for a task that
+    failed before its stage ran (a full disk while DVC copied the workspace), DVC's own
+    message, which it prints on stderr."""
+    shown = run_dvc("queue", "logs", name, check=False)
+    return (shown.stdout + shown.stderr).strip() or "(empty)"
 
 
 def run_queue(names, jobs):
@@ -119,8 +153,7 @@ def run_queue(names, jobs):
         states = wait_for({task: name for name, task in newest.items()}, bar)
     for name, task in newest.items():
         if states[task] == "Failed":
-            log = run_dvc("queue", "logs", name, check=False).stdout
-            print(f"study: variant {name} failed; its log:\n{log}")
+            print(f"study: variant {name} failed; its log:\n{failure_log(name)}")
 
 
 def stage_dvc_lock():
