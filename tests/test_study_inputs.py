@@ -11,7 +11,7 @@ import pytest
 from lrstudy.core.errors import UserError
 from lrstudy.pages import inert_html, update_blocks
 from lrstudy.study.cli import main as study
-from lrstudy.study.cli import run_shard
+from lrstudy.study.cli import one_study_at_a_time, run_shard
 from lrstudy.study.kinds import read_kind_results
 from lrstudy.study.queue import failure_log
 from lrstudy.study.results import runs_file
@@ -260,3 +260,17 @@ def test_a_shard_whose_variants_failed_is_an_error_and_their_logs_are_printed(pr
     )
     # DVC says why a task has no log on stderr: printed, not dropped.
     assert failure_log(EXP.name) == "ERROR: 'exp-lr0.01-k0.3' is not a valid queued experiment name"
+
+
+def test_a_second_study_in_one_clone_is_refused_while_the_first_runs(tmp_path):
+    lock = tmp_path / ".dvc" / "tmp" / "lrstudy-study.lock"
+    with one_study_at_a_time("reference", lock):
+        with pytest.raises(UserError) as refused:
+            with one_study_at_a_time("modern", lock):
+                pass
+        assert str(refused.value) == (
+            f"another study runs in this clone (pid {os.getpid()}, --grid reference): wait for "
+            "it to end, or run this one from another clone"
+        )
+    with one_study_at_a_time("modern", lock):  # once the first ended
+        pass

@@ -1,9 +1,13 @@
 """`python -m lrstudy.study`: a grid of study.yaml run by its kind, on the runner the options
 name, then published; or, with --reanalyse, its committed runs published again."""
 
+import contextlib
+import fcntl
 import functools
+import os
 import shlex
 import sys
+from pathlib import Path
 
 from lrstudy.core.config import load_config
 from lrstudy.core.errors import UserError, reports_user_errors, stop_signals
@@ -60,6 +64,30 @@ def check_pages(pages, grid):
         )
 
 
+STUDY_LOCK = Path(".dvc/tmp/lrstudy-study.lock")
+
+
+@contextlib.contextmanager
+def one_study_at_a_time(grid, lock=STUDY_LOCK):
+    """Hold this clone's study lock while the block runs: two studies in one clone would queue
+    and run the same variants twice (the lock goes with the process, however it ends)."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a+") as file:
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.seek(0)
+            holder = file.read().strip() or "another process"
+            raise UserError(
+                f"another study runs in this clone ({holder}): wait for it to end, or run this "
+                "one from another clone"
+            ) from None
+        file.truncate(0)
+        file.write(f"pid {os.getpid()}, --grid {grid}")
+        file.flush()
+        yield
+
+
 def run_shard(grid, runner, runs, shard):
     """Only shard (i, n) of the grid's runs; the table waits for every shard's."""
     index, count = shard
@@ -107,7 +135,8 @@ def main(argv=None):
     if options.reanalyse:
         kind, results = read_kind_results(options.grid)
     else:
-        results = run_grid(options, config)
+        with one_study_at_a_time(options.grid):
+            results = run_grid(options, config)
         if results is None:
             return
         write_results(results)

@@ -4,6 +4,8 @@ same heads; then finetune, evaluate and report), queued like the variants so tha
 stays as it was. Its record keeps McNemar's counts of fine-tuning on the test images and its
 validation curves."""
 
+import shlex
+
 from lrstudy.core.errors import UserError
 from lrstudy.core.outputs import parse_curve
 from lrstudy.core.paths import curve_path, summary_file
@@ -51,5 +53,5 @@ def refuse_another_fine_tuning(results, chosen):
         raise UserError(
             f"{runs_file(results['grid'])}: the analysis now fine-tunes {chosen}, but these "
             f"results fine-tuned {fine_tuned}; run the study again "
-            f"(python -m lrstudy.study --grid {results['grid']})"
+            f"({shlex.join(['python', '-m', 'lrstudy.study', '--grid', results['grid']])})"
         )

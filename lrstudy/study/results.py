@@ -10,6 +10,7 @@ page shows is always what the code computes from it.
 """
 
 import json
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -104,8 +105,8 @@ def read_results(grid, root=Path(".")):
         results = json.loads(path.read_bytes().decode("utf-8"), parse_constant=refuse_constant)
     except FileNotFoundError:
         raise UserError(
-            f"{path}: no such file; run the study (python -m lrstudy.study --grid {grid}) "
-            "before reanalysing it"
+            f"{path}: no such file; run the study (python -m lrstudy.study --grid "
+            f"{shlex.quote(grid)}) before reanalysing it"
         ) from None
     except UnicodeDecodeError as error:
         raise UserError(f"{path} is not UTF-8 text (byte {error.start})") from None
@@ -120,7 +121,7 @@ def check_grid(results, grid, path):
     if results["grid"] != grid:
         raise UserError(
             f"{path} holds the runs of the grid {results['grid']!r}, not of {grid!r}: restore "
-            f"it (git checkout {runs_file(grid)}) or run the study again"
+            f"it (git checkout {shlex.quote(str(runs_file(grid)))}) or run the study again"
         )
 
 
