@@ -100,7 +100,9 @@ def test_an_unreachable_git_remote_is_one_line_without_its_credentials():
         line
     )
     assert redacted(line).startswith("cannot reach the git remote https://***@127.0.0.1:9/")
-    assert line.endswith("run the study again once it is back")
+    assert line.endswith(
+        "; the variants pushed so far are kept: run the study again once it is back"
+    )
 
 
 def test_a_scheduler_nobody_runs_is_one_line():

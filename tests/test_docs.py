@@ -188,3 +188,17 @@ def test_a_marked_block_is_replaced_and_a_missing_one_refused(tmp_path):
         replace_marked_block(page, "y", "new\n")
     assert update_blocks(page, {"x": "newer\n", "y": "absent\n"}) == ["x"]
     assert page.read_text() == "intro\n<!-- x:start -->\nnewer\n<!-- x:end -->\nrest\n"
+
+
+def test_every_documented_dask_server_listens_on_an_address_it_names():
+    """Dask's TCP has no login: a scheduler or worker on every interface lets anyone who
+    reaches it run code as its user (docs/sharing.md, "Who can reach a scheduler")."""
+    commands = [
+        line
+        for page in PAGES
+        for line in page.read_text(encoding="utf-8").splitlines()
+        if re.search(r"dask (scheduler|worker) (tcp://|-)", line) or "dask ssh " in line
+    ]
+    assert len(commands) >= 4
+    for line in commands:
+        assert "--host " in line and "dask ssh " not in line, line

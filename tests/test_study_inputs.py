@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from lrstudy.core.errors import UserError
-from lrstudy.pages import inert_html, update_blocks
+from lrstudy.pages import inert_html, replace_marked_block, update_blocks
 from lrstudy.study.cli import main as study
 from lrstudy.study.cli import one_study_at_a_time, run_shard
 from lrstudy.study.kinds import read_kind_results
@@ -84,7 +84,7 @@ BROKEN_RUNS = {
     string_split_key: "['folds']['images']['test'][0]: Input should be a valid integer",
     fewer_images: "fixed-lr0.1: head 0 is right or wrong on 315 images",
     path_as_grid: "['grid']: String should match pattern",
-    other_grid: "holds the runs of the grid 'modern', not of 'reference': restore it (git",
+    other_grid: "holds the runs of the grid 'modern', not of 'reference': restore it (git checkout",
 }
 
 
@@ -176,6 +176,13 @@ def test_a_block_is_only_where_its_markers_stand_alone_and_in_order(tmp_path):
     page.write_text(PAGE)
     assert update_blocks(page, {"study-g": "new table\n"}) == ["study-g"]
     assert page.read_text() == PAGE.replace("old table", "new table")
+    page.write_text("Mention `<!-- study-g:start -->` and `<!-- study-g:end -->` inline only.\n")
+    with pytest.raises(UserError) as missing:
+        replace_marked_block(page, "study-g", "t\n")
+    assert str(missing.value) == (
+        f"{page} has no `<!-- study-g:start -->` ... `<!-- study-g:end -->` block (each on a "
+        "line of its own)"
+    )
     page.write_text("<!-- study-g:end -->\nx\n<!-- study-g:start -->\n")
     with pytest.raises(UserError, match="`<!-- study-g:end -->` comes before `<!-- study-g:start"):
         update_blocks(page, {"study-g": "t\n"})
