@@ -150,6 +150,7 @@ def test_a_grid_on_two_dask_workers_gives_the_one_machine_table_though_one_is_ki
         pushed = git("ls-remote", str(base / "cluster.git"), "refs/exps/*", cwd=driver).stdout
         again = run([*STUDY, "--scheduler", address], clone(base, "again", "cluster.git"))
         one_fails = run_two_variants_one_broken(address, base / "again")
+        refused, rerun = rerun_after_a_refused_push(address, base / "again", base / "cluster.git")
     assert killed_mid_variant
     assert study.returncode == 0, output
     assert "3 variants in tiny, 0 already run (here or on origin); 3 to Dask's workers" in output
@@ -164,6 +165,11 @@ def test_a_grid_on_two_dask_workers_gives_the_one_machine_table_though_one_is_ki
     assert "schedule.initial_lr = -1.0 is not allowed" in one_fails  # its log
     pulled = experiment_states(dvc_api.exp_show(repo=str(base / "again")))
     assert pulled.get("exp-lr0.01-k0.1") == "Success"
+    # A push the git remote refused leaves the experiment in the worker's kept checkout; the
+    # variant's next run there starts afresh instead of conflicting with it.
+    assert "study: variant exp-lr0.01-k0.2 failed: `dvc exp push --no-cache" in refused
+    assert "study: variant exp-lr0.01-k0.2 failed" not in rerun
+    assert pulled.get("exp-lr0.01-k0.2") == "Success"
 
 
 def run_two_variants_one_broken(address, root):
@@ -179,6 +185,24 @@ def run_two_variants_one_broken(address, root):
         f"with cluster: cluster.run_variants('a broken variant', {runs!r})"
     )
     return run([sys.executable, "-c", code], root).stdout
+
+
+def rerun_after_a_refused_push(address, root, server):
+    """What the driver prints when the git remote cannot take a variant's ref (a folder stands
+    where the ref goes), then when the same variant runs again once it can."""
+    name = "exp-lr0.01-k0.2"
+    commit = git("rev-parse", "HEAD", cwd=root).stdout.strip()
+    blocker = server / "refs" / "exps" / commit[:2] / commit[2:] / name
+    blocker.mkdir(parents=True)
+    runs = [Run(name, ("-S", "schedule.name=exp", "-S", "schedule.k=0.2"), ("train",))]
+    code = (
+        "from lrstudy.study.cluster import Cluster; from lrstudy.study.variants import Run; "
+        f"cluster = Cluster({address!r}, 'origin')\n"
+        f"with cluster: cluster.run_variants('one variant', {runs!r})"
+    )
+    refused = run([sys.executable, "-c", code], root).stdout
+    blocker.rmdir()
+    return refused, run([sys.executable, "-c", code], root).stdout
 
 
 def test_the_fine_tuned_model_is_an_artifact_that_dvc_gets_by_name(machines):
