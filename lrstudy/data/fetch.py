@@ -160,63 +160,72 @@ def refuse_two_spellings(classes, class_root):
             )
 
 
+NOT_UTF8 = "its name is not valid UTF-8; rename it"
+OUTSIDE = "a symlink to outside the source; not followed"
+
+
+def skip_reason(path, real_root):
+    """Why a file (or class folder) of a source is not read, or None."""
+    if undecodable(str(path)):
+        return NOT_UTF8
+    if is_hidden(path.name):
+        return "hidden or system file"
+    if not inside(path, real_root):
+        return OUTSIDE
+    return None
+
+
+def class_files(entry, real_root, seen, skip):
+    """The files under the class folder `entry`, each real folder read once (`seen`: the real
+    folders read so far), sub-folders followed unless hidden or outside `real_root`;
+    `skip(path, reason)` for everything else."""
+    for folder, subfolders, names in os.walk(entry, followlinks=True):
+        if os.path.realpath(folder) in seen:
+            skip(folder, "folder already read through another path (symlink loop?)")
+            subfolders[:] = []
+            continue
+        seen.add(os.path.realpath(folder))
+        kept = []
+        for name in sorted(subfolders):
+            path = Path(folder, name)
+            reason = "hidden folder" if is_hidden(name) else skip_reason(path, real_root)
+            if reason:
+                skip(path, reason)
+            else:
+                kept.append(name)
+        subfolders[:] = kept
+        for name in sorted(names):
+            path = Path(folder, name)
+            if reason := skip_reason(path, real_root):
+                skip(path, reason)
+            else:
+                yield path
+
+
 def list_candidates(class_root, max_files=None):
     """(class names, [(class, path relative to class_root)], [skipped]) in a stable order.
 
     Symlinked folders are followed, each real folder read once, so a symlink loop ends; a
     symlink (to a folder or a file) that leads outside class_root is skipped, not followed.
-    Over `max_files` files (data.max_files) the listing stops: too_many_files."""
+    Past `max_files` files (data.max_files) the listing stops: too_many_files."""
     class_root = Path(class_root)
     real_root = Path(os.path.realpath(class_root))
     classes, files, skipped, seen = [], [], [], set()
-    outside = "a symlink to outside the source; not followed"
 
     def skip(path, reason):
         relative = Path(path).relative_to(class_root).as_posix()
         skipped.append({"file": relative.encode("utf-8", "replace").decode(), "reason": reason})
 
-    not_utf8 = "its name is not valid UTF-8; rename it"
     for entry in sorted(class_root.iterdir()):
-        if undecodable(entry.name):
-            skip(entry, not_utf8)
-        elif is_hidden(entry.name):
-            skip(entry, "hidden or system file")
-        elif not inside(entry, real_root):
-            skip(entry, outside)
-        elif not entry.is_dir():
-            skip(entry, "not inside a class folder")
-        else:
-            classes.append(entry.name)
-            for folder, subfolders, names in os.walk(entry, followlinks=True):
-                if os.path.realpath(folder) in seen:
-                    skip(folder, "folder already read through another path (symlink loop?)")
-                    subfolders[:] = []
-                    continue
-                seen.add(os.path.realpath(folder))
-                for name in [name for name in subfolders if is_hidden(name)]:
-                    skip(Path(folder, name), "hidden folder")
-                for name in [
-                    name for name in subfolders if not inside(Path(folder, name), real_root)
-                ]:
-                    skip(Path(folder, name), outside)
-                subfolders[:] = sorted(
-                    name
-                    for name in subfolders
-                    if not is_hidden(name) and inside(Path(folder, name), real_root)
-                )
-                for name in sorted(names):
-                    if undecodable(str(Path(folder, name))):
-                        skip(Path(folder, name), not_utf8)
-                    elif is_hidden(name):
-                        skip(Path(folder, name), "hidden or system file")
-                    elif not inside(Path(folder, name), real_root):
-                        skip(Path(folder, name), outside)
-                    else:
-                        files.append(
-                            (entry.name, Path(folder, name).relative_to(class_root).as_posix())
-                        )
-                if max_files is not None and len(files) > max_files:
-                    return classes, files, skipped
+        reason = skip_reason(entry, real_root)
+        if reason or not entry.is_dir():
+            skip(entry, reason or "not inside a class folder")
+            continue
+        classes.append(entry.name)
+        for path in class_files(entry, real_root, seen, skip):
+            files.append((entry.name, path.relative_to(class_root).as_posix()))
+            if max_files is not None and len(files) > max_files:
+                return classes, files, skipped
     refuse_two_spellings(classes, class_root)
     return classes, files, skipped
 
