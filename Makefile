@@ -10,7 +10,7 @@
 # make compare      - HEAD and every experiment in one table that fits a terminal
 # make repro-reference - the reference reports' setup as one experiment: Oregon Wildlife from
 #                     Kaggle and EfficientNet-B0 (needs internet for the data and the weights)
-# make bench        - set up .venv and run the benchmarks (8-11 min; writes docs/performance.md)
+# make bench        - set up .venv and run the benchmarks (about 11 min; writes docs/performance.md)
 PYTHON ?= python3
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)

@@ -4,7 +4,7 @@
 
 Everything is measured in one run on one machine, comparisons side by side (these machines are
 noisy: ratios mean more than seconds). Writes bench/results.json, bench/results.md and the
-results section of docs/performance.md. Takes 8 to 11 minutes on a 2-core CPU.
+results section of docs/performance.md. Takes about 11 minutes on a 2-core CPU.
 
 1. one head epoch the reference reports' way (images -> frozen backbone -> head) vs on cached
    features; ten seeds of the head in one graph vs one by one (bench/measure.py);
@@ -14,7 +14,10 @@ results section of docs/performance.md. Takes 8 to 11 minutes on a 2-core CPU.
    (bench/forward.py, a fresh process each);
 4. DVC overhead: `dvc exp run -S schedule.k=0.3 train` and its parts (the stage alone, its
    imports, its training and writing), and a no-op `dvc repro`;
-5. fine-tuning training images/s on each runtime vs the same bare forward (and on a GPU).
+5. fine-tuning training images/s on each runtime vs the same bare forward (and on a GPU);
+6. a study's variant: its wall time in a grid on the study's runner (DVC's queue) at `--jobs 1`
+   and `--jobs 2` against the training inside it (the heads on the split's seeds and on every
+   fold and seed), the rest being the runner's and DVC's work.
 """
 
 import argparse
@@ -37,6 +40,8 @@ from lrstudy.backbone.litert import THREADS
 from lrstudy.core.paths import DATASET_REPORT, folds_file, repeats_file, time_file
 from lrstudy.experiments import run_dvc, with_this_python
 from lrstudy.pages import replace_marked_block
+from lrstudy.study.queue import Queue
+from lrstudy.study.variants import HEADS_TARGETS, Run
 from tests.helpers.sandbox import EMBEDDED_DATASET, REPO_ROOT, make_project
 
 RESULTS_DIR = REPO_ROOT / "bench"
@@ -102,6 +107,85 @@ def measure_pipeline(project):
         "train_stage_repeats": len(read(repeats_file("train"))["seeds"]),
         "train_stage_folds": len(read(folds_file("train"))["images"]["test"]),
     }
+
+
+QUEUED_VARIANTS = 4  # per grid: exp decays that differ in k only, each a new experiment
+
+
+def queued_grid(project, jobs):
+    """Item 6: `QUEUED_VARIANTS` new variants through the study's queue, `jobs` at a time: the
+    grid's wall time. (A queued experiment keeps no stage timings, which git ignores; a
+    variant's training is item 4's, the same heads on the same data.)"""
+    ks = [round(0.1 * (jobs * QUEUED_VARIANTS + index + 1), 1) for index in range(QUEUED_VARIANTS)]
+    runs = [
+        Run(
+            f"bench-jobs{jobs}-k{k}",
+            ("-S", "schedule.name=exp", "-S", f"schedule.k={k}"),
+            HEADS_TARGETS,
+        )
+        for k in ks
+    ]
+    print(f"bench: {len(runs)} variants on the queue, --jobs {jobs} ...", flush=True)
+    os.chdir(project)
+    try:
+        with Queue(jobs) as queue:
+            started = time.perf_counter()
+            queue.run_variants(f"bench --jobs {jobs}", runs)
+            grid_s = time.perf_counter() - started
+    finally:
+        os.chdir(REPO_ROOT)
+    return {"variants": len(runs), "grid_s": round(grid_s, 1)}
+
+
+def kept_checkout(project):
+    """Item 6's candidate: the same variants one after the other with `dvc exp run` in a clone
+    kept for all of them, its DVC cache the project's, each experiment then pushed into the
+    project (`dvc exp push`), as a Dask worker runs them: the grid's wall time and each
+    variant's training."""
+    print(f"bench: {QUEUED_VARIANTS} variants in a kept checkout ...", flush=True)
+    subprocess.run(["git", "add", "dvc.lock"], cwd=project, check=True)
+    subprocess.run(["git", "commit", "-qm", "the shared stages"], cwd=project, check=True)
+    checkout = project.parent / "checkout"
+    subprocess.run(["git", "clone", "-q", str(project), str(checkout)], check=True)
+    run_dvc("cache", "dir", "--local", str(project / ".dvc" / "cache"), cwd=checkout)
+    started = time.perf_counter()
+    run_dvc("checkout", "--with-deps", "baseline", cwd=checkout)
+    checkout_s = time.perf_counter() - started
+    names = [f"bench-kept-k{0.1 * (index + 20):.1f}" for index in range(QUEUED_VARIANTS)]
+    started, training = time.perf_counter(), []
+    for name in names:
+        k = name.rpartition("-k")[2]
+        run_dvc(
+            "exp",
+            "run",
+            "-n",
+            name,
+            "-S",
+            "schedule.name=exp",
+            "-S",
+            f"schedule.k={k}",
+            *HEADS_TARGETS,
+            cwd=checkout,
+        )
+        run_dvc("exp", "push", "--no-cache", "origin", name, cwd=checkout)
+        times = json.loads((checkout / time_file("train")).read_text())
+        training.append(round(times["wall_time_s"] + times["folds_s"], 2))
+    return {
+        "variants": len(names),
+        "grid_s": round(time.perf_counter() - started, 1),
+        "checkout_s": round(checkout_s, 1),
+        "training_s": training,
+    }
+
+
+def measure_variants(project):
+    """Item 6 at --jobs 1 and 2 (the shared stages already up to date), then in a kept
+    checkout."""
+    # Item 4's `dvc exp run` left its params in the workspace; the queue runs the commit's.
+    subprocess.run(["git", "checkout", "--", "params.yaml"], cwd=project, check=True)
+    found = {f"jobs_{jobs}": queued_grid(project, jobs) for jobs in (1, 2)}
+    found["kept_checkout"] = kept_checkout(project)
+    return found
 
 
 def measure_forward(configurations):
@@ -176,14 +260,16 @@ def main():
     with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
         project = bench_project(workdir, dataset)
         results["pipeline"] = measure_pipeline(project)
+        results["variants"] = measure_variants(project)
         report = json.loads((project / DATASET_REPORT).read_text())
         results["dataset_images"] = report["num_images"]
         results["in_process"] = measure_in_process(project)
         os.chdir(REPO_ROOT)
     results["bench_s"] = round(time.perf_counter() - started, 1)
 
-    table = markdown(results, THREADS)
+    # The measurements first: a table that fails to render loses none of them.
     (RESULTS_DIR / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    table = markdown(results, THREADS)
     (RESULTS_DIR / "results.md").write_text(table, encoding="utf-8")
     replace_marked_block(REPO_ROOT / "docs" / "performance.md", "bench", table)
     print(table)

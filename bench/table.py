@@ -1,6 +1,8 @@
 """The bench's results as the Markdown table docs/performance.md shows: one group of rows per item,
 each value beside what it is compared with, the ratio and the target where there is one."""
 
+import statistics
+
 from bench.measure import BACKBONE
 
 GRID_VARIANTS, GRID_EPOCHS = 18, 50  # study.yaml's reference grid: 18 schedules x 50 epochs
@@ -200,6 +202,47 @@ def finetuning_rows(local):
     ]
 
 
+def variant_rows(variants, pipeline, matmul_gflop_per_s):
+    """Item 6: a study's variant in a queued grid, its wall time against the training in it
+    (item 4's: the same heads on the same data)."""
+    rows = []
+    training = pipeline["train_stage_training_s"] + pipeline["train_stage_folds_s"]
+    for jobs in (1, 2):
+        grid = variants[f"jobs_{jobs}"]
+        whole = grid["grid_s"] * jobs / grid["variants"]  # per variant, per job
+        overhead = whole - training
+        rows.append(
+            (
+                f"6. a variant of a queued grid ({grid['variants']} variants, `--jobs {jobs}`), "
+                "per job",
+                f"{whole:.1f} s",
+                f"its training (heads on the split's seeds and every fold x seed): "
+                f"{training:.1f} s; the rest (the queue, DVC, the interpreter) {overhead:.1f} s; "
+                f"host matmul {matmul_gflop_per_s:.0f} GFLOP/s",
+                f"training {training / whole:.0%} of it",
+                "rest ≤ training" if jobs == 2 else "",
+                met(overhead <= training) if jobs == 2 else "",
+            )
+        )
+    kept = variants.get("kept_checkout")
+    if kept:
+        whole = kept["grid_s"] / kept["variants"]
+        training = statistics.median(kept["training_s"])
+        rows.append(
+            (
+                f"6. candidate: the same in a kept checkout (`dvc exp run`, then `dvc exp push` "
+                f"into the project; {kept['variants']} variants one after the other)",
+                f"{whole:.1f} s",
+                f"its training {training:.1f} s, the rest {whole - training:.1f} s (checking "
+                f"out the shared stages once: {kept['checkout_s']:.1f} s)",
+                f"training {training / whole:.0%} of it",
+                "",
+                "",
+            )
+        )
+    return rows
+
+
 def forward_table(results):
     lines = [
         "Backbone forward pass (a fresh process per configuration; GFLOP/s = 2 × MACs × images/s;",
@@ -225,6 +268,11 @@ def markdown(results, threads):
         *forward_rows(results),
         *dvc_rows(pipeline),
         *finetuning_rows(local),
+        *(
+            variant_rows(results["variants"], pipeline, local["matmul_gflop_per_s"])
+            if "variants" in results
+            else []
+        ),
     ]
     lines = [
         f"Measured {info['date']} on {info['cpu']} ({info['cores']} cores), "

@@ -1,5 +1,5 @@
 """The bench's committed results render to its committed table: bench/table.py and the keys that
-bench/measure.py and bench/run.py write stay in step (the bench itself takes 8-11 minutes)."""
+bench/measure.py and bench/run.py write stay in step (the bench itself takes about 11 minutes)."""
 
 import json
 
