@@ -32,6 +32,19 @@ def pipe_writer(pipe, reader, timeout=60):
             time.sleep(0.1)
 
 
+def signalled(process, signum, tries=30):
+    """`process`'s standard error once `signum` ended it. A signal that lands between Python's
+    check for signals and the start of a blocking read is handled only when the read returns
+    (as a second Ctrl-C would show a user), so it is sent again each second until it lands."""
+    for _ in range(tries):
+        process.send_signal(signum)
+        try:
+            return process.communicate(timeout=1)[1]
+        except subprocess.TimeoutExpired:
+            continue
+    raise AssertionError(f"still running after {tries} signals {signum}")
+
+
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_study_started_in_the_background_stops_on_a_signal_and_says_so(tmp_path, signum, code):
     for name in ("params.yaml", "study.yaml"):
@@ -51,8 +64,7 @@ def test_a_study_started_in_the_background_stops_on_a_signal_and_says_so(tmp_pat
         # Opening the pipe's other end returns once the study opened it to read: by then its
         # handlers are in place, and its read waits.
         writer = pipe_writer(runs, study)
-        study.send_signal(signum)
-        _, errors = study.communicate(timeout=30)
+        errors = signalled(study, signum)
         os.close(writer)
     finally:
         study.kill()
