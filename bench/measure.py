@@ -19,6 +19,7 @@ from lrstudy.finetuning import finetune_datasets, finetune_models
 from lrstudy.heads.training import (
     build_head,
     compile_classifier,
+    fit_fold_heads,
     fit_heads,
     make_optimizer,
     seed_everything,
@@ -47,6 +48,8 @@ CONFIG = committed_config(
 )
 BACKBONE, HEAD, FINETUNE = CONFIG.backbone, CONFIG.head, CONFIG.finetune
 STEPS_PER_EXECUTION = 64  # the per-seed loop at its best: many steps per graph call
+# Item 7: the reference reports' data (Oregon Wildlife), about; Lite0's and B0's feature width.
+REFERENCE_SIZE = {"images": 14_000, "classes": 20, "features": 1280}
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -191,6 +194,59 @@ def measure_head_training(num_classes):
     }
 
 
+def synthetic_folds(images, rng):
+    """The study's folds of `images` rows, as lrstudy/core/datasets.py's fold_features gives
+    them: each fold tests 1/folds of them, takes `split.validation` of all for validation from
+    the rest and trains on what is left (every fold's training set the same size)."""
+    count = CONFIG.split.folds
+    tests = np.array_split(rng.permutation(images), count)
+    validation = round(images * CONFIG.split.validation)
+    folds = []
+    for index, test in enumerate(tests):
+        rest = np.concatenate([other for at, other in enumerate(tests) if at != index])
+        folds.append({"test": test, "validation": rest[:validation], "training": rest[validation:]})
+    size = min(len(fold["training"]) for fold in folds)
+    return [{**fold, "training": fold["training"][:size]} for fold in folds]
+
+
+def measure_scale(images, classes, features):
+    """Item 7: one variant's training as `train` does it (ten seeds on a split of the
+    committed fractions, then every fold x seed) at the reference reports' size, on random
+    features: the arithmetic depends on the shapes alone."""
+    print(f"bench: one variant's training on {images} images of {classes} classes ...", flush=True)
+    rng = np.random.default_rng(0)
+    rows = rng.standard_normal((images, features)).astype(np.float32)
+    labels = rng.integers(0, classes, images).astype(np.int32)
+    order = rng.permutation(images)
+    held = round(images * CONFIG.split.validation)
+    validation, training = order[:held], order[2 * held :]  # the test split in between
+
+    def rate(epoch):
+        return CONFIG.baseline.lr
+
+    started = time.perf_counter()
+    fit_heads(
+        rate,
+        HEAD,
+        CONFIG.train,
+        HEAD.seeds,
+        (rows[training], labels[training]),
+        (rows[validation], labels[validation]),
+        classes,
+        desc="scale",
+    )
+    split_s = time.perf_counter() - started
+    folds = synthetic_folds(images, rng)
+    fit_fold_heads(rate, HEAD, CONFIG.train, HEAD.seeds, (rows, labels, folds), classes, "folds")
+    return {
+        "scale_images": images,
+        "scale_classes": classes,
+        "scale_training_s": round(split_s, 1),
+        "scale_folds_s": round(time.perf_counter() - started - split_s, 1),
+        "scale_training_images": len(training),
+    }
+
+
 def measure_finetuning(train_split):
     """Item 5: training images/s of the `finetune` stage's recipe (top 2 blocks, augmented) on
     each runtime, against the bare Keras forward pass, alternated."""
@@ -233,6 +289,7 @@ def measure_in_process(project):
         backbone, train_split, val_split, len(classes)
     )
     results.update(measure_head_training(len(classes)))
+    results.update(measure_scale(**REFERENCE_SIZE))
     results.update(measure_finetuning(train_split))
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:

@@ -4,7 +4,7 @@
 
 Everything is measured in one run on one machine, comparisons side by side (these machines are
 noisy: ratios mean more than seconds). Writes bench/results.json, bench/results.md and the
-results section of docs/performance.md. Takes about 11 minutes on a 2-core CPU.
+results section of docs/performance.md. Takes about 16 minutes on a 2-core CPU.
 
 1. one head epoch the reference reports' way (images -> frozen backbone -> head) vs on cached
    features; ten seeds of the head in one graph vs one by one (bench/measure.py);
@@ -15,9 +15,12 @@ results section of docs/performance.md. Takes about 11 minutes on a 2-core CPU.
 4. DVC overhead: `dvc exp run -S schedule.k=0.3 train` and its parts (the stage alone, its
    imports, its training and writing), and a no-op `dvc repro`;
 5. fine-tuning training images/s on each runtime vs the same bare forward (and on a GPU);
-6. a study's variant: its wall time in a grid on the study's runner (DVC's queue) at `--jobs 1`
-   and `--jobs 2` against the training inside it (the heads on the split's seeds and on every
-   fold and seed), the rest being the runner's and DVC's work.
+6. a study's variant: its wall time in a grid on each of the study's runners (DVC's queue, and
+   the kept checkouts it uses by default) at `--jobs 1` and `--jobs 2` against the training
+   inside it (the heads on the split's seeds and on every fold and seed), the rest being the
+   runner's, DVC's and the interpreter's work;
+7. one variant's training at the reference reports' size (14,000 images, 20 classes) on random
+   features, and from it and items 2, 5 and 6 the `reference` grid's time at that size.
 """
 
 import argparse
@@ -37,9 +40,13 @@ import tensorflow as tf
 from bench.measure import BACKBONE, measure_in_process
 from bench.table import markdown
 from lrstudy.backbone.litert import THREADS
+from lrstudy.core.config import load_config
 from lrstudy.core.paths import DATASET_REPORT, folds_file, repeats_file, time_file
 from lrstudy.experiments import run_dvc, with_this_python
 from lrstudy.pages import replace_marked_block
+from lrstudy.study.checkouts import KeptCheckouts
+from lrstudy.study.grids import GRIDS_FILE, Request, grid_entry
+from lrstudy.study.kinds import kind_of
 from lrstudy.study.queue import Queue
 from lrstudy.study.variants import HEADS_TARGETS, Run
 from tests.helpers.sandbox import EMBEDDED_DATASET, REPO_ROOT, make_project
@@ -109,82 +116,49 @@ def measure_pipeline(project):
     }
 
 
-QUEUED_VARIANTS = 4  # per grid: exp decays that differ in k only, each a new experiment
+GRID_VARIANTS = 4  # per grid: exp decays that differ in k only, each a new experiment
+RUNNERS = {"queue": Queue, "checkouts": KeptCheckouts}  # `--queue`, and the default
 
 
-def queued_grid(project, jobs):
-    """Item 6: `QUEUED_VARIANTS` new variants through the study's queue, `jobs` at a time: the
-    grid's wall time. (A queued experiment keeps no stage timings, which git ignores; a
-    variant's training is item 4's, the same heads on the same data.)"""
-    ks = [round(0.1 * (jobs * QUEUED_VARIANTS + index + 1), 1) for index in range(QUEUED_VARIANTS)]
+def grid_on(project, runner, jobs, first_k):
+    """Item 6: `GRID_VARIANTS` new variants on the study's `runner` (a RUNNERS key), `jobs` at
+    a time: the grid's wall time and, in kept checkouts, each variant's steps (its checkout,
+    `dvc exp run`, the push, and the training inside the run). A queued experiment keeps no
+    stage timings, which git ignores: there a variant's training is item 4's."""
     runs = [
         Run(
-            f"bench-jobs{jobs}-k{k}",
-            ("-S", "schedule.name=exp", "-S", f"schedule.k={k}"),
+            f"bench-{runner}{jobs}-k{first_k + 0.1 * index:.1f}",
+            ("-S", "schedule.name=exp", "-S", f"schedule.k={first_k + 0.1 * index:.1f}"),
             HEADS_TARGETS,
         )
-        for k in ks
+        for index in range(GRID_VARIANTS)
     ]
-    print(f"bench: {len(runs)} variants on the queue, --jobs {jobs} ...", flush=True)
+    print(f"bench: {len(runs)} variants, {runner}, --jobs {jobs} ...", flush=True)
     os.chdir(project)
     try:
-        with Queue(jobs) as queue:
+        with RUNNERS[runner](jobs) as running:
             started = time.perf_counter()
-            queue.run_variants(f"bench --jobs {jobs}", runs)
+            running.run_variants(f"bench {runner} --jobs {jobs}", runs)
             grid_s = time.perf_counter() - started
     finally:
         os.chdir(REPO_ROOT)
-    return {"variants": len(runs), "grid_s": round(grid_s, 1)}
-
-
-def kept_checkout(project):
-    """Item 6's candidate: the same variants one after the other with `dvc exp run` in a clone
-    kept for all of them, its DVC cache the project's, each experiment then pushed into the
-    project (`dvc exp push`), as a Dask worker runs them: the grid's wall time and each
-    variant's training."""
-    print(f"bench: {QUEUED_VARIANTS} variants in a kept checkout ...", flush=True)
-    subprocess.run(["git", "add", "dvc.lock"], cwd=project, check=True)
-    subprocess.run(["git", "commit", "-qm", "the shared stages"], cwd=project, check=True)
-    checkout = project.parent / "checkout"
-    subprocess.run(["git", "clone", "-q", str(project), str(checkout)], check=True)
-    run_dvc("cache", "dir", "--local", str(project / ".dvc" / "cache"), cwd=checkout)
-    started = time.perf_counter()
-    run_dvc("checkout", "--with-deps", "baseline", cwd=checkout)
-    checkout_s = time.perf_counter() - started
-    names = [f"bench-kept-k{0.1 * (index + 20):.1f}" for index in range(QUEUED_VARIANTS)]
-    started, training = time.perf_counter(), []
-    for name in names:
-        k = name.rpartition("-k")[2]
-        run_dvc(
-            "exp",
-            "run",
-            "-n",
-            name,
-            "-S",
-            "schedule.name=exp",
-            "-S",
-            f"schedule.k={k}",
-            *HEADS_TARGETS,
-            cwd=checkout,
-        )
-        run_dvc("exp", "push", "--no-cache", "origin", name, cwd=checkout)
-        times = json.loads((checkout / time_file("train")).read_text())
-        training.append(round(times["wall_time_s"] + times["folds_s"], 2))
-    return {
-        "variants": len(names),
-        "grid_s": round(time.perf_counter() - started, 1),
-        "checkout_s": round(checkout_s, 1),
-        "training_s": training,
-    }
+    found = {"variants": len(runs), "grid_s": round(grid_s, 1)}
+    if steps := getattr(running, "steps", None):
+        found["steps"] = [{step: round(s, 2) for step, s in laps.items()} for laps in steps]
+    return found
 
 
 def measure_variants(project):
-    """Item 6 at --jobs 1 and 2 (the shared stages already up to date), then in a kept
-    checkout."""
-    # Item 4's `dvc exp run` left its params in the workspace; the queue runs the commit's.
+    """Item 6 on each runner at --jobs 1 and 2, the shared stages already up to date."""
+    # Item 4's `dvc exp run` left its values in params.yaml, and the runners run the commit.
     subprocess.run(["git", "checkout", "--", "params.yaml"], cwd=project, check=True)
-    found = {f"jobs_{jobs}": queued_grid(project, jobs) for jobs in (1, 2)}
-    found["kept_checkout"] = kept_checkout(project)
+    subprocess.run(["git", "add", "dvc.lock"], cwd=project, check=True)
+    subprocess.run(["git", "commit", "-qm", "the shared stages"], cwd=project, check=True)
+    found, first_k = {}, 2.0
+    for runner in RUNNERS:
+        for jobs in (1, 2):
+            found[f"{runner}_jobs_{jobs}"] = grid_on(project, runner, jobs, first_k)
+            first_k += 1
     return found
 
 
@@ -240,6 +214,13 @@ def forward_configurations():
     )
 
 
+def reference_grid_variants():
+    """How many variants this repository's `reference` grid runs (item 7's projection)."""
+    config = load_config(REPO_ROOT / "params.yaml")
+    entry = grid_entry("reference", REPO_ROOT / GRIDS_FILE)
+    return len(kind_of(entry)(Request("reference", entry, config, GRIDS_FILE, None)).runs)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -265,6 +246,7 @@ def main():
         results["dataset_images"] = report["num_images"]
         results["in_process"] = measure_in_process(project)
         os.chdir(REPO_ROOT)
+    results["reference_grid_variants"] = reference_grid_variants()
     results["bench_s"] = round(time.perf_counter() - started, 1)
 
     # The measurements first: a table that fails to render loses none of them.

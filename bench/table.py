@@ -203,44 +203,82 @@ def finetuning_rows(local):
 
 
 def variant_rows(variants, pipeline, matmul_gflop_per_s):
-    """Item 6: a study's variant in a queued grid, its wall time against the training in it
-    (item 4's: the same heads on the same data)."""
+    """Item 6: a variant of a grid on each runner, its wall time per job against the training
+    in it (in kept checkouts, measured in the run; on the queue, item 4's: the same heads on
+    the same data alone)."""
+    alone = pipeline["train_stage_training_s"] + pipeline["train_stage_folds_s"]
     rows = []
-    training = pipeline["train_stage_training_s"] + pipeline["train_stage_folds_s"]
-    for jobs in (1, 2):
-        grid = variants[f"jobs_{jobs}"]
-        whole = grid["grid_s"] * jobs / grid["variants"]  # per variant, per job
-        overhead = whole - training
-        rows.append(
-            (
-                f"6. a variant of a queued grid ({grid['variants']} variants, `--jobs {jobs}`), "
-                "per job",
-                f"{whole:.1f} s",
-                f"its training (heads on the split's seeds and every fold x seed): "
-                f"{training:.1f} s; the rest (the queue, DVC, the interpreter) {overhead:.1f} s; "
-                f"host matmul {matmul_gflop_per_s:.0f} GFLOP/s",
-                f"training {training / whole:.0%} of it",
-                "rest ≤ training" if jobs == 2 else "",
-                met(overhead <= training) if jobs == 2 else "",
+    for runner, label in (("queue", "DVC's queue (`--queue`)"), ("checkouts", "kept checkouts")):
+        for jobs in (1, 2):
+            grid = variants[f"{runner}_jobs_{jobs}"]
+            whole = grid["grid_s"] * jobs / grid["variants"]  # per variant, per job
+            steps = grid.get("steps")
+            training = statistics.median(s["training"] for s in steps) if steps else alone
+            parts = (
+                "checkout {:.1f} s, push {:.1f} s, in `dvc exp run` DVC and the interpreter "
+                "{:.1f} s".format(
+                    *(statistics.median(s[key] for s in steps) for key in ("checkout", "push")),
+                    statistics.median(s["dvc exp run"] - s["training"] for s in steps),
+                )
+                if steps
+                else "the queue, DVC and the interpreter"
             )
-        )
-    kept = variants.get("kept_checkout")
-    if kept:
-        whole = kept["grid_s"] / kept["variants"]
-        training = statistics.median(kept["training_s"])
-        rows.append(
-            (
-                f"6. candidate: the same in a kept checkout (`dvc exp run`, then `dvc exp push` "
-                f"into the project; {kept['variants']} variants one after the other)",
-                f"{whole:.1f} s",
-                f"its training {training:.1f} s, the rest {whole - training:.1f} s (checking "
-                f"out the shared stages once: {kept['checkout_s']:.1f} s)",
-                f"training {training / whole:.0%} of it",
-                "",
-                "",
+            rows.append(
+                (
+                    f"6. a variant of a grid ({grid['variants']} new), {label}, `--jobs {jobs}`, "
+                    "per job",
+                    f"{whole:.1f} s",
+                    f"its training (heads on the split's seeds and every fold x seed"
+                    f"{'' if steps else ', alone'}): {training:.1f} s; the rest "
+                    f"{whole - training:.1f} s ({parts}); host matmul "
+                    f"{matmul_gflop_per_s:.0f} GFLOP/s",
+                    f"training {training / whole:.0%} of it",
+                    "rest ≤ training" if jobs == 2 else "",
+                    met(whole - training <= training) if jobs == 2 else "",
+                )
             )
-        )
     return rows
+
+
+def scale_rows(results):
+    """Item 7: one variant's training at the reference reports' size, and the reference grid
+    there on this machine at `--jobs 2`, projected from this run's measurements."""
+    local, pipeline = results["in_process"], results["pipeline"]
+    grid = results["variants"]["checkouts_jobs_2"]
+    alone = pipeline["train_stage_training_s"] + pipeline["train_stage_folds_s"]
+    scale = local["scale_training_s"] + local["scale_folds_s"]
+    # Two jobs share the cores: each variant's training slows by what item 6 measured.
+    shared = statistics.median(s["training"] for s in grid["steps"]) / alone
+    rest = grid["grid_s"] * 2 / grid["variants"] - statistics.median(
+        s["training"] for s in grid["steps"]
+    )
+    variants = results["reference_grid_variants"]
+    features_s = local["scale_images"] / pipeline["features_stage_images_per_s"]
+    variants_s = variants * (scale * shared + rest) / 2
+    finetune_s = 10 * local["scale_training_images"] / local["finetune_litert_images_per_s"]
+    size = f"{local['scale_images']:,} images, {local['scale_classes']} classes"
+    return [
+        (
+            f"7. one variant's training at the reference reports' size ({size}; random "
+            "features), alone",
+            f"{scale:.1f} s",
+            f"at the default data (item 4): {alone:.1f} s",
+            f"{scale / alone:.1f}×",
+            "",
+            "",
+        ),
+        (
+            f"7. the `reference` grid at that size, `--jobs 2`, projected: features, "
+            f"{variants} variants, fine-tuning (10 epochs)",
+            f"{(features_s + variants_s + finetune_s) / 60:.0f} min",
+            f"features {features_s / 60:.1f} min (item 2's rate), variants {variants_s / 60:.0f} "
+            f"min (training × {shared:.2f} shared, + item 6's rest {rest:.1f} s each), "
+            f"fine-tuning {finetune_s / 60:.0f} min (item 5's rate, validation aside)",
+            "",
+            "",
+            "",
+        ),
+    ]
 
 
 def forward_table(results):
@@ -268,11 +306,8 @@ def markdown(results, threads):
         *forward_rows(results),
         *dvc_rows(pipeline),
         *finetuning_rows(local),
-        *(
-            variant_rows(results["variants"], pipeline, local["matmul_gflop_per_s"])
-            if "variants" in results
-            else []
-        ),
+        *variant_rows(results["variants"], pipeline, local["matmul_gflop_per_s"]),
+        *scale_rows(results),
     ]
     lines = [
         f"Measured {info['date']} on {info['cpu']} ({info['cores']} cores), "

@@ -1,5 +1,5 @@
-"""DVC's command line and its experiments, for everything that drives DVC from Python: the study,
-the tools, the bench and the tests' sandboxes.
+"""DVC's and git's command lines and DVC's experiments, for everything that drives them from
+Python: the study, the tools, the bench and the tests' sandboxes.
 
 Every caller runs this interpreter's DVC as `python -m dvc`, so the venv's DVC is the one used
 whatever PATH holds. Experiments are read through `dvc.api` (imported only when read: the stages
@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from lrstudy.core.errors import UserError
+from lrstudy.core.errors import UserError, redacted
 
 # When one name has several rows (an old failed task beside its rerun), the first state wins.
 PRECEDENCE = ("Success", "Running", "Queued", "Failed")
@@ -28,6 +28,33 @@ def with_this_python(env=None):
     env = dict(os.environ if env is None else env)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
+
+
+def variant_env(jobs):
+    """with_this_python's environment for a variant that runs beside `jobs - 1` others on this
+    machine: TensorFlow on its share of the cores (TF_NUM_INTRAOP_THREADS, one inter-op
+    thread) rather than on all of them, which the jobs would fight over (docs/performance.md).
+    The user's own settings stay; the results do not depend on the thread count
+    (tests/test_determinism.py)."""
+    env = with_this_python()
+    env.setdefault("TF_NUM_INTRAOP_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
+    env.setdefault("TF_NUM_INTEROP_THREADS", "1")
+    return env
+
+
+def git(*args, cwd=None):
+    """`git ARGS`'s standard output (stripped); a failure raises a RuntimeError with git's own
+    message, credentials masked (on a Dask worker, what the driver prints for the variant)."""
+    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(redacted(f"`git {' '.join(args)}` failed: {result.stderr.strip()}"))
+    return result.stdout.strip()
+
+
+def try_git(*args, cwd=None):
+    """`git ARGS`'s standard output (stripped), or None where it failed."""
+    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+    return result.stdout.strip() if result.returncode == 0 else None
 
 
 def dvc_command(*args):

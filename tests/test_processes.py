@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from lrstudy.core.stage import alive
-from tests.helpers.commands import stage_env
+from tests.helpers.commands import signalled, stage_env
 from tests.helpers.sandbox import REPO_ROOT
 
 
@@ -30,19 +30,6 @@ def pipe_writer(pipe, reader, timeout=60):
         except OSError:  # ENXIO: no reader yet
             assert reader.poll() is None and time.monotonic() < deadline, "never read the pipe"
             time.sleep(0.1)
-
-
-def signalled(process, signum, tries=30):
-    """`process`'s standard error once `signum` ended it. A signal that lands between Python's
-    check for signals and the start of a blocking read is handled only when the read returns
-    (as a second Ctrl-C would show a user), so it is sent again each second until it lands."""
-    for _ in range(tries):
-        process.send_signal(signum)
-        try:
-            return process.communicate(timeout=1)[1]
-        except subprocess.TimeoutExpired:
-            continue
-    raise AssertionError(f"still running after {tries} signals {signum}")
 
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

@@ -1,16 +1,20 @@
-"""The study command for real: a tiny grid through the real DVC queue, every variant on every
-fold, then fine-tuning the best."""
+"""The study command for real: a tiny grid in kept checkouts (and through DVC's real queue),
+every variant on every fold, then fine-tuning the best."""
 
 import csv
 import json
+import signal
+import subprocess
 import sys
 import time
+from pathlib import Path
 
+import psutil
 import pytest
 from PIL import Image
 from scipy import stats
 
-from tests.helpers.commands import dvc, run
+from tests.helpers.commands import dvc, run, stage_env
 from tests.helpers.sandbox import FAST, set_params
 
 pytestmark = pytest.mark.slow  # real DVC pipelines: minutes
@@ -249,7 +253,7 @@ def test_a_variant_that_failed_or_was_left_queued_runs_in_the_next_study(project
     # ... and a task queued under the other's name that no worker ran.
     dvc("exp", "run", "--queue", "-n", "fixed-lr0.001", "-S", "schedule.name=fixed", cwd=root)
 
-    command = [sys.executable, "-m", "lrstudy.study", "--grid", "two", "--jobs", "2"]
+    command = [sys.executable, "-m", "lrstudy.study", "--grid", "two", "--jobs", "2", "--queue"]
     study = run(command, root)
     assert "2 variants in two, 0 already run" in study.stdout
     assert "waiting also for fixed-lr0.001, left queued by an earlier study" in study.stdout
@@ -282,6 +286,63 @@ def test_a_variant_that_failed_or_was_left_queued_runs_in_the_next_study(project
     refused = run(command, root, check=False)
     assert refused.stderr == (
         "error: queued variants run the commit, not your uncommitted params.yaml: commit them\n"
+    )
+
+
+def processes_in(folder):
+    """The processes working in `folder` or below it."""
+    found = []
+    for process in psutil.process_iter(["cwd"]):
+        cwd = process.info["cwd"]
+        if cwd and Path(cwd).is_relative_to(folder):
+            found.append(process)
+    return found
+
+
+def test_an_interrupted_study_records_no_half_variant_and_the_next_one_runs_it(
+    project, sample_dataset
+):
+    root, _ = study_project(project, sample_dataset, TWO_GRID, "two")
+    command = [sys.executable, "-m", "lrstudy.study", "--grid", "two", "--jobs", "1"]
+    checkouts = root / ".dvc" / "tmp" / "lrstudy-checkouts"
+    study = subprocess.Popen(
+        command,
+        cwd=root,
+        env=stage_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def training():
+        logs = checkouts.glob("logs/*.log")
+        return any("Running stage 'train'" in log.read_text() for log in logs)
+
+    wait_until(training, timeout=600)
+    study.send_signal(signal.SIGINT)  # once: a second one, as from an impatient user, kills it
+    stderr = study.communicate(timeout=120)[1]
+    assert study.returncode == 130 and "interrupted: the study stopped" in stderr
+    assert not processes_in(checkouts)  # its `dvc exp run` and stage stopped with it
+    assert not set(experiment_data(root)) & {"fixed-lr0.001", "exp-lr0.01-k0.3"}
+
+    rerun = run(command, root)
+    assert "2 variants in two, 0 already run" in rerun.stdout
+    assert "study: 2 variants ran in" in rerun.stdout
+    assert {"fixed-lr0.001", "exp-lr0.01-k0.3"} <= set(experiment_data(root))
+    assert not run(["git", "status", "--porcelain", "params.yaml"], root).stdout
+
+    # A variant removed from the project runs again, though its checkout still holds it.
+    dvc("exp", "remove", "exp-lr0.01-k0.3", cwd=root)
+    again = run(command, root)
+    assert "2 variants in two, 1 already run" in again.stdout
+    assert "exp-lr0.01-k0.3" in experiment_data(root)
+
+    # What the checkouts run is the commit: uncommitted params are refused.
+    set_params(root / "params.yaml", {"head.dropout": 0.5})
+    refused = run(command, root, check=False)
+    assert refused.returncode == 1 and refused.stderr == (
+        "error: the study's checkouts run the commit, not your uncommitted params.yaml: "
+        "commit them\n"
     )
 
 

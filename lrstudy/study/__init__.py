@@ -1,7 +1,7 @@
 """The whole study in one command: a grid of study.yaml as `dvc exp` variants, each tested
 against the baseline, the best fine-tuned.
 
-    python -m lrstudy.study --grid reference [--jobs auto | --scheduler tcp://HOST:PORT]
+    python -m lrstudy.study --grid reference [--jobs auto [--queue] | --scheduler tcp://HOST:PORT]
                             [--page docs/study.md] [--reanalyse | --calibrate]
 
 1. Reads the grid from study.yaml (grids.py) and builds it by its kind (kinds/: a list grid, a
@@ -9,13 +9,14 @@ against the baseline, the best fine-tuned.
    checked as params.yaml is before anything runs (variants.py). The baseline comes from
    params.yaml: `baseline.lr`, trained by `train.optimizer`, named as every variant is
    (fixed-lr0.001 for Adam).
-2. Runs the variants that have not succeeded yet on a runner: this machine's DVC queue
-   (queue.py: `dvc exp run --queue -n exp-lr0.01-k0.3 -S schedule.name=exp ... train`, one
-   variant per CPU core by default, after `dvc repro baseline`), or a Dask scheduler's workers
-   with `--scheduler` (cluster.py: from HEAD's commit on the git remote, back through the git
-   and DVC remotes). A variant that failed in an earlier study is queued again; one an earlier
-   study left queued or running is waited for; a failed variant's log is printed and the
-   others go on.
+2. Runs the variants that have not succeeded yet on a runner, each as
+   `dvc exp run -n exp-lr0.01-k0.3 -S schedule.name=exp ... train`: on this machine in
+   checkouts of the project kept for the next variants (checkouts.py, one variant per CPU core
+   by default, after `dvc repro baseline`), its experiment pushed into the project; with
+   `--queue`, on DVC's experiment queue (queue.py); with `--scheduler`, on a Dask scheduler's
+   workers (cluster.py: from HEAD's commit on the git remote, back through the git and DVC
+   remotes). A variant that failed or was interrupted in an earlier study runs again; a failed
+   variant's log is printed and the others go on.
 3. Analyses the runs as its kind does: a grid of heads, every variant trained on every fold and
    seed (folds.py), compares each variant with the baseline over the test images and the seeds
    (analysis.py, lrstudy/inference.py: better or worse beyond the margin, equivalent within

@@ -15,6 +15,7 @@ from lrstudy.core.paths import study_plots, study_table
 from lrstudy.experiments import succeeded
 from lrstudy.pages import block_span, marked_blocks, read_page
 from lrstudy.study.calibration import calibration
+from lrstudy.study.checkouts import KeptCheckouts
 from lrstudy.study.cluster import Cluster
 from lrstudy.study.grids import GRIDS_FILE, Request, grid_entry, shard_of
 from lrstudy.study.kinds import KINDS, kind_of, read_kind_results
@@ -114,8 +115,10 @@ def run_grid(options, config):
     grid = kind_of(entry)(request)
     if options.scheduler:  # Dask's workers, from the commit on the git remote
         runner = Cluster(options.scheduler, options.git_remote)
-    else:  # this machine's DVC queue
+    elif options.queue:  # this machine's DVC queue
         runner = Queue(options.jobs)
+    else:  # this machine, in kept checkouts
+        runner = KeptCheckouts(options.jobs)
     with runner:
         if options.shard:
             return run_shard(options.grid, runner, grid.runs, options.shard)

@@ -13,8 +13,7 @@ reads them as it reads a one-machine run's.
 
 import json
 import socket
-import statistics
-import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -25,31 +24,20 @@ from tqdm import tqdm
 from lrstudy.core.errors import UserError, redacted
 from lrstudy.experiments import (
     experiment_rows,
+    git,
     run_dvc,
     succeeded,
     succeeded_revs,
-    with_this_python,
+    try_git,
+    variant_env,
 )
+from lrstudy.study.checkouts import Checkout, Stopwatch, step_times
 from lrstudy.study.reuse import refuse_stale, refuse_uncommitted
-from lrstudy.study.variants import SHARED_STAGE
+from lrstudy.study.variants import SHARED_STAGE, Run
 
 # What the workers take from the commit rather than from the driver's workspace.
 WHAT_WORKERS_RUN = ("dvc.yaml", "dvc.lock", "params.yaml", ".dvc/config", "lrstudy", "stages")
 CONNECT_TIMEOUT = "20s"
-
-
-def git(*args, cwd=None):
-    """`git ARGS`'s standard output (stripped); a failure raises a RuntimeError with git's own
-    message (on a worker, what the driver prints for the variant)."""
-    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(redacted(f"`git {' '.join(args)}` failed: {result.stderr.strip()}"))
-    return result.stdout.strip()
-
-
-def try_git(*args, cwd=None):
-    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
-    return result.stdout.strip() if result.returncode == 0 else None
 
 
 @dataclass(frozen=True)
@@ -206,15 +194,6 @@ class Cluster:
             refuse_stale(runs, succeeded_revs(experiment_rows()))  # a colleague's, maybe
 
 
-def step_times(steps):
-    """'checkout 0.1 s (at most 2.0 s), pull ...' (medians) from each task's {step: seconds}."""
-    return ", ".join(
-        f"{step} {statistics.median(times):.1f} s (at most {max(times):.1f} s)"
-        for step in steps[0]
-        for times in [[laps[step] for laps in steps]]
-    )
-
-
 # A worker
 
 
@@ -234,15 +213,11 @@ class Checkouts:
                 return self.free[url].pop()
             self.count += 1
             root = Path(get_worker().local_directory) / "lrstudy-checkouts" / str(self.count)
-        git("clone", "-q", url, str(root))
-        if not try_git("config", "user.email", cwd=root):  # `dvc exp run` commits
-            git("config", "user.name", "lrstudy worker", cwd=root)
-            git("config", "user.email", f"lrstudy-worker@{socket.gethostname()}", cwd=root)
-        return root
+        return Checkout.cloned(url, root)
 
-    def give_back(self, url, root):
+    def give_back(self, url, checkout):
         with self.lock:
-            self.free.setdefault(url, []).append(root)
+            self.free.setdefault(url, []).append(checkout)
 
 
 CHECKOUTS = Checkouts()
@@ -252,27 +227,27 @@ def run_variant(origin, name, arguments, targets):
     """A Dask task: run the variant `name` at `origin`'s commit and push it. {step: seconds}
     of checkout, pull, run and push (none when the remote had it already)."""
     clock = Stopwatch()
-    root = CHECKOUTS.take(origin.url)
+    checkout = CHECKOUTS.take(origin.url)
+    root = checkout.root
     try:
         if name in experiments_on(origin.url, origin.commit):
             return {}
-        env = with_this_python()
-        git("fetch", "-q", "origin", cwd=root)
-        git("checkout", "-q", "--force", "--detach", origin.commit, cwd=root)
-        git("clean", "-q", "-d", "--force", cwd=root)  # untracked files; ignored outputs stay
+        from distributed import get_worker
+
+        env = variant_env(get_worker().state.nthreads)
+        checkout.reset(origin.commit)
         clock.lap("checkout")
         run_dvc("pull", "--with-deps", SHARED_STAGE, cwd=root, env=env)
         clock.lap("pull")
-        # A task whose push failed (the remote unreachable) left its experiment here: run anew.
-        run_dvc("exp", "remove", name, cwd=root, env=env, check=False)
-        ran = run_dvc(
-            "exp", "run", "-n", name, *arguments, *targets, cwd=root, env=env, check=False
-        )
-        if ran.returncode != 0:
-            raise RuntimeError(
-                f"`dvc exp run` exited with {ran.returncode} on {socket.gethostname()}; its "
-                f"log:\n{ran.stdout}{ran.stderr}"
-            )
+        run = Run(name, arguments, targets)
+        with tempfile.TemporaryFile("w+") as output:
+            code = checkout.run_experiment(run, origin.commit, env, output)
+            if code != 0:
+                output.seek(0)
+                raise RuntimeError(
+                    f"`dvc exp run` exited with {code} on {socket.gethostname()}; its "
+                    f"log:\n{output.read()}"
+                )
         clock.lap("run")
         check_remote_folder(root)
         run_dvc("push", *(("--with-deps", *targets) if targets else ()), cwd=root, env=env)
@@ -280,13 +255,4 @@ def run_variant(origin, name, arguments, targets):
         clock.lap("push")
         return clock.laps
     finally:
-        CHECKOUTS.give_back(origin.url, root)
-
-
-class Stopwatch:
-    def __init__(self):
-        self.laps, self.last = {}, time.monotonic()
-
-    def lap(self, step):
-        now = time.monotonic()
-        self.laps[step], self.last = now - self.last, now
+        CHECKOUTS.give_back(origin.url, checkout)

@@ -56,16 +56,24 @@ def arguments(argv):
         )
     if args.shard and args.scheduler:
         parser.error("--shard splits a grid without Dask: it takes no --scheduler")
+    if args.queue and args.scheduler:
+        parser.error("--queue runs on this machine: it takes no --scheduler")
     return args
 
 
 def add_where_to_run(parser):
     parser.add_argument(
+        "--queue",
+        action="store_true",
+        help="run the variants on DVC's experiment queue (`dvc queue status` lists them), "
+        "which copies the project for each, instead of in checkouts kept in "
+        ".dvc/tmp/lrstudy-checkouts/ (the default, faster: docs/performance.md)",
+    )
+    parser.add_argument(
         "--scheduler",
         metavar="tcp://HOST:PORT",
         help="run every variant as a task of this Dask scheduler's workers, from HEAD's commit "
-        "on the git remote and the DVC remote, instead of on this machine's queue "
-        "(docs/sharing.md)",
+        "on the git remote and the DVC remote, instead of on this machine (docs/sharing.md)",
     )
     parser.add_argument(
         "--git-remote",

@@ -18,7 +18,7 @@ from lrstudy.experiments import (
     experiment_states,
     run_dvc,
     succeeded_revs,
-    with_this_python,
+    variant_env,
 )
 from lrstudy.study.reuse import CODE, refuse_stale, refuse_uncommitted
 from lrstudy.study.variants import SHARED_STAGE
@@ -60,11 +60,12 @@ def queue_workers():
 def start_queue(jobs):
     """`dvc queue start`, its output through a file: the workers it leaves running inherit it,
     and a pipe they held open would keep whoever reads this command's output waiting for them.
-    The workers run `dvc` and the stages' `python` from PATH: this interpreter's come first."""
+    The workers run `dvc` and the stages' `python` from PATH: this interpreter's come first,
+    and TensorFlow on a share of the cores each (variant_env)."""
     with tempfile.TemporaryFile("w+") as output:
         started = subprocess.run(
             dvc_command("queue", "start", "--jobs", str(jobs)),
-            env=with_this_python(),
+            env=variant_env(jobs),
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,

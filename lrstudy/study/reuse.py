@@ -9,24 +9,19 @@ as the queue would otherwise copy them into every variant it queues.
 """
 
 import shlex
-import subprocess
 
 import yaml
 
 from lrstudy.core.errors import UserError
+from lrstudy.experiments import try_git
 
 CODE = ("dvc.yaml", "lrstudy", "stages")  # what a variant runs, besides params.yaml
 SHOWN = 3  # differences named per experiment
 
 
-def git_output(*args):
-    result = subprocess.run(["git", *args], capture_output=True, text=True)
-    return result.stdout if result.returncode == 0 else None
-
-
 def refuse_uncommitted(paths, who):
     """A UserError naming the files among `paths` that differ from HEAD (staged or not)."""
-    changed = git_output("diff", "--name-only", "HEAD", "--", *paths)
+    changed = try_git("diff", "--name-only", "HEAD", "--", *paths)
     if changed and changed.strip():
         files = ", ".join(changed.split()[:SHOWN])
         raise UserError(f"{who} run the commit, not your uncommitted {files}: commit them")
@@ -88,10 +83,10 @@ def read_by(key, read):
 def difference(run, rev, head_params, read):
     """What experiment `rev` ran that the variant `run` would not run now (text), or None.
     Only the params its stages read (`read`) count."""
-    if code := git_output("diff", "--name-only", "HEAD", rev, "--", *CODE):
+    if code := try_git("diff", "--name-only", "HEAD", rev, "--", *CODE):
         if code.strip():
             return f"other code ({', '.join(code.split()[:SHOWN])})"
-    text = git_output("show", f"{rev}:params.yaml")
+    text = try_git("show", f"{rev}:params.yaml")
     if text is None:
         return "no params.yaml"
     ran, now = flat(yaml.safe_load(text)), intended(run, head_params)
@@ -109,7 +104,7 @@ def difference(run, rev, head_params, read):
 def refuse_stale(runs, revs):
     """A UserError when an experiment of `revs` ({name: rev}, those that succeeded) ran other
     code or params than its variant of `runs` would run now, naming each and how to go on."""
-    head_params = yaml.safe_load(git_output("show", "HEAD:params.yaml") or "{}")
+    head_params = yaml.safe_load(try_git("show", "HEAD:params.yaml") or "{}")
     reused = [run for run in runs if run.name in revs]
     read = {targets: params_read_by(targets) for targets in {run.targets for run in reused}}
     stale = {

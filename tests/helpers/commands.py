@@ -35,3 +35,16 @@ def dvc(*args, cwd, check=True, **extra_env):
 def ran_stages(output):
     """The stages `dvc repro` ran, in order, from its output."""
     return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")]
+
+
+def signalled(process, signum, tries=30):
+    """`process`'s standard error once `signum` ended it. A signal that lands between Python's
+    check for signals and the start of a blocking read is handled only when the read returns
+    (as a second Ctrl-C would show a user), so it is sent again each second until it lands."""
+    for _ in range(tries):
+        process.send_signal(signum)
+        try:
+            return process.communicate(timeout=1)[1]
+        except subprocess.TimeoutExpired:
+            continue
+    raise AssertionError(f"still running after {tries} signals {signum}")
