@@ -12,22 +12,7 @@ import re
 from pathlib import Path
 
 from lrstudy.core.errors import UserError
-from lrstudy.core.outputs import write_text
-
-TAG_START = re.compile(r"<(?=[A-Za-z/!?])")  # what an HTML tag or comment starts with
-
-
-def inert_html(text):
-    """`text` with every `<` that could open an HTML tag written as `&lt;`, so that a name
-    read from a file shows as text on a rendered page ("p < 0.05" is left as it is)."""
-    return TAG_START.sub("&lt;", text)
-
-
-def read_page(path):
-    try:
-        return Path(path).read_bytes().decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise UserError(f"{path} is not UTF-8 text (byte {error.start})") from None
+from lrstudy.core.outputs import read_utf8, write_text
 
 
 def marker_lines(text, marker, edge):
@@ -69,7 +54,7 @@ def write_page(path, text):
 def replace_marked_block(path, marker, text):
     """Put `text` between the lines `<!-- marker:start -->` and `<!-- marker:end -->` of a file
     (a page's generated section); refuses a file without them."""
-    content = read_page(path)
+    content = read_utf8(path)
     begin, end = block_span(path, content, marker)
     write_page(path, content[:begin] + text + content[end:])
 
@@ -77,7 +62,7 @@ def replace_marked_block(path, marker, text):
 def update_blocks(path, blocks):
     """Put each {marker: text} of `blocks` that the page has into its block; the markers
     updated."""
-    present = [marker for marker in marked_blocks(read_page(path)) if marker in blocks]
+    present = [marker for marker in marked_blocks(read_utf8(path)) if marker in blocks]
     for marker in present:
         replace_marked_block(path, marker, blocks[marker])
     return present

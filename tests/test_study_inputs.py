@@ -9,7 +9,8 @@ import shutil
 import pytest
 
 from lrstudy.core.errors import UserError
-from lrstudy.pages import inert_html, replace_marked_block, update_blocks
+from lrstudy.core.outputs import inert_html, write_table
+from lrstudy.pages import replace_marked_block, update_blocks
 from lrstudy.study.cli import main as study
 from lrstudy.study.cli import one_study_at_a_time, run_shard
 from lrstudy.study.kinds import read_kind_results
@@ -159,6 +160,14 @@ def test_markup_in_generated_text_shows_as_text():
         "&lt;script>x&lt;/script> and &lt;img src=x>"
     )
     assert inert_html("p < 0.05, 3<4, <!-- c -->") == "p < 0.05, 3<4, &lt;!-- c -->"
+
+
+def test_a_written_table_shows_markup_in_its_cells_and_notes_as_text(tmp_path):
+    rows = [{"family <b>": "<img src=x>", "p": "< 0.001"}]
+    markdown = write_table(tmp_path / "table", rows, ["a note <script>"])
+    assert "<b>" not in markdown and "<img" not in markdown and "<script" not in markdown
+    assert "| &lt;img src=x> | < 0.001 |" in markdown and markdown.endswith("&lt;script>\n")
+    assert (tmp_path / "table.md").read_text() == markdown
 
 
 PAGE = """# Page

@@ -135,7 +135,7 @@ def test_a_queue_that_never_moves_ends_the_wait_after_the_stall_limit():
         ("g: [unclosed\n", r"study.yaml is not valid YAML: line 2: "),
         ("a: &a [1, 1]\ng: [*a, *a]\n", r"study.yaml is not valid YAML: line 2: an alias"),
         ("g: {fixed: []}\ng: {exp: []}\n", r"study.yaml is not valid YAML: line 2: 'g' written"),
-        (b"g: {fixed: [{initial_lr: 0.1}]} # \xff\n", r"study.yaml is not valid YAML: not UTF-8"),
+        (b"g: {fixed: [{initial_lr: 0.1}]} # \xff\n", r"study.yaml is not UTF-8 text \(byte 34\)"),
         ("- a list\n", r"study.yaml has no grids"),
         ("g: 3\n", r"grid 'g' should map schedule names to lists of settings"),
         ("g:\n  exp: {k: 1}\n", r"g.exp should be a list of \{key: value\}"),

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lrstudy.core.errors import reports_full_disk
+from lrstudy.core.errors import UserError, reports_full_disk
 from lrstudy.core.paths import CURVE_SPLITS, curve_path
 
 
@@ -97,6 +97,15 @@ def write_json(path, data):
     write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
+def read_utf8(path):
+    """The text of the file at `path`, one line naming it where it is not UTF-8 (a missing
+    file's FileNotFoundError passes through)."""
+    try:
+        return Path(path).read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UserError(f"{path} is not UTF-8 text (byte {error.start})") from None
+
+
 def read_json(path):
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
@@ -118,18 +127,27 @@ def bits_of(text, count):
     return np.unpackbits(np.frombuffer(bytes.fromhex(text), np.uint8))[:count].astype(bool)
 
 
+TAG_START = re.compile(r"<(?=[A-Za-z/!?])")  # what an HTML tag or comment starts with
+
+
+def inert_html(text):
+    """`text` with every `<` that could open an HTML tag written as `&lt;`, so that a name
+    read from a file shows as text on a rendered page ("p < 0.05" is left as it is)."""
+    return TAG_START.sub("&lt;", text)
+
+
 def markdown_table(rows):
-    """rows (dicts with the same keys) as a Markdown table, one column per key."""
+    """rows (dicts with the same keys) as a Markdown table, one column per key, inert_html."""
     columns = list(rows[0])
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(str(row[column]) for column in columns) + " |" for row in rows]
-    return "\n".join(lines)
+    return inert_html("\n".join(lines))
 
 
 def write_table(stem, rows, notes=()):
     """rows (dicts with the same keys) as stem.md and stem.csv, the Markdown followed by
-    `notes` (paragraphs); returns the Markdown."""
-    markdown = "\n\n".join([markdown_table(rows), *notes]) + "\n"
+    `notes` (paragraphs), all inert_html; returns the Markdown."""
+    markdown = "\n\n".join([markdown_table(rows), *map(inert_html, notes)]) + "\n"
     stem = Path(stem)
     write_text(stem.with_suffix(".md"), markdown)
     table = io.StringIO()

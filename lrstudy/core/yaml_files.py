@@ -7,9 +7,9 @@ error line prints the value; and a key written twice silently keeps the last one
 such a file, so the stages and DVC would disagree). Both are refused here, with the line.
 """
 
-from pathlib import Path
-
 import yaml
+
+from lrstudy.core.outputs import read_utf8
 
 
 class YamlProblem(ValueError):
@@ -42,13 +42,8 @@ class PlainLoader(yaml.SafeLoader):
 
 
 def parse_yaml(data):
-    """The data of YAML `data` (bytes or text); a YamlProblem when it is not UTF-8 text, not
-    YAML, or holds an alias or a repeated key."""
-    if isinstance(data, bytes):
-        try:
-            data = data.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise YamlProblem(f"not UTF-8 text (byte {error.start})") from None
+    """The data of the YAML text `data`; a YamlProblem when it is not YAML, or holds an alias or
+    a repeated key."""
     try:
         return yaml.load(data, Loader=PlainLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as error:
@@ -58,5 +53,6 @@ def parse_yaml(data):
 
 
 def read_yaml(path):
-    """parse_yaml of the file at `path` (FileNotFoundError passes through)."""
-    return parse_yaml(Path(path).read_bytes())
+    """parse_yaml of the file at `path` (one line where it is not UTF-8; FileNotFoundError
+    passes through)."""
+    return parse_yaml(read_utf8(path))

@@ -39,12 +39,10 @@ def cut_exploded(curves, classes, keys=("loss", "val_loss")):
     first epoch where one of them is no number or above LOSS_LIMIT x ln(classes): from there
     the head counts as diverged."""
     limit = LOSS_LIMIT * math.log(max(classes, 2))
-    sane = np.logical_and.reduce([np.asarray(curves[key], dtype=float) <= limit for key in keys])
+    losses = {key: np.asarray(curves[key], dtype=float) for key in keys}
+    sane = np.logical_and.reduce([loss <= limit for loss in losses.values()])
     exploded = np.cumsum(~sane, axis=1) > 0
-    cut = dict(curves)
-    for key in keys:
-        cut[key] = np.where(exploded, np.nan, np.asarray(curves[key], dtype=float))
-    return cut
+    return {**curves, **{key: np.where(exploded, np.nan, loss) for key, loss in losses.items()}}
 
 
 def divergence(history):

@@ -11,9 +11,10 @@ from pathlib import Path
 
 from lrstudy.core.config import load_config
 from lrstudy.core.errors import UserError, reports_user_errors, stop_signals
+from lrstudy.core.outputs import read_utf8
 from lrstudy.core.paths import study_plots, study_table
 from lrstudy.experiments import succeeded
-from lrstudy.pages import block_span, marked_blocks, read_page
+from lrstudy.pages import block_span, marked_blocks
 from lrstudy.study.calibration import calibration
 from lrstudy.study.checkouts import KeptCheckouts
 from lrstudy.study.cluster import Cluster
@@ -54,7 +55,7 @@ def check_pages(pages, grid):
     for page in pages:
         if not page.is_file():
             raise UserError(f"--page {page}: no such file")
-        text = read_page(page)
+        text = read_utf8(page)
         for marker in markers & set(marked_blocks(text)):
             block_span(page, text, marker)
             found.add(marker)

@@ -26,9 +26,9 @@ from pydantic import (
 )
 
 from lrstudy.core.errors import UserError
-from lrstudy.core.outputs import compact_json, write_table, write_text
+from lrstudy.core.outputs import compact_json, inert_html, read_utf8, write_table, write_text
 from lrstudy.core.paths import METRICS_DIR, study_table
-from lrstudy.pages import inert_html, update_blocks
+from lrstudy.pages import update_blocks
 
 # What a runs file may hold (each kind's own record in its module): read as input, not trusted.
 # Names are those DVC and git accept for an experiment, so no text of a runs file carries markup.
@@ -86,15 +86,14 @@ def first_problem(error):
     return f"{where or 'the top level'}{' (the key)' if is_key else ''}: {problem['msg']}"
 
 
-def checked(model, results, path):
-    """`results` if `model` (a Record) accepts them, else a UserError with the first problem."""
+def check_record(model, results, path):
+    """A UserError with the first problem where `model` (a Record) does not accept `results`."""
     try:
         model.model_validate(results)
     except ValidationError as error:
         raise UserError(
             f"{path} is not a runs file the study wrote: {first_problem(error)}"
         ) from None
-    return results
 
 
 def read_results(grid, root=Path(".")):
@@ -102,14 +101,12 @@ def read_results(grid, root=Path(".")):
     checks them against the kind's record (`read_kind_results`)."""
     path = Path(root) / runs_file(grid)
     try:
-        results = json.loads(path.read_bytes().decode("utf-8"), parse_constant=refuse_constant)
+        results = json.loads(read_utf8(path), parse_constant=refuse_constant)
     except FileNotFoundError:
         raise UserError(
             f"{path}: no such file; run the study (python -m lrstudy.study --grid "
             f"{shlex.quote(grid)}) before reanalysing it"
         ) from None
-    except UnicodeDecodeError as error:
-        raise UserError(f"{path} is not UTF-8 text (byte {error.start})") from None
     except ValueError as error:  # JSONDecodeError is one
         raise UserError(f"{path} is not valid JSON: {error}") from None
     if not isinstance(results, dict):
@@ -130,7 +127,7 @@ def publish_table(grid, rows, notes, verdict, pages):
     `notes`) and, into each of `pages` that has them, its blocks: the table between
     <!-- study-GRID:start/end -->, `verdict` between <!-- verdict-GRID:start/end -->. Returns
     the table's Markdown."""
-    table = write_table(study_table(grid), rows, [inert_html(note) for note in notes])
+    table = write_table(study_table(grid), rows, notes)
     blocks = {f"study-{grid}": table, f"verdict-{grid}": inert_html(verdict)}
     for page in pages:
         update_blocks(page, blocks)

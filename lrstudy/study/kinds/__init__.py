@@ -15,7 +15,7 @@ from lrstudy.core.errors import UserError
 from lrstudy.study.kinds.finetune_schedules import FinetuneGrid
 from lrstudy.study.kinds.plain import PlainGrid
 from lrstudy.study.kinds.tuned import TunedGrid
-from lrstudy.study.results import check_grid, checked, read_results, runs_file
+from lrstudy.study.results import check_grid, check_record, read_results, runs_file
 
 # The first whose `spelled_by` accepts a grid's entry is its kind: the plain list grid last.
 KINDS = {kind.name: kind for kind in (FinetuneGrid, TunedGrid, PlainGrid)}
@@ -43,6 +43,6 @@ def read_kind_results(grid, root=Path(".")):
     path = Path(root) / runs_file(grid)
     results = read_results(grid, root)
     kind = kind_named(results.get("kind"), path)
-    checked(kind.Results, results, path)
+    check_record(kind.Results, results, path)
     check_grid(results, grid, path)
     return kind, results
