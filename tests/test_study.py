@@ -3,6 +3,7 @@ every variant on every fold, then fine-tuning the best."""
 
 import csv
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -336,6 +337,14 @@ def test_an_interrupted_study_records_no_half_variant_and_the_next_one_runs_it(
     again = run(command, root)
     assert "2 variants in two, 1 already run" in again.stdout
     assert "exp-lr0.01-k0.3" in experiment_data(root)
+
+    # A project moved elsewhere makes its checkouts anew: theirs point at the old place.
+    moved = root.parent / "moved"
+    shutil.copytree(root, moved, symlinks=True)
+    dvc("exp", "remove", "exp-lr0.01-k0.3", cwd=moved)
+    run(command, moved)
+    local = (moved / ".dvc/tmp/lrstudy-checkouts/1/.dvc/config.local").read_text()
+    assert f"dir = {moved}/.dvc/cache" in local and "exp-lr0.01-k0.3" in experiment_data(moved)
 
     # What the checkouts run is the commit: uncommitted params are refused.
     set_params(root / "params.yaml", {"head.dropout": 0.5})

@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import queue
+import shutil
 import signal
 import socket
 import statistics
@@ -140,7 +141,7 @@ class KeptCheckouts:
     def __init__(self, jobs, folder=CHECKOUTS):
         self.jobs, self.folder = jobs, Path(folder)
         self.running, self.lock, self.stopping = set(), threading.Lock(), False
-        self.steps = []  # per variant run: {step: seconds}
+        self.steps = []  # per variant of the last run_variants: {step: seconds}
 
     def __enter__(self):
         refuse_uncommitted(("params.yaml", *CODE), "the study's checkouts")
@@ -163,8 +164,11 @@ class KeptCheckouts:
     def prepared(self, root):
         """The kept checkout at `root` at this study's commit, with the project's cache and
         dvc.lock, and the shared stages' outputs checked out."""
+        project = Path.cwd()
+        if (root / ".git").is_dir() and not self.serves(root, project):
+            shutil.rmtree(root)
         env, fresh = with_this_python(), not (root / ".git").is_dir()
-        checkout = Checkout.cloned(Path.cwd(), root)
+        checkout = Checkout.cloned(project, root)
         checkout.reset(self.commit)  # its .dvc/ first: DVC would find the project's above it
         lock = root / "dvc.lock"
         if not lock.exists() or lock.read_bytes() != self.lock_text:
@@ -174,10 +178,19 @@ class KeptCheckouts:
             run_dvc("checkout", "--with-deps", SHARED_STAGE, cwd=root, env=env)
         return checkout
 
+    def serves(self, root, project):
+        """Whether the checkout at `root` was made for this project at its place and with its
+        DVC cache (not before the project moved, or its cache did)."""
+        from configobj import ConfigObj
+
+        local = ConfigObj(str(root / ".dvc" / "config.local"))
+        origin = try_git("remote", "get-url", "origin", cwd=root)
+        return origin == str(project) and local.get("cache", {}).get("dir") == self.cache
+
     def run_variant(self, run):
         """Run `run` (variants.Run) in a free checkout and push its experiment here: (its
         return code, its log, {step: seconds})."""
-        root, clock, env = self.free.get(), Stopwatch(), variant_env(self.jobs)
+        root, clock, env = self.free.get(), Stopwatch(), variant_env(self.at_once)
         log = self.folder / "logs" / f"{run.name}.log"
         try:
             checkout = self.prepared(root)
@@ -222,7 +235,7 @@ class KeptCheckouts:
     def run_variants(self, label, runs):
         """Run every one of `runs` (variants.Run) that has not succeeded here, `jobs` at a
         time, with a progress bar; print the log's end of each that failed."""
-        names = [run.name for run in runs]
+        names, self.steps = [run.name for run in runs], []
         refuse_stale(runs, succeeded_revs(experiment_rows()))
         done = set(succeeded(names))
         to_run = [run for run in runs if run.name not in done]
@@ -230,7 +243,9 @@ class KeptCheckouts:
         if not to_run:
             return
         started = time.monotonic()
-        pool = ThreadPoolExecutor(min(self.jobs, len(to_run)), thread_name_prefix="variant")
+        # A variant alone (a fine-tuning) gets every core; each of two, half of them.
+        self.at_once = min(self.jobs, len(to_run))
+        pool = ThreadPoolExecutor(self.at_once, thread_name_prefix="variant")
         try:
             futures = {pool.submit(self.run_variant, run): run for run in to_run}
             with tqdm(total=len(futures), desc="variants", unit="exp") as bar:
@@ -246,7 +261,7 @@ class KeptCheckouts:
         if self.steps:
             print(
                 f"study: {len(self.steps)} variants ran in {time.monotonic() - started:.0f} s, "
-                f"{self.jobs} at a time; each took {step_times(self.steps)}"
+                f"{self.at_once} at a time; each took {step_times(self.steps)}"
             )
 
     def report(self, run, code, log, laps, bar):
