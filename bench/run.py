@@ -41,6 +41,7 @@ from bench.measure import BACKBONE, measure_in_process
 from bench.table import markdown
 from lrstudy.backbone.litert import THREADS
 from lrstudy.core.config import load_config
+from lrstudy.core.errors import UserError
 from lrstudy.core.paths import DATASET_REPORT, folds_file, repeats_file, time_file
 from lrstudy.experiments import run_dvc, with_this_python
 from lrstudy.pages import replace_marked_block
@@ -157,8 +158,17 @@ def measure_variants(project):
     found, first_k = {}, 2.0
     for runner in RUNNERS:
         for jobs in (1, 2):
-            found[f"{runner}_jobs_{jobs}"] = grid_on(project, runner, jobs, first_k)
-            first_k += 1
+            for attempt in range(2):  # DVC's queue now and then loses a task with its worker
+                first_k += 1
+                try:
+                    found[f"{runner}_jobs_{jobs}"] = grid_on(project, runner, jobs, first_k)
+                    break
+                except UserError as error:
+                    print(f"bench: {runner} --jobs {jobs}: {error}", flush=True)
+                    if attempt:
+                        raise
+                    run_dvc("queue", "stop", "--kill", cwd=project, check=False)
+            found[f"{runner}_jobs_{jobs}"]["attempts"] = attempt + 1
     return found
 
 

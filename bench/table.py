@@ -223,10 +223,11 @@ def variant_rows(variants, pipeline, matmul_gflop_per_s):
                 if steps
                 else "the queue, DVC and the interpreter"
             )
+            retried = ", second try: the first lost a task" if grid.get("attempts", 1) > 1 else ""
             rows.append(
                 (
-                    f"6. a variant of a grid ({grid['variants']} new), {label}, `--jobs {jobs}`, "
-                    "per job",
+                    f"6. a variant of a grid ({grid['variants']} new{retried}), {label}, "
+                    f"`--jobs {jobs}`, per job",
                     f"{whole:.1f} s",
                     f"its training (heads on the split's seeds and every fold x seed"
                     f"{'' if steps else ', alone'}): {training:.1f} s; the rest "

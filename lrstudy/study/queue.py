@@ -98,8 +98,8 @@ def wait_for(
     sleep=time.sleep,
 ):
     """{task id: state} once every one of `tasks` ({task id: name}) has finished. Stops with a
-    UserError naming what is left when a task vanished from the queue, or tasks wait with no
-    worker alive, for LOST_POLLS polls, or when for STALL_SECONDS no state changed (or none
+    UserError naming what is left when a task vanished from the queue, or tasks wait or run
+    with no worker alive, for LOST_POLLS polls, or when for STALL_SECONDS no state changed (or none
     could be read) and no task printed (`progress`: when one last did)."""
     states, changed, lost_polls = dict.fromkeys(tasks, "unread"), clock(), 0
     printed = progress()
@@ -112,7 +112,8 @@ def wait_for(
             bar.update(done - bar.n)
             if done == len(tasks):
                 return now
-            stuck = "missing" in now.values() or ("Running" not in now.values() and not workers())
+            # A task DVC still calls Running with no worker alive was lost with its worker.
+            stuck = "missing" in now.values() or not workers()
             lost_polls = lost_polls + 1 if stuck else 0
             if now != states:
                 states, changed = now, clock()
