@@ -28,6 +28,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from lrstudy.core.paths import time_file
+from lrstudy.core.yaml_files import read_yaml
 from lrstudy.experiments import (
     dvc_command,
     experiment_rows,
@@ -45,6 +46,15 @@ from lrstudy.study.variants import SHARED_STAGE
 CHECKOUTS = Path(".dvc/tmp/lrstudy-checkouts")  # <n>/: a checkout; logs/<variant>.log
 STOP_SECONDS = 30  # a variant stopped with SIGINT gets this long before it is killed
 LOG_TAIL = 40  # lines of a failed variant's log printed
+
+
+def lock_outputs(lock):
+    """The outputs' paths that the dvc.lock at `lock` names (none if there is none)."""
+    try:
+        stages = read_yaml(lock).get("stages") or {}
+    except FileNotFoundError:
+        return []
+    return [out["path"] for stage in stages.values() for out in stage.get("outs") or []]
 
 
 class Checkout:
@@ -65,11 +75,15 @@ class Checkout:
         return cls(root)
 
     def reset(self, commit):
-        """Tracked files as `commit` has them, untracked ones gone; ignored outputs stay."""
+        """Tracked files as `commit` has them, untracked ones gone, but for the outputs its
+        dvc.lock names (ignored ones, and `cache: false` ones a user has not committed yet)
+        and the .gitignore files DVC writes for them: without these, every variant would run
+        or check out the shared stages again."""
         if try_git("cat-file", "-e", f"{commit}^{{commit}}", cwd=self.root) is None:
             git("fetch", "-q", "origin", cwd=self.root)
         git("checkout", "-q", "--force", "--detach", commit, cwd=self.root)
-        git("clean", "-q", "-d", "--force", cwd=self.root)
+        kept = [f"--exclude=/{path}" for path in lock_outputs(self.root / "dvc.lock")]
+        git("clean", "-q", "-d", "--force", "--exclude=.gitignore", *kept, cwd=self.root)
 
     def remove_leftover(self, name, commit, env):
         """Remove the experiment `name` of `commit` that an earlier run left here (its push
