@@ -329,6 +329,10 @@ def test_an_interrupted_study_records_no_half_variant_and_the_next_one_runs_it(
     rerun = run(command, root)
     assert "2 variants in two, 0 already run" in rerun.stdout
     assert "study: 2 variants ran in" in rerun.stdout
+    # The checkout keeps the shared stages' outputs, though neither they nor dvc.lock are
+    # committed here: the second variant runs `train` alone.
+    last = max(checkouts.glob("logs/*.log"), key=lambda log: log.stat().st_mtime).read_text()
+    assert "Stage 'split' didn't change, skipping" in last and "Running stage 'split'" not in last
     assert {"fixed-lr0.001", "exp-lr0.01-k0.3"} <= set(experiment_data(root))
     assert not run(["git", "status", "--porcelain", "params.yaml"], root).stdout
 
