@@ -4,7 +4,7 @@
 
 Everything is measured in one run on one machine, comparisons side by side (these machines are
 noisy: ratios mean more than seconds). Writes bench/results.json, bench/results.md and the
-results section of docs/performance.md. Takes about 16 minutes on a 2-core CPU.
+results section of docs/performance.md. Takes about 13 minutes on a 2-core CPU.
 
 1. one head epoch the reference reports' way (images -> frozen backbone -> head) vs on cached
    features; ten seeds of the head in one graph vs one by one (bench/measure.py);

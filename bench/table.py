@@ -249,10 +249,8 @@ def scale_rows(results):
     alone = pipeline["train_stage_training_s"] + pipeline["train_stage_folds_s"]
     scale = local["scale_training_s"] + local["scale_folds_s"]
     # Two jobs share the cores: each variant's training slows by what item 6 measured.
-    shared = statistics.median(s["training"] for s in grid["steps"]) / alone
-    rest = grid["grid_s"] * 2 / grid["variants"] - statistics.median(
-        s["training"] for s in grid["steps"]
-    )
+    in_run = statistics.median(s["training"] for s in grid["steps"])
+    shared, rest = in_run / alone, grid["grid_s"] * 2 / grid["variants"] - in_run
     variants = results["reference_grid_variants"]
     features_s = local["scale_images"] / pipeline["features_stage_images_per_s"]
     variants_s = variants * (scale * shared + rest) / 2

@@ -40,7 +40,7 @@ from lrstudy.experiments import (
     variant_env,
     with_this_python,
 )
-from lrstudy.study.reuse import CODE, refuse_stale, refuse_uncommitted
+from lrstudy.study.reuse import ready_to_run, refuse_stale
 from lrstudy.study.variants import SHARED_STAGE
 
 CHECKOUTS = Path(".dvc/tmp/lrstudy-checkouts")  # <n>/: a checkout; logs/<variant>.log
@@ -158,9 +158,7 @@ class KeptCheckouts:
         self.steps = []  # per variant of the last run_variants: {step: seconds}
 
     def __enter__(self):
-        refuse_uncommitted(("params.yaml", *CODE), "the study's checkouts")
-        print(f"study: bringing fetch, split, features and {SHARED_STAGE} up to date")
-        run_dvc("repro", SHARED_STAGE, capture=False)
+        ready_to_run("the study's checkouts")
         self.cache = run_dvc("cache", "dir").stdout.strip()
         self.commit = git("rev-parse", "HEAD")
         # dvc.lock as `dvc repro` left it: what each checkout's shared stages are checked out
@@ -184,9 +182,7 @@ class KeptCheckouts:
         env, fresh = with_this_python(), not (root / ".git").is_dir()
         checkout = Checkout.cloned(project, root)
         checkout.reset(self.commit)  # its .dvc/ first: DVC would find the project's above it
-        lock = root / "dvc.lock"
-        if not lock.exists() or lock.read_bytes() != self.lock_text:
-            lock.write_bytes(self.lock_text)
+        (root / "dvc.lock").write_bytes(self.lock_text)
         if fresh:
             run_dvc("cache", "dir", "--local", self.cache, cwd=root, env=env)
             run_dvc("checkout", "--with-deps", SHARED_STAGE, cwd=root, env=env)

@@ -20,8 +20,7 @@ from lrstudy.experiments import (
     succeeded_revs,
     variant_env,
 )
-from lrstudy.study.reuse import CODE, refuse_stale, refuse_uncommitted
-from lrstudy.study.variants import SHARED_STAGE
+from lrstudy.study.reuse import ready_to_run, refuse_stale
 
 FINISHED = ("Success", "Failed")
 ACTIVE = ("Running", "Queued")
@@ -176,9 +175,7 @@ class Queue:
         self.jobs = jobs
 
     def __enter__(self):
-        refuse_uncommitted(("params.yaml", *CODE), "queued variants")
-        print(f"study: bringing fetch, split, features and {SHARED_STAGE} up to date")
-        run_dvc("repro", SHARED_STAGE, capture=False)
+        ready_to_run("queued variants")
         stage_dvc_lock()
         return self
 

@@ -13,7 +13,8 @@ import shlex
 import yaml
 
 from lrstudy.core.errors import UserError
-from lrstudy.experiments import try_git
+from lrstudy.experiments import run_dvc, try_git
+from lrstudy.study.variants import SHARED_STAGE
 
 CODE = ("dvc.yaml", "lrstudy", "stages")  # what a variant runs, besides params.yaml
 SHOWN = 3  # differences named per experiment
@@ -21,10 +22,17 @@ SHOWN = 3  # differences named per experiment
 
 def refuse_uncommitted(paths, who):
     """A UserError naming the files among `paths` that differ from HEAD (staged or not)."""
-    changed = try_git("diff", "--name-only", "HEAD", "--", *paths)
-    if changed and changed.strip():
+    if changed := try_git("diff", "--name-only", "HEAD", "--", *paths):
         files = ", ".join(changed.split()[:SHOWN])
         raise UserError(f"{who} run the commit, not your uncommitted {files}: commit them")
+
+
+def ready_to_run(who):
+    """What a runner on this machine needs before its first variant: params.yaml and the code
+    committed (`who` runs the commit), and the shared stages up to date in the project."""
+    refuse_uncommitted(("params.yaml", *CODE), who)
+    print(f"study: bringing fetch, split, features and {SHARED_STAGE} up to date")
+    run_dvc("repro", SHARED_STAGE, capture=False)
 
 
 def as_number(value):
@@ -84,8 +92,7 @@ def difference(run, rev, head_params, read):
     """What experiment `rev` ran that the variant `run` would not run now (text), or None.
     Only the params its stages read (`read`) count."""
     if code := try_git("diff", "--name-only", "HEAD", rev, "--", *CODE):
-        if code.strip():
-            return f"other code ({', '.join(code.split()[:SHOWN])})"
+        return f"other code ({', '.join(code.split()[:SHOWN])})"
     text = try_git("show", f"{rev}:params.yaml")
     if text is None:
         return "no params.yaml"
