@@ -11,8 +11,14 @@ from tests.helpers.commands import run
 from tests.helpers.sandbox import REPO_ROOT, set_params
 
 
-def split(validation, test, seed, folds=5):
-    return SplitConfig(validation=validation, test=test, seed=seed, folds=folds)
+def split(validation, test, seed, folds=5, training_per_class=None):
+    return SplitConfig(
+        validation=validation,
+        test=test,
+        seed=seed,
+        folds=folds,
+        training_per_class=training_per_class,
+    )
 
 
 def dataset(sizes):
@@ -83,6 +89,38 @@ def test_the_folds_test_every_image_once_each_class_in_proportion():
     assert fold_splits(files, split(0.15, 0.15, 43)) != folds
 
 
+def test_a_regime_of_fewer_training_images_keeps_every_validation_and_test_image():
+    files = dataset({"a": 200, "b": 34, "c": 60})
+    full, _ = stratified_split(files, split(0.15, 0.15, 42))
+    fewer, _ = stratified_split(files, split(0.15, 0.15, 42, training_per_class=15))
+    assert Counter(label for _, label in fewer["training"]) == {"a": 15, "b": 15, "c": 15}
+    assert set(fewer["training"]) < set(full["training"])
+    for name in ("validation", "test"):
+        assert fewer[name] == full[name]
+    all_folds = fold_splits(files, split(0.15, 0.15, 42))
+    folds = fold_splits(files, split(0.15, 0.15, 42, training_per_class=22))
+    for limited, whole in zip(folds, all_folds, strict=True):
+        assert limited["validation"] == whole["validation"] and limited["test"] == whole["test"]
+        assert set(limited["training"]) < set(whole["training"])
+        counts = Counter(label for _, label in limited["training"])
+        # b's smallest share in a fold's training set is below 22: every fold keeps that many
+        smallest = min(sum(row[1] == "b" for row in fold["training"]) for fold in all_folds)
+        assert counts == {"a": 22, "b": min(22, smallest), "c": 22}
+    assert len({len(fold["training"]) for fold in folds}) == 1  # one graph, batch for batch
+    assert fold_splits(files, split(0.15, 0.15, 42, training_per_class=22)) == folds
+
+
+def test_training_per_class_takes_a_positive_count_or_all():
+    base = {"validation": 0.15, "test": 0.15, "seed": 0, "folds": 5}
+    assert parse_group("split", {**base, "training_per_class": "all"}).training_per_class is None
+    assert parse_group("split", {**base, "training_per_class": "15"}).training_per_class == 15
+    with pytest.raises(ParamError) as error:
+        parse_group("split", {**base, "training_per_class": 0})
+    assert str(error.value) == (
+        "params.yaml: split.training_per_class = 0 is not allowed; expected an integer >= 1, or all"
+    )
+
+
 def test_too_few_images_for_the_folds_is_one_line():
     with pytest.raises(UserError) as error:
         fold_splits(dataset({"a": 3}), split(0.15, 0.15, 0))
@@ -91,16 +129,28 @@ def test_too_few_images_for_the_folds_is_one_line():
         "split.folds or add images"
     )
     with pytest.raises(ParamError, match=r"split.validation \+ 1 / split.folds = 1.0"):
-        parse_group("split", {"validation": 0.5, "test": 0.1, "seed": 0, "folds": 2})
+        parse_group(
+            "split",
+            {"validation": 0.5, "test": 0.1, "seed": 0, "folds": 2, "training_per_class": "all"},
+        )
     with pytest.raises(ParamError, match="split.folds = 1 is not allowed"):
-        parse_group("split", {"validation": 0.1, "test": 0.1, "seed": 0, "folds": 1})
+        parse_group(
+            "split",
+            {"validation": 0.1, "test": 0.1, "seed": 0, "folds": 1, "training_per_class": "all"},
+        )
 
 
 def test_fractions_that_leave_no_training_data_are_refused():
     with pytest.raises(ParamError, match=r"split.validation \+ split.test = 1.0"):
-        parse_group("split", {"validation": 0.5, "test": 0.5, "seed": 0, "folds": 5})
+        parse_group(
+            "split",
+            {"validation": 0.5, "test": 0.5, "seed": 0, "folds": 5, "training_per_class": "all"},
+        )
     with pytest.raises(ParamError, match="split.validation = -0.1"):
-        parse_group("split", {"validation": -0.1, "test": 0.1, "seed": 0, "folds": 5})
+        parse_group(
+            "split",
+            {"validation": -0.1, "test": 0.1, "seed": 0, "folds": 5, "training_per_class": "all"},
+        )
 
 
 def run_split(tmp_path, images_per_class, overrides=None):

@@ -85,6 +85,18 @@ def flag():
     return field(metadata={"read": read})
 
 
+def count_or_all():
+    """A positive integer, or `all` (read as None: no limit)."""
+
+    def read(key, value):
+        try:
+            return None if value == "all" else read_number(key, value, minimum=1, integer=True)
+        except ParamError:
+            raise ParamError(key, value, "an integer >= 1, or all") from None
+
+    return field(metadata={"read": read})
+
+
 def text(optional=False):
     def read(key, value):
         ok = (optional and value is None) or (isinstance(value, str) and value.strip() != "")
@@ -116,6 +128,7 @@ class SplitConfig:
     test: float = number(above=0, maximum=1)
     seed: int = number(minimum=0, maximum=MAX_SEED, integer=True)
     folds: int = number(minimum=2, maximum=MAX_FOLDS, integer=True)
+    training_per_class: int | None = count_or_all()  # None: all
 
     def __post_init__(self):
         if self.validation + self.test >= 1:

@@ -13,6 +13,11 @@ one image). Fold f's validation set comes from its own training side, the images
 folds: a stratified share of `split.validation` of all images, plus what makes every fold's
 training set the same size, so that the heads of all folds train as one graph, batch for batch
 as each would alone (lrstudy/heads/training.py).
+
+`split.training_per_class` (a regime of less data, as Caltech-101's 15 and 30 training images
+per class) keeps at most that many training images of each class, in the split and in every
+fold; the validation and test images stay as they are, so that a regime's accuracies are
+measured on the same images as the full data's.
 """
 
 import math
@@ -55,7 +60,10 @@ def stratified_split(images_by_class, settings):
             counts = (len(paths), 0, 0)
         start = 0
         for name, count in zip(SPLITS, counts, strict=True):
-            splits[name] += [(path, label) for path in sorted(paths[start : start + count])]
+            kept = paths[start : start + count]
+            if name == "training" and settings.training_per_class is not None:
+                kept = kept[: settings.training_per_class]
+            splits[name] += [(path, label) for path in sorted(kept)]
             start += count
     return splits, training_only
 
@@ -139,4 +147,26 @@ def fold_splits(images_by_class, settings):
                 "test": sorted(row for row, f in assigned.items() if f == fold),
             }
         )
+    if settings.training_per_class is not None:
+        limit_training(splits, settings.training_per_class, settings.seed)
     return splits
+
+
+def limit_training(splits, per_class, seed):
+    """Keep, of each class, min(`per_class`, what every fold's training set has of it) training
+    images in every fold (in a seeded order per fold and class), so that the folds' training
+    sets stay the same size; validation and test keep theirs."""
+    by_fold = []
+    for fold in splits:
+        by_class = {}
+        for row in fold["training"]:
+            by_class.setdefault(row[1], []).append(row)
+        by_fold.append(by_class)
+    labels = set().union(*by_fold)
+    kept = {label: min([per_class, *(len(c.get(label, [])) for c in by_fold)]) for label in labels}
+    for fold, (split, by_class) in enumerate(zip(splits, by_fold, strict=True)):
+        rows = []
+        for label, members in by_class.items():
+            random.Random(f"{seed}/{fold}/training/{label}").shuffle(members)
+            rows += members[: kept.get(label, 0)]
+        split["training"] = sorted(rows)
