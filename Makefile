@@ -3,6 +3,7 @@
 # make test-fast    - the unit tests only (no DVC pipelines, no training on images): 2 min 16 s on 2 cores
 # make lint         - ruff (pyflakes, pycodestyle, isort, bugbear; settings in pyproject.toml)
 # make study        - the whole schedule study of study.yaml's GRID (default reference), into docs/study.md;
+#                     REGIME=NAME runs it under one of study.yaml's regimes (fewer images, fewer epochs),
 #                     SCHEDULER=tcp://HOST:PORT runs its variants on that Dask scheduler's workers,
 #                     SHARD=i/n only the i-th of n shares of it, one per machine (docs/sharing.md)
 # make push / pull  - the DVC cache (with the run cache) and HEAD's experiments to / from the
@@ -49,8 +50,9 @@ lint: setup
 	ruff check .
 
 study: setup
-	python -m lrstudy.study --grid $(GRID) $(if $(SHARD),--shard $(SHARD),--page docs/study.md \
-		--page README.md) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+	python -m lrstudy.study --grid $(GRID) $(if $(REGIME),--regime $(REGIME)) \
+		$(if $(SHARD),--shard $(SHARD),--page docs/study.md --page README.md) \
+		$(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 compare: setup
 	python -m tools.compare

@@ -13,6 +13,7 @@ from lrstudy.core.schedules import (
     exponential,
     fixed,
     markdown_table,
+    mean_learning_rate,
     onecycle,
     step,
     variant_name,
@@ -36,6 +37,17 @@ def test_exponential_matches_hand_computed_values():
     assert exponential(0, E, 0.01, 0.3) == 0.01
     assert exponential(10, E, 0.01, 0.3) == pytest.approx(0.000497870684, rel=1e-9)
     assert exponential(1, E, 0.1, 0.1) == pytest.approx(0.0904837418, rel=1e-9)
+
+
+def test_the_mean_rate_is_what_the_schedule_gives_on_average_over_the_run():
+    assert mean_learning_rate("fixed", {"initial_lr": 0.001}, E) == pytest.approx(0.001)
+    # exp: a geometric series, 0.01 * (1 - e^(-0.3 * 50)) / (1 - e^-0.3) / 50
+    expected = 0.01 * (1 - math.exp(-15)) / (1 - math.exp(-0.3)) / E
+    assert mean_learning_rate("exp", {"initial_lr": 0.01, "k": 0.3}, E) == pytest.approx(expected)
+    # step halving every 10 epochs (epochs 9, 19, ... start each drop): 9, 10, 10, 10, 10, 1
+    halves = (9 * 1 + 10 * 0.5 + 10 * 0.25 + 10 * 0.125 + 10 * 0.0625 + 0.03125) / E
+    step_values = {"initial_lr": 0.1, "drop": 0.5, "epochs_drop": 10}
+    assert mean_learning_rate("step", step_values, E) == pytest.approx(0.1 * halves)
 
 
 def test_cosine_warms_up_linearly_then_decays_along_half_a_cosine():

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from dvc.api import read as read_in_repo
 from PIL import Image
 from scipy import stats
 
@@ -288,6 +289,40 @@ def test_a_variant_that_failed_or_was_left_queued_runs_in_the_next_study(project
     assert refused.stderr == (
         "error: queued variants run the commit, not your uncommitted params.yaml: commit them\n"
     )
+
+
+def test_a_grid_under_a_regime_is_a_study_of_its_own_on_fewer_training_images(
+    project, sample_dataset
+):
+    grids = TWO_GRID + "regimes:\n  three-per-class: {split.training_per_class: 3}\n"
+    root, study = study_project(project, sample_dataset, grids, "two+three-per-class")
+    grid = study.index("--grid") + 1
+    study[grid : grid + 1] = ["two", "--regime", "three-per-class"]
+    params = (root / "params.yaml").read_text()
+    first = run([*study, "--jobs", "2"], root)
+    assert "2 variants in two+three-per-class, 0 already run" in first.stdout
+    assert (root / "params.yaml").read_text() == params  # the workspace's params untouched
+
+    runs = json.loads((root / "metrics" / "study-two+three-per-class-runs.json").read_text())
+    assert (
+        runs["grid"] == "two+three-per-class"
+        and runs["baseline"] == "fixed-lr0.001+three-per-class"
+    )
+    assert runs["regime"] == {
+        "name": "three-per-class",
+        "settings": {"split.training_per_class": 3},
+    }
+    assert set(runs["variants"]) == {"exp-lr0.01-k0.3+three-per-class", runs["baseline"]}
+    assert runs["folds"]["images"]["training"] == 3 * 3  # three of each of the three classes
+    data = experiment_data(root)
+    for name in runs["variants"]:
+        assert data[name]["params"]["params.yaml"]["data"]["split"]["training_per_class"] == 3
+    split = json.loads(read_in_repo("metrics/split.json", repo=str(root), rev=runs["baseline"]))
+    assert {counts["training"] for counts in split["images_per_class"].values()} == {3}
+    table = (root / "metrics" / "study-two+three-per-class.md").read_text()
+    assert "Regime three-per-class: split.training_per_class = 3 for every variant" in table
+    again = run([*study, "--reanalyse"], root)
+    assert (root / "metrics" / "study-two+three-per-class.md").read_text() == table, again.stdout
 
 
 def processes_in(folder):

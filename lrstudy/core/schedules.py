@@ -107,6 +107,12 @@ def learning_rate(name, values, epoch, epochs):
     return SCHEDULES[name].formula(epoch, epochs, **values)
 
 
+def mean_learning_rate(name, values, epochs):
+    """The mean over a run's `epochs` of the rate schedule `name` gives: what a decay, a warmup or
+    a cycle leaves of its initial_lr."""
+    return sum(learning_rate(name, values, epoch, epochs) for epoch in range(epochs)) / epochs
+
+
 def variant_name(name, values):
     """exp-lr0.01-k0.3, step-lr0.1-drop0.5-every10, cosine-lr0.01-warmup5-min0."""
     return "-".join([name] + [f"{PARAMS[key].short}{value:g}" for key, value in values.items()])

@@ -9,7 +9,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from lrstudy.core.config import load_config
+from lrstudy.core.config import load_config, parse_config, read_params
 from lrstudy.core.errors import UserError, reports_user_errors, stop_signals
 from lrstudy.core.outputs import read_utf8
 from lrstudy.core.paths import study_plots, study_table
@@ -18,10 +18,11 @@ from lrstudy.pages import block_span, marked_blocks
 from lrstudy.study.calibration import calibration
 from lrstudy.study.checkouts import KeptCheckouts
 from lrstudy.study.cluster import Cluster
-from lrstudy.study.grids import GRIDS_FILE, Request, grid_entry, shard_of
+from lrstudy.study.grids import GRIDS_FILE, Request, grid_entry, read_grids, shard_of
 from lrstudy.study.kinds import KINDS, kind_of, read_kind_results
 from lrstudy.study.options import arguments as parse_arguments
 from lrstudy.study.queue import Queue
+from lrstudy.study.regimes import read_regime, study_command, study_name
 from lrstudy.study.results import runs_file, write_results
 
 
@@ -90,11 +91,11 @@ def one_study_at_a_time(grid, lock=STUDY_LOCK):
         yield
 
 
-def run_shard(grid, runner, runs, shard):
+def run_shard(name, runner, runs, shard):
     """Only shard (i, n) of the grid's runs; the table waits for every shard's."""
     index, count = shard
     share = shard_of(runs, index, count)
-    runner.run_variants(f"{grid}, shard {index}/{count}", share)
+    runner.run_variants(f"{name}, shard {index}/{count}", share)
     done = succeeded([run.name for run in share])
     if failed := [run.name for run in share if run.name not in done]:
         raise UserError(
@@ -104,16 +105,26 @@ def run_shard(grid, runner, runs, shard):
     print(
         f"study: shard {index}/{count} done (its {len(share)} variants succeeded). Push them "
         "(make push); once every shard is pushed, a clone that pulled them (make pull) builds "
-        f"the table: {shlex.join(['python', '-m', 'lrstudy.study', '--grid', grid])}"
+        f"the table: {shlex.join(['python', '-m', 'lrstudy.study', *study_command(name)])}"
     )
 
 
-def run_grid(options, config):
+def study_request(options):
+    """What the options ask to run: the grid, and the Config its variants run with (under
+    --regime, params.yaml with the regime's values)."""
+    entry = grid_entry(options.grid, GRIDS_FILE)
+    params = read_params()
+    regime = None
+    if options.regime:
+        regime = read_regime(read_grids(GRIDS_FILE), options.regime, params, GRIDS_FILE)
+    config = regime.applied(params) if regime else parse_config(params)
+    return Request(options.grid, entry, config, GRIDS_FILE, options.trials, regime)
+
+
+def run_grid(options, request):
     """The grid's kind run on the options' runner: its raw results (results.py), or None for a
     shard."""
-    entry = grid_entry(options.grid, GRIDS_FILE)
-    request = Request(options.grid, entry, config, GRIDS_FILE, options.trials)
-    grid = kind_of(entry)(request)
+    grid = kind_of(request.entry)(request)
     if options.scheduler:  # Dask's workers, from the commit on the git remote
         runner = Cluster(options.scheduler, options.git_remote)
     elif options.queue:  # this machine's DVC queue
@@ -122,7 +133,7 @@ def run_grid(options, config):
         runner = KeptCheckouts(options.jobs)
     with runner:
         if options.shard:
-            return run_shard(options.grid, runner, grid.runs, options.shard)
+            return run_shard(request.name, runner, grid.runs, options.shard)
         return grid.run(runner)
 
 
@@ -131,22 +142,23 @@ def run_grid(options, config):
 def main(argv=None):
     options = parse_arguments(argv)
     config = load_config()
-    check_pages(options.page, options.grid)
+    name = study_name(options.grid, options.regime)
+    check_pages(options.page, name)
     if options.calibrate:
-        kind, results = read_kind_results(options.grid)
+        kind, results = read_kind_results(name)
         print(f"study: {calibration(results)}")
         return
     if options.reanalyse:
-        kind, results = read_kind_results(options.grid)
+        kind, results = read_kind_results(name)
     else:
-        with one_study_at_a_time(options.grid):
-            results = run_grid(options, config)
+        with one_study_at_a_time(name):
+            results = run_grid(options, study_request(options))
         if results is None:
             return
         write_results(results)
         kind = KINDS[results["kind"]]
     print(kind.publish(results, config.verdicts, options.page), end="")
     print(
-        f"study: figures in {study_plots(options.grid)}/, table in "
-        f"{study_table(options.grid)}.md, from the runs in {runs_file(options.grid)}"
+        f"study: figures in {study_plots(name)}/, table in "
+        f"{study_table(name)}.md, from the runs in {runs_file(name)}"
     )

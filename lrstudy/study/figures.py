@@ -5,6 +5,7 @@ import numpy as np
 
 from lrstudy.core.outputs import write_figure
 from lrstudy.core.paths import study_plots
+from lrstudy.core.schedules import mean_learning_rate
 from lrstudy.reporting.figures import plot_curves
 from lrstudy.statistics import curve_band
 from lrstudy.study import folds
@@ -69,50 +70,68 @@ def render_comparison(grid, shape, runs, summaries, ranking, families, baseline)
     return out
 
 
-def plot_sensitivity(grid, validation, trials, settings, winners):
+def plot_sensitivity(grid, validation, trials, settings, winners, epochs):
     """plots/study-<grid>/sensitivity.png: per family, every trial's final validation accuracy
     (`validation`: {trial: mean and 95 % interval over seeds, each seed's mean over the folds})
-    against its initial_lr on a log axis, the winners ringed: which schedules forgive a badly
-    chosen rate."""
-    figure, axes = plt.subplots(figsize=(9, 5.5))
-    for family, names in trials.items():
-        rates = np.array([settings[name]["initial_lr"] for name in names])
-        accuracy = [validation[name] for name in names]
-        means = np.array([100 * summary["mean"] for summary in accuracy])
-        lows, highs = (
-            np.array(
-                [
-                    100 * (summary["mean"] if summary[key] is None else summary[key])
-                    for summary in accuracy
-                ]
+    against its initial_lr (left) and against the mean rate its schedule gave over the `epochs`
+    (right: what a decay actually gives), on log axes, the winners ringed: which schedules
+    forgive a badly chosen rate, and whether a family's best rates agree once decay is counted."""
+    figure, panels = plt.subplots(1, 2, figsize=(15, 5.5), sharey=True)
+    axes_of = {
+        "initial_lr (log scale)": lambda schedule: schedule["initial_lr"],
+        f"mean learning rate over the {epochs} epochs (log scale)": lambda schedule: (
+            mean_learning_rate(schedule["name"], without_name(schedule), epochs)
+        ),
+    }
+    for axes, (xlabel, rate_of) in zip(panels, axes_of.items(), strict=True):
+        for family, names in trials.items():
+            rates = np.array([rate_of(settings[name]) for name in names])
+            color = draw_trials(axes, family, rates, [validation[name] for name in names])
+            winner = names.index(winners[family])
+            axes.plot(
+                rates[winner],
+                100 * validation[winners[family]]["mean"],
+                "o",
+                markersize=13,
+                fillstyle="none",
+                color=color,
             )
-            for key in ("ci95_low", "ci95_high")
-        )
-        drawn = axes.errorbar(
-            rates, means, yerr=[means - lows, highs - means], fmt="o", capsize=3, label=family
-        )
-        winner = names.index(winners[family])
-        axes.plot(
-            rates[winner],
-            means[winner],
-            "o",
-            markersize=13,
-            fillstyle="none",
-            color=drawn[0].get_color(),
-        )
-    axes.set_xscale("log")
-    axes.set(
-        xlabel="initial_lr (log scale)",
-        ylabel="final validation accuracy (%)",
-        title=f"{grid}: every trial, mean and 95 % interval over seeds (ringed: the winner most "
-        "folds chose)",
+        axes.set_xscale("log")
+        axes.set(xlabel=xlabel)
+        axes.grid(alpha=0.3)
+    panels[0].set(ylabel="final validation accuracy (%)")
+    panels[0].legend(fontsize="small")
+    figure.suptitle(
+        f"{grid}: every trial, mean and 95 % interval over seeds (ringed: the winner most folds "
+        "chose)"
     )
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize="small")
     figure.tight_layout()
     path = study_plots(grid) / "sensitivity.png"
     write_figure(figure, path)
     return path
+
+
+def draw_trials(axes, family, rates, accuracy):
+    """A family's trials at `rates`: the mean of each one's `accuracy` (summaries) in percent,
+    its 95 % interval as error bars; returns the family's colour."""
+    means = np.array([100 * summary["mean"] for summary in accuracy])
+    lows, highs = (
+        np.array(
+            [
+                100 * (summary["mean"] if summary[key] is None else summary[key])
+                for summary in accuracy
+            ]
+        )
+        for key in ("ci95_low", "ci95_high")
+    )
+    drawn = axes.errorbar(
+        rates, means, yerr=[means - lows, highs - means], fmt="o", capsize=3, label=family
+    )
+    return drawn[0].get_color()
+
+
+def without_name(schedule):
+    return {key: value for key, value in schedule.items() if key != "name"}
 
 
 def plot_finetuning(grid, runs, reference):

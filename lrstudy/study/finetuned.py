@@ -10,6 +10,7 @@ from lrstudy.core.errors import UserError
 from lrstudy.core.outputs import parse_curve
 from lrstudy.core.paths import curve_path, summary_file
 from lrstudy.experiments import read_experiment_file, read_experiment_json, succeeded
+from lrstudy.study.regimes import study_command
 from lrstudy.study.results import runs_file
 from lrstudy.study.variants import Run
 
@@ -53,5 +54,5 @@ def refuse_another_fine_tuning(results, chosen):
         raise UserError(
             f"{runs_file(results['grid'])}: the analysis now fine-tunes {chosen}, but these "
             f"results fine-tuned {fine_tuned}; run the study again "
-            f"({shlex.join(['python', '-m', 'lrstudy.study', '--grid', results['grid']])})"
+            f"({shlex.join(['python', '-m', 'lrstudy.study', *study_command(results['grid'])])})"
         )

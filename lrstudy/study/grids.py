@@ -17,6 +17,7 @@ from lrstudy.core.config import Config
 from lrstudy.core.errors import UserError
 from lrstudy.core.schedules import SCHEDULES
 from lrstudy.core.yaml_files import YamlProblem, read_yaml
+from lrstudy.study.regimes import REGIMES_KEY, SEPARATOR, Regime, study_name
 
 GRIDS_FILE = Path("study.yaml")
 SHAPE = "a mapping of grid names, each a mapping of schedule names to lists of {key: value}"
@@ -24,14 +25,25 @@ SHAPE = "a mapping of grid names, each a mapping of schedule names to lists of {
 
 @dataclass(frozen=True)
 class Request:
-    """A grid to run, and how: its name and study.yaml entry (`source` the file), params.yaml's
-    Config, and the command's options that shape a study."""
+    """A grid to run, and how: its name and study.yaml entry (`source` the file), the Config its
+    variants run with (params.yaml's, with the regime's values), and the command's options that
+    shape a study."""
 
     grid: str
     entry: object
     config: Config
     source: Path = GRIDS_FILE
     trials: int | None = None  # a tuned grid's trials per family (None: its own budget)
+    regime: Regime | None = None  # None: params.yaml's own data and budget
+
+    @property
+    def name(self):
+        """The study's name: the grid's, with the regime's after a "+"."""
+        return study_name(self.grid, self.regime.name if self.regime else None)
+
+    def identity(self):
+        """What a runs file records of the study: its name and its regime, if any."""
+        return {"grid": self.name, **({"regime": self.regime.record()} if self.regime else {})}
 
 
 def read_grids(path=GRIDS_FILE):
@@ -48,10 +60,12 @@ def read_grids(path=GRIDS_FILE):
 
 
 def grid_entry(grid, path=GRIDS_FILE):
-    """The study.yaml entry of `grid`."""
-    grids = read_grids(path)
+    """The study.yaml entry of `grid` (every key but `regimes` is a grid)."""
+    grids = {name: entry for name, entry in read_grids(path).items() if name != REGIMES_KEY}
     if grid not in grids:
         raise UserError(f"{path} has no grid {grid!r}; it has {', '.join(map(str, grids))}")
+    if SEPARATOR in grid:
+        raise UserError(f"{path}: grid name {grid!r} has a {SEPARATOR!r}, which names regimes")
     return grids[grid]
 
 

@@ -85,6 +85,13 @@ def add_where_to_run(parser):
 
 def add_what_to_run(parser):
     parser.add_argument(
+        "--regime",
+        metavar="NAME",
+        help="run the grid under this regime of study.yaml's `regimes` (a setting of the data "
+        "and budget, e.g. fewer training images per class): the study GRID+NAME, its own table, "
+        "figures and experiments beside the grid's (default: params.yaml's own)",
+    )
+    parser.add_argument(
         "--trials",
         type=positive_number,
         help="a tuned grid's trials per family (default: the grid's own budget); trial i is "

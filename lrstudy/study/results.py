@@ -29,6 +29,7 @@ from lrstudy.core.errors import UserError
 from lrstudy.core.outputs import compact_json, inert_html, read_utf8, write_table, write_text
 from lrstudy.core.paths import METRICS_DIR, study_table
 from lrstudy.pages import update_blocks
+from lrstudy.study.regimes import study_command
 
 # What a runs file may hold (each kind's own record in its module): read as input, not trusted.
 # Names are those DVC and git accept for an experiment, so no text of a runs file carries markup.
@@ -51,11 +52,18 @@ class VariantRecord(Record):
     schedule: dict[Name, Number | StrictBool | Name | None]
 
 
+class RegimeRecord(Record):
+    name: Name
+    settings: Annotated[dict[Name, Number | Name], Field(min_length=1)]
+
+
 class GridRecord(Record):
-    """What every kind's runs file holds."""
+    """What every kind's runs file holds: `grid` the study's name (regimes.py), with its regime
+    where it ran under one."""
 
     kind: Name
     grid: Name
+    regime: RegimeRecord | None = None
     baseline: Name
     variants: Annotated[dict[Name, VariantRecord], Field(min_length=1)]
 
@@ -104,8 +112,9 @@ def read_results(grid, root=Path(".")):
         results = json.loads(read_utf8(path), parse_constant=refuse_constant)
     except FileNotFoundError:
         raise UserError(
-            f"{path}: no such file; run the study (python -m lrstudy.study --grid "
-            f"{shlex.quote(grid)}) before reanalysing it"
+            f"{path}: no such file; run the study "
+            f"({shlex.join(['python', '-m', 'lrstudy.study', *study_command(grid)])}) "
+            "before reanalysing it"
         ) from None
     except ValueError as error:  # JSONDecodeError is one
         raise UserError(f"{path} is not valid JSON: {error}") from None
@@ -122,11 +131,21 @@ def check_grid(results, grid, path):
         )
 
 
-def publish_table(grid, rows, notes, verdict, pages):
-    """Write the grid's table (metrics/study-<grid>.md and .csv: `rows`, then the paragraphs
-    `notes`) and, into each of `pages` that has them, its blocks: the table between
-    <!-- study-GRID:start/end -->, `verdict` between <!-- verdict-GRID:start/end -->. Returns
-    the table's Markdown."""
+def regime_note(regime):
+    return (
+        f"Regime {regime['name']}: "
+        + ", ".join(f"{key} = {value}" for key, value in regime["settings"].items())
+        + " for every variant and the baseline (study.yaml's regimes); the rest as params.yaml."
+    )
+
+
+def publish_table(results, rows, notes, verdict, pages):
+    """Write the study's table (metrics/study-<grid>.md and .csv, `grid` the study's name in
+    `results`: `rows`, then its regime and the paragraphs `notes`) and, into each of `pages`
+    that has them, its blocks: the table between <!-- study-GRID:start/end -->, `verdict`
+    between <!-- verdict-GRID:start/end -->. Returns the table's Markdown."""
+    grid, regime = results["grid"], results.get("regime")
+    notes = [regime_note(regime), *notes] if regime else notes
     table = write_table(study_table(grid), rows, notes)
     blocks = {f"study-{grid}": table, f"verdict-{grid}": inert_html(verdict)}
     for page in pages:

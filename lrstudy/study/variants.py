@@ -14,10 +14,15 @@ from dataclasses import dataclass
 
 from lrstudy.core.config import ScheduleConfig, TrainConfig, parse_schedule
 from lrstudy.core.errors import UserError
+from lrstudy.study.regimes import study_name
 
 SHARED_STAGE = "baseline"  # with its upstream stages: what every variant starts from
 HEADS_TARGETS = ("train",)  # a heads variant runs up to here; the rest comes from HEAD
 FINETUNE_TARGETS = ("evaluate",)  # finetune, then its test predictions
+
+
+def regime_name(regime):
+    return regime.name if regime else None
 
 
 @dataclass(frozen=True)
@@ -38,22 +43,27 @@ def set_arguments(group, values):
 @dataclass(frozen=True)
 class Variant:
     """A head trained by `train` (params.yaml's optimizer, or the one a grid names, with
-    params.yaml's values for its params) with `schedule`. `family`: the grid's family it belongs
-    to (None: the baseline, where the grid does not list it)."""
+    params.yaml's values for its params) with `schedule`, under `regime` (regimes.py; None:
+    params.yaml's data and budget). `family`: the grid's family it belongs to (None: the
+    baseline, where the grid does not list it)."""
 
     schedule: ScheduleConfig
     train: TrainConfig
     family: str | None = None
+    regime: object = None
 
     @property
     def name(self):
-        """exp-lr0.01-k0.3 (Adam), sgd-m0.9-cosine-lr0.1-warmup0-min0."""
-        return self.train.variant_name(self.schedule)
+        """exp-lr0.01-k0.3 (Adam), sgd-m0.9-cosine-lr0.1-warmup0-min0,
+        fixed-lr0.001+15-per-class (under a regime)."""
+        return study_name(self.train.variant_name(self.schedule), regime_name(self.regime))
 
     def arguments(self):
-        """The `-S group.key=value` arguments of `dvc exp run`."""
+        """The `-S group.key=value` arguments of `dvc exp run`: the regime's, then its own."""
         train = {"optimizer": self.train.optimizer, **self.train.values}
-        return set_arguments("schedule", self.schedule.as_params()) + set_arguments("train", train)
+        regime = self.regime.arguments() if self.regime else []
+        own = set_arguments("schedule", self.schedule.as_params()) + set_arguments("train", train)
+        return regime + own
 
     def run(self, targets=HEADS_TARGETS):
         return Run(self.name, tuple(self.arguments()), targets)
@@ -67,9 +77,9 @@ class Variant:
         }
 
 
-def baseline_variant(config):
+def baseline_variant(config, regime=None):
     """The baseline of a Config: its `baseline.schedule` trained by its `train`."""
-    return Variant(config.baseline.schedule, config.train)
+    return Variant(config.baseline.schedule, config.train, regime=regime)
 
 
 def head_variants(request, settings):
@@ -84,7 +94,7 @@ def head_variants(request, settings):
             {"name": schedule_name, **values}, config.head.epochs, f"{request.grid}.{family}", path
         )
         named = dataclasses.replace(config.train, optimizer=optimizer) if optimizer else None
-        variant = Variant(schedule, named or config.train, family)
+        variant = Variant(schedule, named or config.train, family, request.regime)
         if variant.name in sources:
             raise UserError(
                 f"{path}: {request.grid}.{family} variants {sources[variant.name]} and {values} "
@@ -95,26 +105,29 @@ def head_variants(request, settings):
         variants.append(variant)
     if not variants:
         raise UserError(f"{path}: grid {request.grid!r} is empty: it holds no variant")
-    baseline = baseline_variant(config)
+    baseline = baseline_variant(config, request.regime)
     return variants if baseline.name in sources else [*variants, baseline]
 
 
 @dataclass(frozen=True)
 class FinetuneVariant:
-    """One fine-tuning of the committed scheduled head, with `schedule` as
-    `finetune.schedule.*`; `family`: as in Variant (None: params.yaml's, the reference)."""
+    """One fine-tuning of the committed scheduled head (under a regime, the head retrained
+    under it), with `schedule` as `finetune.schedule.*`; `family` and `regime`: as in Variant
+    (family None: params.yaml's, the reference)."""
 
     schedule: ScheduleConfig
     family: str | None = None
+    regime: object = None
 
     @property
     def name(self):
         """finetune-cosine-lr0.0001-warmup1-min0"""
-        return f"finetune-{self.schedule.variant_name()}"
+        return study_name(f"finetune-{self.schedule.variant_name()}", regime_name(self.regime))
 
     def arguments(self):
-        """The `-S finetune.schedule.key=value` arguments of `dvc exp run`."""
-        return set_arguments("finetune.schedule", self.schedule.as_params())
+        """The `-S` arguments of `dvc exp run`: the regime's, then finetune.schedule.*."""
+        regime = self.regime.arguments() if self.regime else []
+        return regime + set_arguments("finetune.schedule", self.schedule.as_params())
 
     def run(self):
         return Run(self.name, tuple(self.arguments()), FINETUNE_TARGETS)

@@ -41,7 +41,9 @@ def finetuning_variants(request):
     params.yaml's `finetune.epochs`: params.yaml's schedule first, the baseline every variant
     is tested against."""
     grid, path, settings = request.grid, request.source, request.config.finetune
-    variants = {FinetuneVariant(settings.schedule).name: FinetuneVariant(settings.schedule)}
+    regime = request.regime
+    reference = FinetuneVariant(settings.schedule, regime=regime)
+    variants = {reference.name: reference}
     for family, values in list_settings(path, f"{grid}.{GRID_KEY}", request.entry[GRID_KEY]):
         schedule = parse_schedule(
             {"name": family, **values},
@@ -50,7 +52,7 @@ def finetuning_variants(request):
             path,
             epochs_key="finetune.epochs",
         )
-        variant = FinetuneVariant(schedule, family)
+        variant = FinetuneVariant(schedule, family, regime)
         if variant.name in variants and variants[variant.name].family is not None:
             raise UserError(f"{path}: {grid} names {variant.name} twice; drop one")
         variants[variant.name] = variant
@@ -193,14 +195,14 @@ class FinetuneGrid:
         """Every fine-tuning variant (and params.yaml's, the reference) through `finetune` and
         `evaluate`: the raw results, each run's test predictions and validation curve."""
         started = time.monotonic()
-        runner.run_variants(self.request.grid, self.runs)
+        runner.run_variants(self.request.name, self.runs)
         print(f"study: the fine-tuning runs took {time.monotonic() - started:.0f} s")
         finished = succeeded([variant.name for variant in self.variants])
         if self.baseline not in finished:
             raise UserError(f"{self.baseline}, the reference, did not finish; see the logs above")
         return {
             "kind": self.name,
-            "grid": self.request.grid,
+            **self.request.identity(),
             "baseline": self.baseline,
             "variants": {v.name: v.record() for v in self.variants if v.name in finished},
             "runs": read_finetuning_runs(finished),
@@ -216,4 +218,4 @@ class FinetuneGrid:
         verdict = finetuning_verdict(rows)
         plot_finetuning(grid, runs, reference)
         notes = [finetuning_note(runs, reference, tests), verdict]
-        return publish_table(grid, rows, notes, verdict + "\n", pages)
+        return publish_table(results, rows, notes, verdict + "\n", pages)

@@ -112,7 +112,7 @@ class HeadGrid:
         self.request = request
         self.variants = head_variants(request, settings)
         self.by_name = {variant.name: variant for variant in self.variants}
-        self.baseline = baseline_variant(request.config).name
+        self.baseline = baseline_variant(request.config, request.regime).name
 
     @property
     def runs(self):
@@ -121,7 +121,7 @@ class HeadGrid:
     def run_grid(self, runner):
         """Run every variant up to `train`: (the folds' shape, {variant: its fold runs}) of those
         that succeeded (a UserError when none did)."""
-        grid = self.request.grid
+        grid = self.request.name
         runner.run_variants(grid, self.runs)
         finished = succeeded([variant.name for variant in self.variants])
         if not finished:
@@ -138,7 +138,7 @@ class HeadGrid:
         request = self.request
         return {
             "kind": self.name,
-            "grid": request.grid,
+            **request.identity(),
             "baseline": self.baseline,
             "split_seed": request.config.split.seed,
             "variants": self.records(runs),

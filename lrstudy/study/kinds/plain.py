@@ -87,4 +87,5 @@ class PlainGrid(HeadGrid):
         render_comparison(grid, shape, runs, summaries, ranking, families, baseline)
         rows = study_rows(summaries, tests, design, shape, baseline)
         verdict_block = "\n\n".join(claims or [verdict]) + "\n"
-        return publish_table(grid, rows, [note for note in notes if note], verdict_block, pages)
+        notes = [note for note in notes if note]
+        return publish_table(results, rows, notes, verdict_block, pages)

@@ -334,7 +334,8 @@ class TunedGrid(HeadGrid):
         ]
         modal = {family: agreement(chosen)[0] for family, chosen in judgement["winners"].items()}
         schedules = {name: record["schedule"] for name, record in variants.items()}
-        plot_sensitivity(grid, validation, trials, schedules, modal)
+        epochs = len(next(iter(runs.values()))["val_right"][0])
+        plot_sensitivity(grid, validation, trials, schedules, modal, epochs)
         ranking = sorted(validation, key=lambda name: -validation[name]["mean"])
         summaries = {
             name: {"test_accuracy": interval_of(found), "diverged": False}
@@ -343,4 +344,4 @@ class TunedGrid(HeadGrid):
         }
         ranking = [name for name in ranking if name in summaries]
         render_comparison(grid, shape, runs, summaries, ranking, trials, baseline)
-        return publish_table(grid, rows, notes, verdict + "\n", pages)
+        return publish_table(results, rows, notes, verdict + "\n", pages)
