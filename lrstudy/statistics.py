@@ -1,8 +1,8 @@
 """Statistics of a study repeated over seeds: summaries with intervals, a paired test against a
 baseline with its power and an equivalence test, Benjamini-Hochberg over several comparisons,
-and McNemar's exact test (the study's inference over images and seeds builds on these:
-lrstudy/inference.py). Pure functions of numbers; the sentences that state their outcome are
-lrstudy/reporting/verdicts.py's.
+the expected best of a random search's trials, and McNemar's exact test (the study's inference
+over images and seeds builds on these: lrstudy/inference.py). Pure functions of numbers; the
+sentences that state their outcome are lrstudy/reporting/verdicts.py's.
 
 Runs with the same seed share their initial weights and batch order, so two schedules trained on
 seeds 42..51 form pairs: the test looks at the ten paired differences, not at two clouds of runs.
@@ -62,6 +62,18 @@ def curve_band(runs):
     runs = np.asarray(runs, dtype=float)
     std = runs.std(axis=0, ddof=1) if len(runs) > 1 else np.zeros(runs.shape[1])
     return runs.mean(axis=0).tolist(), std.tolist()
+
+
+def expected_best(values, trials):
+    """(mean, standard deviation) of the best of `trials` draws with replacement from `values`
+    (the scores of a family's trials): the expected validation performance of a random search
+    at that budget (Dodge et al. 2019, "Show your work"). The best of n draws is the i-th
+    lowest of the N values with probability (i/N)^n - ((i-1)/N)^n."""
+    ordered = np.sort(np.asarray(values, dtype=float))
+    ranks = np.arange(1, len(ordered) + 1) / len(ordered)
+    weights = ranks**trials - (ranks - 1 / len(ordered)) ** trials
+    mean = float(weights @ ordered)
+    return mean, math.sqrt(max(0.0, float(weights @ (ordered - mean) ** 2)))
 
 
 def sign_flip_p(values, alternative="two-sided"):

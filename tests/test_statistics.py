@@ -10,6 +10,7 @@ from lrstudy.statistics import (
     compare_with_baseline,
     curve_band,
     equivalence_test,
+    expected_best,
     mcnemar_exact,
     minimum_detectable_difference,
     outcome,
@@ -51,6 +52,19 @@ def test_per_seed_results_and_bands():
     mean, std = curve_band([[1.0, 2.0], [3.0, 2.0]])
     assert mean == [2.0, 2.0] and std == pytest.approx([math.sqrt(2), 0.0])
     assert curve_band([[1.0, 2.0]]) == ([1.0, 2.0], [0.0, 0.0])
+
+
+def test_the_expected_best_of_n_trials_is_the_mean_maximum_of_n_draws():
+    values = [0.2, 0.5, 0.9]
+    assert expected_best(values, 1) == pytest.approx((np.mean(values), np.std(values)))
+    # Two draws of three: the best is 0.2 in 1 of 9 pairs, 0.5 in 3, 0.9 in 5.
+    mean = (0.2 * 1 + 0.5 * 3 + 0.9 * 5) / 9
+    spread = math.sqrt((1 * (0.2 - mean) ** 2 + 3 * (0.5 - mean) ** 2 + 5 * (0.9 - mean) ** 2) / 9)
+    assert expected_best(values, 2) == pytest.approx((mean, spread))
+    rng = np.random.default_rng(0)
+    draws = rng.choice(values, size=(200_000, 4)).max(axis=1)
+    assert expected_best(values, 4)[0] == pytest.approx(draws.mean(), abs=0.002)
+    assert expected_best(values, 1000) == pytest.approx((0.9, 0.0), abs=1e-9)
 
 
 def test_paired_sign_flip_test_is_exact():

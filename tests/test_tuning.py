@@ -12,6 +12,8 @@ from lrstudy.inference import outcome
 from lrstudy.study.kinds.head_grids import families_of
 from lrstudy.study.kinds.sampling import draw_trials, tuned_settings
 from lrstudy.study.kinds.tuned import (
+    common_target,
+    cost_text,
     fine_tuned_trial,
     judge,
     optimizer_verdict,
@@ -139,7 +141,8 @@ def test_winners_are_chosen_on_each_folds_validation_and_judged_on_its_test_imag
     assert outcome(judgement["against_best"]["fixed"]) == "not resolved"
     assert outcome(judgement["against_baseline"]["fixed"]) == "better"
     validation = pooled(SHAPE, TRIALS)
-    rows = tuned_rows(judgement, FAMILIES, validation, 0.01, BASELINE)
+    costs = {family: tuning_cost(validation, names, 0.9) for family, names in FAMILIES.items()}
+    rows = tuned_rows(judgement, FAMILIES, costs, BASELINE)
     assert [row["family"] for row in rows] == ["exp", "fixed"]
     assert rows[0]["winner (most folds)"] == "exp-lr0.01-k0.1"
     assert rows[0]["folds choosing it"] == "1 of 2" and rows[1]["folds choosing it"] == "2 of 2"
@@ -158,13 +161,19 @@ def test_identical_winners_are_equivalent_and_a_diverged_trial_is_never_chosen()
     assert winners_per_fold(SHAPE, diverged, FAMILIES)["fixed"] == ["fixed-lr0.01"] * 2
 
 
-def test_the_tuning_cost_is_the_trials_per_trial_near_the_best():
+def test_the_tuning_cost_is_the_trials_per_trial_that_reaches_one_target_for_all():
     validation = {
         f"t{index}": {"mean": mean}
         for index, mean in enumerate([0.95, 0.946, 0.90, 0.80, float("nan"), 0.944, 0.5, 0.6])
     }
+    low = {"u0": {"mean": 0.93}, "u1": {"mean": 0.92}}  # a family with a lower ceiling
+    target = common_target({**validation, **low}, 0.01)
+    assert target == pytest.approx(0.945)  # the best trial of any family, less half a point
     # Within half a point of 0.95: 0.95, 0.946 (0.944 is 0.6 below): 8 / 2.
-    assert tuning_cost(validation, list(validation), 0.01) == 4.0
+    assert tuning_cost(validation, list(validation), target) == 4.0
+    # Against its own best (0.93) the low family would cost 1 trial; against the target, never.
+    assert tuning_cost(low, list(low), target) == math.inf
+    assert cost_text(math.inf, 2) == "none of 2" and cost_text(4.0, 8) == "4.0"
 
 
 def test_the_optimizers_grid_pairs_each_optimizer_with_its_schedules():

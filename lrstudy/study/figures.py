@@ -2,12 +2,13 @@
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import ScalarFormatter
 
 from lrstudy.core.outputs import write_figure
 from lrstudy.core.paths import study_plots
 from lrstudy.core.schedules import mean_learning_rate
 from lrstudy.reporting.figures import plot_curves
-from lrstudy.statistics import curve_band
+from lrstudy.statistics import curve_band, expected_best
 from lrstudy.study import folds
 
 EPOCH_LABEL = "epoch"
@@ -86,7 +87,7 @@ def plot_sensitivity(grid, validation, trials, settings, winners, epochs):
     for axes, (xlabel, rate_of) in zip(panels, axes_of.items(), strict=True):
         for family, names in trials.items():
             rates = np.array([rate_of(settings[name]) for name in names])
-            color = draw_trials(axes, family, rates, [validation[name] for name in names])
+            color = plot_trials(axes, family, rates, [validation[name] for name in names])
             winner = names.index(winners[family])
             axes.plot(
                 rates[winner],
@@ -111,7 +112,7 @@ def plot_sensitivity(grid, validation, trials, settings, winners, epochs):
     return path
 
 
-def draw_trials(axes, family, rates, accuracy):
+def plot_trials(axes, family, rates, accuracy):
     """A family's trials at `rates`: the mean of each one's `accuracy` (summaries) in percent,
     its 95 % interval as error bars; returns the family's colour."""
     means = np.array([100 * summary["mean"] for summary in accuracy])
@@ -128,6 +129,37 @@ def draw_trials(axes, family, rates, accuracy):
         rates, means, yerr=[means - lows, highs - means], fmt="o", capsize=3, label=family
     )
     return drawn[0].get_color()
+
+
+def plot_budgets(grid, validation, trials, target):
+    """plots/study-<grid>/budget.png: per family, the expected best final validation accuracy
+    of n random trials (each trial's mean over folds and seeds, `validation`), n = 1 to all
+    its trials, with a band of ± 1 std of that best (Dodge et al. 2019), and the one `target`
+    every family's tuning cost is counted against."""
+    figure, axes = plt.subplots(figsize=(9, 5.5))
+    for family, names in trials.items():
+        budgets = np.arange(1, len(names) + 1)
+        scores = [validation[name]["mean"] for name in names]
+        best = np.array([expected_best(scores, n) for n in budgets])
+        mean, std = 100 * best[:, 0], 100 * best[:, 1]
+        (line,) = axes.plot(budgets, mean, marker=".", label=family)
+        axes.fill_between(budgets, mean - std, mean + std, color=line.get_color(), alpha=0.15)
+    axes.axhline(100 * target, **DASHED_BLACK, label="target: best trial less half a margin")
+    axes.set_xscale("log", base=2)
+    most = max(map(len, trials.values()))
+    axes.set_xticks([2**power for power in range(most.bit_length())], minor=False)
+    axes.xaxis.set_major_formatter(ScalarFormatter())
+    axes.set(
+        xlabel="trials drawn at random from the family's space (log 2 scale)",
+        ylabel="expected best final validation accuracy (%)",
+        title=f"{grid}: expected best of n trials (Dodge et al. 2019), band ± 1 std",
+    )
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    path = study_plots(grid) / "budget.png"
+    write_figure(figure, path)
+    return path
 
 
 def without_name(schedule):

@@ -31,7 +31,7 @@ from lrstudy.reporting.verdicts import mcnemar_verdict, within
 from lrstudy.statistics import summarize
 from lrstudy.study import folds
 from lrstudy.study.analysis import compared, interval_of
-from lrstudy.study.figures import plot_sensitivity, render_comparison
+from lrstudy.study.figures import plot_budgets, plot_sensitivity, render_comparison
 from lrstudy.study.finetuned import refuse_another_fine_tuning
 from lrstudy.study.kinds.head_grids import HeadGrid, HeadResults, families_of
 from lrstudy.study.kinds.sampling import tuned_settings
@@ -80,13 +80,21 @@ def composite(shape, runs, chosen):
     return folds.outcomes(shape, None, [runs[name] for name in chosen])
 
 
-def tuning_cost(validation, names, margin):
-    """The expected number of random trials to land within half a margin of the family's best
-    validation accuracy: its trials divided by those that did."""
-    means = [validation[name]["mean"] for name in names]
-    best = max(mean for mean in means if math.isfinite(mean))
-    near = sum(math.isfinite(mean) and mean >= best - margin / 2 for mean in means)
-    return len(names) / near
+def common_target(validation, margin):
+    """What every family's tuning is counted against: the best trial's validation accuracy of
+    any family, less half a margin."""
+    return max(s["mean"] for s in validation.values() if math.isfinite(s["mean"])) - margin / 2
+
+
+def tuning_cost(validation, names, target):
+    """The expected number of random trials to reach `target` (common_target): the family's
+    trials divided by those that did; infinite where none did."""
+    near = sum(validation[name]["mean"] >= target for name in names)
+    return len(names) / near if near else math.inf
+
+
+def cost_text(cost, trials):
+    return f"{cost:.1f}" if math.isfinite(cost) else f"none of {trials}"
 
 
 def compare_all(outcomes, reference, margin):
@@ -115,7 +123,7 @@ def cells(label, test):
     }
 
 
-def tuned_rows(judgement, trials, validation, margin, baseline):
+def tuned_rows(judgement, trials, costs, baseline):
     """The tuned study's table, one row per family, best on validation first."""
     rows = []
     for family in judgement["order"]:
@@ -132,7 +140,7 @@ def tuned_rows(judgement, trials, validation, margin, baseline):
                 "its 95 % interval": "" if found is None else interval(interval_of(found)),
                 **cells("best", judgement["against_best"].get(family)),
                 **cells(baseline, judgement["against_baseline"].get(family)),
-                "tuning cost (trials)": f"{tuning_cost(validation, trials[family], margin):.1f}",
+                "tuning cost (trials)": cost_text(costs[family], len(trials[family])),
             }
         )
     return rows
@@ -185,8 +193,8 @@ def protocol_note(budget, judgement, shape, margin, baseline):
         f"Benjamini-Hochberg over each set; outcome: better or worse by more than "
         f"{within(margin)}, else equivalent within it, else not resolved. Tuning cost: the "
         "trials divided by those within half a margin "
-        f"({100 * margin / 2:g} points) of the family's best validation accuracy, the expected "
-        "number of random trials to land that close."
+        f"({100 * margin / 2:g} points) of the best validation accuracy of any family's trial, "
+        "one target for all, the expected number of random trials to reach it."
     )
 
 
@@ -214,13 +222,13 @@ def tuned_verdict(judgement, budget, baseline, baseline_family):
     return " ".join(sentences)
 
 
-def cost_sentence(rows):
-    cheapest = min(rows, key=lambda row: float(row["tuning cost (trials)"]))
-    dearest = max(rows, key=lambda row: float(row["tuning cost (trials)"]))
+def cost_sentence(costs, trials):
+    cheapest = min(costs, key=costs.get)
+    dearest = max(costs, key=costs.get)
     return (
-        f"Cheapest to tune: {cheapest['family']} ({cheapest['tuning cost (trials)']} trials "
-        f"expected to land within half a margin of its best); dearest: {dearest['family']} "
-        f"({dearest['tuning cost (trials)']})."
+        f"Cheapest to tune: {cheapest} ({cost_text(costs[cheapest], len(trials[cheapest]))} "
+        "trials expected to come within half a margin of the best trial of any family); "
+        f"dearest: {dearest} ({cost_text(costs[dearest], len(trials[dearest]))})."
     )
 
 
@@ -311,7 +319,9 @@ class TunedGrid(HeadGrid):
         validation = pooled(shape, runs)
         refuse_another_fine_tuning(results, fine_tuned_trial(validation, trials))
         judgement = judge(shape, runs, trials, baseline, margin)
-        rows = tuned_rows(judgement, trials, validation, margin, baseline)
+        target = common_target(validation, margin)
+        costs = {family: tuning_cost(validation, names, target) for family, names in trials.items()}
+        rows = tuned_rows(judgement, trials, costs, baseline)
         optimizers = {family: variants[names[0]]["optimizer"] for family, names in trials.items()}
         baseline_family = family_of_schedule(variants, trials, variants[baseline])
         reference = variants[baseline]["optimizer"]
@@ -320,7 +330,7 @@ class TunedGrid(HeadGrid):
                 None,
                 [
                     tuned_verdict(judgement, budget, baseline, baseline_family),
-                    cost_sentence(rows),
+                    cost_sentence(costs, trials),
                     optimizer_verdict(shape, runs, judgement, optimizers, reference, margin),
                 ],
             )
@@ -336,6 +346,7 @@ class TunedGrid(HeadGrid):
         schedules = {name: record["schedule"] for name, record in variants.items()}
         epochs = len(next(iter(runs.values()))["val_right"][0])
         plot_sensitivity(grid, validation, trials, schedules, modal, epochs)
+        plot_budgets(grid, validation, trials, target)
         ranking = sorted(validation, key=lambda name: -validation[name]["mean"])
         summaries = {
             name: {"test_accuracy": interval_of(found), "diverged": False}
