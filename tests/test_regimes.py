@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from lrstudy.core.errors import UserError
-from lrstudy.study.grids import Request, grid_entry, read_grids
-from lrstudy.study.kinds import kind_of, read_kind_results
+from lrstudy.study.grids import grid_entry, read_grids
+from lrstudy.study.kinds import read_kind_results
 from lrstudy.study.kinds.plain import PlainGrid
 from lrstudy.study.regimes import read_regime, study_command, study_name
 from lrstudy.study.results import write_results
 from tests.helpers.commands import run
-from tests.helpers.grids import fold_runs, fold_shape, record
+from tests.helpers.grids import fold_runs, fold_shape, record, study_grid
 from tests.helpers.sandbox import REPO_ROOT, committed_params
 
 GRIDS = """\
@@ -32,10 +32,7 @@ regimes:
 def regime_grid(tmp_path, name):
     path = tmp_path / "study.yaml"
     path.write_text(GRIDS)
-    params = committed_params()
-    regime = read_regime(read_grids(path), name, params, path)
-    entry = grid_entry("g", path)
-    return kind_of(entry)(Request("g", entry, regime.applied(params), path, regime=regime))
+    return study_grid("g", path, regime=name)
 
 
 def test_a_regime_names_every_variant_and_sets_its_params_before_the_schedules(tmp_path):

@@ -4,16 +4,22 @@ the runs of its variants on the folds, as the runs file keeps them."""
 import numpy as np
 
 from lrstudy.core.outputs import bits_text
-from lrstudy.study.grids import Request, grid_entry
+from lrstudy.study.grids import Request, grid_entry, read_grids
 from lrstudy.study.kinds import kind_of
-from tests.helpers.sandbox import REPO_ROOT, committed_config
+from lrstudy.study.regimes import read_regime
+from tests.helpers.sandbox import REPO_ROOT, committed_config, committed_params
 
 
-def study_grid(grid, path=REPO_ROOT / "study.yaml", config=None, trials=None):
+def study_grid(grid, path=REPO_ROOT / "study.yaml", config=None, trials=None, regime=None):
     """The kind of `grid` in the study.yaml at `path`, built for params.yaml's Config (or
-    `config`): its variants checked, as `python -m lrstudy.study --grid GRID` builds them."""
+    `config`; under `regime`, named in that study.yaml, params.yaml's with its values): its
+    variants checked, as `python -m lrstudy.study --grid GRID [--regime NAME]` builds them."""
     entry = grid_entry(grid, path)
-    request = Request(grid, entry, config or committed_config(), path, trials=trials)
+    if regime is not None:
+        params = committed_params()
+        regime = read_regime(read_grids(path), regime, params, path)
+        config = regime.applied(params)
+    request = Request(grid, entry, config or committed_config(), path, trials, regime)
     return kind_of(entry)(request)
 
 
