@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from lrstudy.core.errors import UserError
 from lrstudy.inference import outcome
@@ -22,7 +23,9 @@ from lrstudy.study.kinds.tuned import (
     tuning_cost,
     winners_per_fold,
 )
-from tests.helpers.grids import fold_runs, fold_shape, study_grid
+from lrstudy.study.regime_comparison import publish_comparison
+from lrstudy.study.results import write_results
+from tests.helpers.grids import fold_runs, fold_shape, record, study_grid
 
 BASELINE = "fixed-lr0.001"  # params.yaml's baseline.lr, trained by Adam
 
@@ -235,3 +238,68 @@ def test_each_optimizer_at_its_best_is_judged_against_the_baselines_at_its_best(
     # Against the baseline's optimizer: under SGD, SGD at its best is the reference.
     under_sgd = optimizer_verdict(SHAPE, trials, judgement, optimizers, "sgd", 0.01)
     assert under_sgd.startswith("Each optimizer at its best on each fold's validation against SGD")
+
+
+def tuned_results(name, runs_by_name, budget, regime=None):
+    """A tuned study's runs file: `runs_by_name` {trial: fold runs}, the baseline among them."""
+    records = {
+        trial: {
+            **record(
+                trial.split("-")[0],
+                initial_lr=float(trial.split("+")[0].split("-lr")[1].split("-")[0]),
+            ),
+            "family": None if trial.startswith(BASELINE) else trial.split("-")[0],
+        }
+        for trial in runs_by_name
+    }
+    baseline = next(trial for trial in runs_by_name if trial.startswith(BASELINE))
+    fine_tuned = next(trial for trial in runs_by_name if trial != baseline)
+    return {
+        "kind": "tuned",
+        "grid": name,
+        **({"regime": regime} if regime else {}),
+        "baseline": baseline,
+        "split_seed": 42,
+        "variants": records,
+        "folds": SHAPE,
+        "runs": runs_by_name,
+        "fine_tuning": {
+            "variant": fine_tuned,
+            "experiment": f"{fine_tuned}-finetuned",
+            "test": {
+                "test_images": 9,
+                "only_before_correct": 0,
+                "only_after_correct": 0,
+                "p_value": 1.0,
+            },
+            "validation": {"accuracy": [[0, 1], [0.9, 0.9]], "loss": [[0, 1], [0.3, 0.3]]},
+        },
+        "budget": budget,
+    }
+
+
+def test_a_tuned_grid_across_regimes_judges_every_study_on_the_same_number_of_trials(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    write_results(tuned_results("t", TRIALS, 2))
+    short = {
+        f"{BASELINE}+short": runs((0.80, 0.80), (0.80, 0.80)),
+        "fixed-lr0.01+short": runs((0.85, 0.85), (0.85, 0.85)),
+        "exp-lr0.01-k0.1+short": runs((0.90, 0.90), (0.90, 0.90)),
+    }
+    regime = {"name": "short", "settings": {"head.epochs": 5}}
+    write_results(tuned_results("t+short", short, 1, regime))
+    table = publish_comparison("t", ["short"], {"head.epochs": 50, "head.seed": 42}, 0.01)
+    rows = table.splitlines()
+    # One trial each, the short study's budget: exp's first trial (88 % on test) in the full
+    # study, not the second one it would choose with both (97 %).
+    assert rows[0] == "| regime | fixed | exp |"
+    assert rows[2].startswith("| head.epochs 5 | 85.00 % [") and "| 90.00 % [" in rows[2]
+    assert rows[3].startswith("| head.epochs 50 | 93.00 % [") and "| 88.00 % [" in rows[3]
+    assert "among its first 1 trials" in table
+    assert (tmp_path / "metrics" / "study-t-regimes.md").read_text() == table
+    with Image.open(tmp_path / "plots" / "study-t" / "regimes.png") as image:
+        assert image.format == "PNG"
+    with pytest.raises(UserError, match=r"study-t\+long-runs.json: no such file"):
+        publish_comparison("t", ["long"], {}, 0.01)

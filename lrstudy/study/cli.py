@@ -22,8 +22,10 @@ from lrstudy.study.grids import GRIDS_FILE, Request, grid_entry, read_grids, sha
 from lrstudy.study.kinds import KINDS, kind_of, read_kind_results
 from lrstudy.study.options import arguments as parse_arguments
 from lrstudy.study.queue import Queue
+from lrstudy.study.regime_comparison import publish_comparison
 from lrstudy.study.regimes import read_regime, study_command, study_name
 from lrstudy.study.results import runs_file, write_results
+from lrstudy.study.reuse import flat
 
 
 def study_interrupted(main):
@@ -144,6 +146,12 @@ def main(argv=None):
     config = load_config()
     name = study_name(options.grid, options.regime)
     check_pages(options.page, name)
+    if options.across_regimes:
+        params = flat(read_params())
+        margin = config.verdicts.margin_fraction
+        print(publish_comparison(options.grid, options.across_regimes, params, margin), end="")
+        print(f"study: figure in {study_plots(options.grid)}/regimes.png")
+        return
     if options.calibrate:
         kind, results = read_kind_results(name)
         print(f"study: {calibration(results)}")

@@ -162,6 +162,39 @@ def plot_budgets(grid, validation, trials, target):
     return path
 
 
+def plot_across_regimes(grid, compared, trials):
+    """plots/study-<grid>/regimes.png: each family's best test accuracy with its 95 % interval
+    (`compared`: [(regime label, {family: summary or None})]) in each regime, side by side."""
+    figure, axes = plt.subplots(figsize=(9, 5.5))
+    families = list(compared[0][1])
+    offsets = np.linspace(-0.2, 0.2, len(families))
+    for family, offset in zip(families, offsets, strict=True):
+        shown = [(x, best[family]) for x, (_, best) in enumerate(compared) if best.get(family)]
+        means = np.array([100 * summary["mean"] for _, summary in shown])
+        lows = np.array([100 * summary["ci95_low"] for _, summary in shown])
+        highs = np.array([100 * summary["ci95_high"] for _, summary in shown])
+        axes.errorbar(
+            [x + offset for x, _ in shown],
+            means,
+            yerr=[means - lows, highs - means],
+            fmt="o-",
+            capsize=3,
+            label=family,
+        )
+    axes.set_xticks(range(len(compared)), [label for label, _ in compared])
+    axes.set(
+        ylabel="test accuracy over the folds (%)",
+        title=f"{grid}: each family at its best ({trials} trials each) in each regime, "
+        "95 % interval",
+    )
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    path = study_plots(grid) / "regimes.png"
+    write_figure(figure, path)
+    return path
+
+
 def without_name(schedule):
     return {key: value for key, value in schedule.items() if key != "name"}
 

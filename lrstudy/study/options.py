@@ -50,10 +50,13 @@ def arguments(argv):
     add_what_to_run(parser)
     add_where_to_write(parser)
     args = parser.parse_args(argv)
-    if (args.reanalyse or args.calibrate) and (args.shard or args.scheduler):
+    if (args.reanalyse or args.calibrate or args.across_regimes) and (args.shard or args.scheduler):
         parser.error(
-            "--reanalyse and --calibrate run nothing: they take no --shard nor --scheduler"
+            "--reanalyse, --calibrate and --across-regimes run nothing: they take no --shard nor "
+            "--scheduler"
         )
+    if args.across_regimes and args.regime:
+        parser.error("--across-regimes names the regimes itself: it takes no --regime")
     if args.shard and args.scheduler:
         parser.error("--shard splits a grid without Dask: it takes no --scheduler")
     if args.queue and args.scheduler:
@@ -99,7 +102,22 @@ def add_what_to_run(parser):
     )
 
 
+def regime_list(text):
+    names = [name for name in text.split(",") if name]
+    if not names:
+        raise argparse.ArgumentTypeError(f"{text!r} names no regime (e.g. 5-epochs,10-epochs)")
+    return names
+
+
 def add_where_to_write(parser):
+    parser.add_argument(
+        "--across-regimes",
+        metavar="R1,R2,...",
+        type=regime_list,
+        help="run nothing: each family of a tuned grid at its best in the grid's committed "
+        "studies under these regimes and params.yaml's own, side by side "
+        "(plots/study-GRID/regimes.png, metrics/study-GRID-regimes.md)",
+    )
     parser.add_argument(
         "--reanalyse",
         action="store_true",
