@@ -290,7 +290,14 @@ def test_a_tuned_grid_across_regimes_judges_every_study_on_the_same_number_of_tr
     }
     regime = {"name": "short", "settings": {"head.epochs": 5}}
     write_results(tuned_results("t+short", short, 1, regime))
-    table = publish_comparison("t", ["short"], {"head.epochs": 50, "head.seed": 42}, 0.01)
+    page = tmp_path / "page.md"
+    page.write_text("# t\n<!-- study-t-regimes:start -->\nold\n<!-- study-t-regimes:end -->\n")
+    params = {"head.epochs": 50, "head.seed": 42}
+    table = publish_comparison("t", ["short"], params, 0.01, [page])
+    assert (
+        page.read_text()
+        == f"# t\n<!-- study-t-regimes:start -->\n{table}<!-- study-t-regimes:end -->\n"
+    )
     rows = table.splitlines()
     # One trial each, the short study's budget: exp's first trial (88 % on test) in the full
     # study, not the second one it would choose with both (97 %).

@@ -22,7 +22,7 @@ from lrstudy.study.grids import GRIDS_FILE, Request, grid_entry, read_grids, sha
 from lrstudy.study.kinds import KINDS, kind_of, read_kind_results
 from lrstudy.study.options import arguments as parse_arguments
 from lrstudy.study.queue import Queue
-from lrstudy.study.regime_comparison import publish_comparison
+from lrstudy.study.regime_comparison import comparison_name, publish_comparison
 from lrstudy.study.regimes import read_regime, study_command, study_name
 from lrstudy.study.results import runs_file, write_results
 from lrstudy.study.reuse import flat
@@ -144,14 +144,16 @@ def run_grid(options, request):
 def main(argv=None):
     options = parse_arguments(argv)
     config = load_config()
-    name = study_name(options.grid, options.regime)
-    check_pages(options.page, name)
     if options.across_regimes:
+        check_pages(options.page, comparison_name(options.grid))
         params = flat(read_params())
         margin = config.verdicts.margin_fraction
-        print(publish_comparison(options.grid, options.across_regimes, params, margin), end="")
+        regimes = options.across_regimes
+        print(publish_comparison(options.grid, regimes, params, margin, options.page), end="")
         print(f"study: figure in {study_plots(options.grid)}/regimes.png")
         return
+    name = study_name(options.grid, options.regime)
+    check_pages(options.page, name)
     if options.calibrate:
         kind, results = read_kind_results(name)
         print(f"study: {calibration(results)}")

@@ -14,6 +14,7 @@ alone, the regimes in the order given and params.yaml's own last.
 from lrstudy.core.errors import UserError
 from lrstudy.core.outputs import write_table
 from lrstudy.core.paths import study_table
+from lrstudy.pages import update_blocks
 from lrstudy.reporting.measures import interval, percent
 from lrstudy.study.analysis import interval_of
 from lrstudy.study.figures import plot_across_regimes
@@ -85,8 +86,14 @@ def regime_rows(compared):
     ]
 
 
-def publish_comparison(grid, regimes, params, margin):
-    """metrics/study-<grid>-regimes.md and plots/study-<grid>/regimes.png; returns the table."""
+def comparison_name(grid):
+    """The name of a grid's comparison across regimes: its table's and its page block's."""
+    return f"{grid}-regimes"
+
+
+def publish_comparison(grid, regimes, params, margin, pages=()):
+    """metrics/study-<grid>-regimes.md, plots/study-<grid>/regimes.png and, in each of `pages`
+    that has it, the block study-<grid>-regimes; returns the table."""
     count, compared = compare_regimes(grid, regimes, params, margin)
     note = (
         f"Each family at its best in {grid} under each regime: its winner on each fold's "
@@ -94,4 +101,8 @@ def publish_comparison(grid, regimes, params, margin):
         "accuracy over images and seeds with its 95 % interval."
     )
     plot_across_regimes(grid, compared, count)
-    return write_table(study_table(f"{grid}-regimes"), regime_rows(compared), [note])
+    name = comparison_name(grid)
+    table = write_table(study_table(name), regime_rows(compared), [note])
+    for page in pages:
+        update_blocks(page, {f"study-{name}": table})
+    return table
