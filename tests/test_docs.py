@@ -85,6 +85,28 @@ def test_every_committed_grid_is_published_as_its_runs_reanalysed_give_it(tmp_pa
         )
 
 
+def test_the_tuned_grid_across_epoch_budgets_is_what_its_runs_give(tmp_path):
+    """docs/study.md's comparison of the `tuned` grid at 5, 10, 20 and 50 epochs, rebuilt by its
+    documented command from the committed runs files."""
+    regimes = ("5-epochs", "10-epochs", "20-epochs")
+    for name in ("params.yaml", "docs/study.md"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO_ROOT / name, tmp_path / name)
+    for study in ("tuned", *(f"tuned+{regime}" for regime in regimes)):
+        (tmp_path / "metrics").mkdir(exist_ok=True)
+        runs = f"metrics/study-{study}-runs.json"
+        shutil.copyfile(REPO_ROOT / runs, tmp_path / runs)
+    command = [sys.executable, "-m", "lrstudy.study", "--grid", "tuned", "--across-regimes"]
+    run(
+        [*command, ",".join(regimes), "--page", "docs/study.md"],
+        tmp_path,
+        PYTHONPATH=str(REPO_ROOT),
+    )
+    for path in ("metrics/study-tuned-regimes.md", "plots/study-tuned-regimes/regimes.png"):
+        assert (tmp_path / path).read_bytes() == (REPO_ROOT / path).read_bytes(), path
+    assert (tmp_path / "docs/study.md").read_bytes() == (REPO_ROOT / "docs/study.md").read_bytes()
+
+
 def troubleshooting_lines():
     """The lines docs/troubleshooting.md explains: each table row's first `code`."""
     rows = (REPO_ROOT / "docs/troubleshooting.md").read_text(encoding="utf-8").splitlines()

@@ -306,7 +306,7 @@ def test_a_tuned_grid_across_regimes_judges_every_study_on_the_same_number_of_tr
     assert rows[3].startswith("| head.epochs 50 | 93.00 % [") and "| 88.00 % [" in rows[3]
     assert "among its first 1 trials" in table
     assert (tmp_path / "metrics" / "study-t-regimes.md").read_text() == table
-    with Image.open(tmp_path / "plots" / "study-t" / "regimes.png") as image:
+    with Image.open(tmp_path / "plots" / "study-t-regimes" / "regimes.png") as image:
         assert image.format == "PNG"
     with pytest.raises(UserError, match=r"study-t\+long-runs.json: no such file"):
         publish_comparison("t", ["long"], {}, 0.01)

@@ -150,7 +150,7 @@ def main(argv=None):
         margin = config.verdicts.margin_fraction
         regimes = options.across_regimes
         print(publish_comparison(options.grid, regimes, params, margin, options.page), end="")
-        print(f"study: figure in {study_plots(options.grid)}/regimes.png")
+        print(f"study: figure in {study_plots(comparison_name(options.grid))}/regimes.png")
         return
     name = study_name(options.grid, options.regime)
     check_pages(options.page, name)

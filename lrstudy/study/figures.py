@@ -162,9 +162,10 @@ def plot_budgets(grid, validation, trials, target):
     return path
 
 
-def plot_across_regimes(grid, compared, trials):
-    """plots/study-<grid>/regimes.png: each family's best test accuracy with its 95 % interval
-    (`compared`: [(regime label, {family: summary or None})]) in each regime, side by side."""
+def plot_across_regimes(name, grid, compared, trials):
+    """plots/study-<name>/regimes.png (`name` the comparison's): each family of `grid` at its
+    best, test accuracy with its 95 % interval (`compared`: [(regime label, {family: summary or
+    None})]), in each regime side by side."""
     figure, axes = plt.subplots(figsize=(9, 5.5))
     families = list(compared[0][1])
     offsets = np.linspace(-0.2, 0.2, len(families))
@@ -190,7 +191,7 @@ def plot_across_regimes(grid, compared, trials):
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small")
     figure.tight_layout()
-    path = study_plots(grid) / "regimes.png"
+    path = study_plots(name) / "regimes.png"
     write_figure(figure, path)
     return path
 

@@ -116,7 +116,7 @@ def add_where_to_write(parser):
         type=regime_list,
         help="run nothing: each family of a tuned grid at its best in the grid's committed "
         "studies under these regimes and params.yaml's own, side by side "
-        "(plots/study-GRID/regimes.png, metrics/study-GRID-regimes.md)",
+        "(plots/study-GRID-regimes/regimes.png, metrics/study-GRID-regimes.md)",
     )
     parser.add_argument(
         "--reanalyse",

@@ -7,8 +7,8 @@ images and seeds with its 95 % interval.
 
     python -m lrstudy.study --grid tuned --across-regimes 5-epochs,10-epochs,20-epochs
 
-writes plots/study-tuned/regimes.png and metrics/study-tuned-regimes.md from the runs files
-alone, the regimes in the order given and params.yaml's own last.
+writes plots/study-tuned-regimes/regimes.png and metrics/study-tuned-regimes.md from the runs
+files alone, the regimes in the order given and params.yaml's own last.
 """
 
 from lrstudy.core.errors import UserError
@@ -92,16 +92,16 @@ def comparison_name(grid):
 
 
 def publish_comparison(grid, regimes, params, margin, pages=()):
-    """metrics/study-<grid>-regimes.md, plots/study-<grid>/regimes.png and, in each of `pages`
-    that has it, the block study-<grid>-regimes; returns the table."""
+    """metrics/study-<grid>-regimes.md, plots/study-<grid>-regimes/regimes.png and, in each of
+    `pages` that has it, the block study-<grid>-regimes; returns the table."""
     count, compared = compare_regimes(grid, regimes, params, margin)
     note = (
         f"Each family at its best in {grid} under each regime: its winner on each fold's "
         f"validation among its first {count} trials, judged on that fold's test images; test "
         "accuracy over images and seeds with its 95 % interval."
     )
-    plot_across_regimes(grid, compared, count)
     name = comparison_name(grid)
+    plot_across_regimes(name, grid, compared, count)
     table = write_table(study_table(name), regime_rows(compared), [note])
     for page in pages:
         update_blocks(page, {f"study-{name}": table})
