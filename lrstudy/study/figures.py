@@ -134,7 +134,8 @@ def plot_trials(axes, family, rates, accuracy):
 def plot_budgets(grid, validation, trials, target):
     """plots/study-<grid>/budget.png: per family, the expected best final validation accuracy
     of n random trials (each trial's mean over folds and seeds, `validation`), n = 1 to all
-    its trials, with a band of ± 1 std of that best (Dodge et al. 2019), and the one `target`
+    its trials, with a band of ± 1 std of that best (Dodge et al. 2019; within the trials' own
+    range, where that best always lies), and the one `target`
     every family's tuning cost is counted against."""
     figure, axes = plt.subplots(figsize=(9, 5.5))
     for family, names in trials.items():
@@ -143,7 +144,9 @@ def plot_budgets(grid, validation, trials, target):
         best = np.array([expected_best(scores, n) for n in budgets])
         mean, std = 100 * best[:, 0], 100 * best[:, 1]
         (line,) = axes.plot(budgets, mean, marker=".", label=family)
-        axes.fill_between(budgets, mean - std, mean + std, color=line.get_color(), alpha=0.15)
+        low, high = 100 * min(scores), 100 * max(scores)  # where the best of n draws can be
+        band = np.clip(mean - std, low, high), np.clip(mean + std, low, high)
+        axes.fill_between(budgets, *band, color=line.get_color(), alpha=0.15)
     axes.axhline(100 * target, **DASHED_BLACK, label="target: best trial less half a margin")
     axes.set_xscale("log", base=2)
     most = max(map(len, trials.values()))
