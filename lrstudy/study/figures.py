@@ -157,12 +157,7 @@ def plot_budgets(grid, validation, trials, target):
         ylabel="expected best final validation accuracy (%)",
         title=f"{grid}: expected best of n trials (Dodge et al. 2019), band ± 1 std",
     )
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize="small")
-    figure.tight_layout()
-    path = study_plots(grid) / "budget.png"
-    write_figure(figure, path)
-    return path
+    return finish(figure, axes, study_plots(grid) / "budget.png")
 
 
 def plot_across_regimes(name, grid, compared, trials):
@@ -191,10 +186,14 @@ def plot_across_regimes(name, grid, compared, trials):
         title=f"{grid}: each family at its best ({trials} trials each) in each regime, "
         "95 % interval",
     )
+    return finish(figure, axes, study_plots(name) / "regimes.png")
+
+
+def finish(figure, axes, path):
+    """A one-panel figure gridded, its legend drawn, written to `path`; returns the path."""
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small")
     figure.tight_layout()
-    path = study_plots(name) / "regimes.png"
     write_figure(figure, path)
     return path
 
