@@ -63,7 +63,7 @@ def render_comparison(grid, shape, runs, summaries, ranking, families, baseline)
     plot_intervals(
         {name: summaries[name]["test_accuracy"] for name in tested},
         baseline,
-        f"{grid}: each variant's test accuracy, 95 % interval from images and seeds\n"
+        f"{grid}\neach variant's test accuracy, 95 % interval from images and seeds\n"
         "(paired with the baseline image by image, differences are far tighter: the table)",
         "test accuracy over the folds (%)",
         out / "test_accuracy.png",
@@ -242,7 +242,7 @@ def plot_intervals(summaries, reference, title, xlabel, path):
             linewidth=1,
             label=f"{reference} (mean)",
         )
-        axes.legend(fontsize="small", loc="lower left")
+        axes.legend(fontsize="small", loc="upper left")  # the best, at the top, sit right
     axes.set_yticks(range(len(names)), names, fontsize="small")
     axes.set(xlabel=xlabel, title=title)
     axes.grid(axis="x", alpha=0.3)
