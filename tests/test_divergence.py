@@ -49,7 +49,8 @@ def tiny_features(tmp_path, monkeypatch):
         "test": [(path, path.split("/")[0]) for path in paths[50:]],
     }
     by_class = {label: [path for path in paths if path.startswith(label)] for label in CLASSES}
-    folds = fold_splits(by_class, SplitConfig(validation=0.15, test=0.15, seed=0, folds=3))
+    split = SplitConfig(validation=0.15, test=0.15, seed=0, folds=3, training_per_class=None)
+    folds = fold_splits(by_class, split)
     for folder in (SPLIT_DIR, FEATURES_DIR):
         folder.mkdir(parents=True)
     write_manifests(SPLIT_DIR, splits, CLASSES, folds)
