@@ -51,10 +51,6 @@ class Regime:
         except UserError as error:
             raise UserError(f"study.yaml: regime {self.name}: {error}") from None
 
-    def describe(self):
-        """split.training_per_class = 15, head.epochs = 10"""
-        return ", ".join(f"{key} = {value}" for key, value in self.settings.items())
-
     def record(self):
         """What a runs file keeps of it."""
         return {"name": self.name, "settings": dict(self.settings)}
