@@ -1,4 +1,5 @@
 # make repro        - set up .venv (pinned) and the offline plot pages, then run the pipeline: dvc repro
+# make setup        - .venv from requirements.txt, every file's hash checked (WHEELHOUSE=DIR: offline)
 # make test         - set up .venv and run the test suite (what CI runs)
 # make test-fast    - the unit tests only (no DVC pipelines, no training on images): 2 min 16 s on 2 cores
 # make lint         - ruff (pyflakes, pycodestyle, isort, bugbear; settings in pyproject.toml)
@@ -11,6 +12,8 @@
 # make compare      - HEAD and every experiment in one table that fits a terminal
 # make repro-reference - the reference reports' setup as one experiment: Oregon Wildlife from
 #                     Kaggle and EfficientNet-B0 (needs internet for the data and the weights)
+# make lock         - requirements.txt again from pyproject.toml's dependencies, every version kept
+#                     that still fits (uv pip compile; UPGRADE=1: the newest that fit)
 # make bench        - set up .venv and run the benchmarks (about 11 min; writes docs/performance.md)
 PYTHON ?= python3
 VENV := .venv
@@ -18,21 +21,29 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 REFERENCE_SETUP := -S data.source=kaggle:virtualdvid/oregon-wildlife -S data.sha256=null \
                 -S backbone.name=efficientnet_b0
 
-.PHONY: setup repro repro-reference test test-fast lint study compare bench push pull
+.PHONY: lock setup repro repro-reference test test-fast lint study compare bench push pull
 GRID ?= reference
+# WHEELHOUSE=DIR: install from that folder of `pip download`ed files, no index (docs/install.md)
+PIP_SOURCE := $(if $(WHEELHOUSE),--no-index --find-links $(WHEELHOUSE))
 GIT_REMOTE ?= origin
 
 setup: $(VENV)/installed .dvc/plots-offline.html
 
 $(VENV)/installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet -r requirements.txt
-	$(VENV)/bin/pip install --quiet --no-deps --editable .
+	$(VENV)/bin/pip install --quiet $(PIP_SOURCE) --require-hashes -r requirements.txt
+	$(VENV)/bin/pip install --quiet $(PIP_SOURCE) --no-deps --editable .
 	touch $@
 
 # `dvc plots show/diff` pages that draw without internet (undo: python -m tools.offline_plots --remove)
 .dvc/plots-offline.html: $(VENV)/installed
 	python -m tools.offline_plots
+
+# One file for every platform and every extra, each version with the hashes of all its files.
+lock: setup
+	uv pip compile pyproject.toml --universal --python-version 3.11 --extra dev --extra cluster \
+		--extra kaggle --generate-hashes --custom-compile-command "make lock" \
+		$(if $(UPGRADE),--upgrade) -o requirements.txt
 
 repro: setup
 	dvc repro

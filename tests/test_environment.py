@@ -7,7 +7,7 @@ import pytest
 
 from lrstudy.backbone.build import efficientnet_b0
 from lrstudy.backbone.litert import LiteRTModel
-from lrstudy.core.errors import UserError
+from lrstudy.core.errors import UserError, import_extra
 from lrstudy.core.outputs import write_json
 
 
@@ -37,3 +37,12 @@ def test_a_damaged_b0_weights_file_is_one_line(tmp_path, suffix):
         UserError, match=r"^backbone.weights: .* is not EfficientNet-B0's weights \(Keras: "
     ):
         efficientnet_b0(str(weights), (64, 64, 3), "avg")
+
+
+def test_a_missing_extra_is_one_line_naming_what_installs_it():
+    with pytest.raises(
+        UserError,
+        match=r"^--scheduler needs no_such_dask, which is not installed: "
+        r"pip install 'lrstudy\[cluster\]' \(`make setup` installs every extra\)$",
+    ):
+        import_extra("no_such_dask", "cluster", "--scheduler")

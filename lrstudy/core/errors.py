@@ -3,6 +3,7 @@
 import contextlib
 import errno
 import functools
+import importlib
 import inspect
 import re
 import signal
@@ -21,6 +22,18 @@ def redacted(text):
     """`text` with the credentials of every URL in it (user and password or token) masked, as
     git masks them: a line the project prints may be pasted into an issue."""
     return CREDENTIALS.sub("***@", text)
+
+
+def import_extra(module, extra, needed_by):
+    """`module`, which comes with pyproject.toml's extra `extra`; where it is not installed, one
+    UserError saying what `needed_by` it and how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise UserError(
+            f"{needed_by} needs {module}, which is not installed: pip install "
+            f"'lrstudy[{extra}]' (`make setup` installs every extra)"
+        ) from None
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from lrstudy.core.errors import UserError, reports_full_disk
+from lrstudy.core.errors import UserError, import_extra, reports_full_disk
 from lrstudy.data.archives import ARCHIVE_SUFFIXES, extract_archive, is_archive
 from lrstudy.data.fetch import file_digest
 
@@ -70,8 +70,9 @@ def warn_unchecked(source, sha256, why):
 
 
 def download_kaggle(source):
-    import kagglehub
     import requests
+
+    kagglehub = import_extra("kagglehub", "kaggle", f"data.source {source!r}")
 
     handle = source[len(KAGGLE_PREFIX) :]
     try:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from lrstudy.core.errors import UserError, redacted
+from lrstudy.core.errors import UserError, import_extra, redacted
 from lrstudy.experiments import (
     experiment_rows,
     git,
@@ -118,10 +118,9 @@ def check_ready(git_remote):
 
 
 def connect(address, timeout=CONNECT_TIMEOUT):
-    from distributed import Client
-
+    distributed = import_extra("distributed", "cluster", "--scheduler")
     try:
-        client = Client(address, timeout=timeout)
+        client = distributed.Client(address, timeout=timeout)
     except OSError as error:
         raise UserError(
             f"cannot reach the Dask scheduler at {address}: {error}; start one (docs/sharing.md)"
