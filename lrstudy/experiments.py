@@ -135,10 +135,14 @@ def succeeded(names):
 
 def read_experiment_file(path, rev):
     """The text of a file (its path relative to the repository root) in the git revision or
-    experiment `rev`."""
+    experiment `rev`; FileNotFoundError where the revision has none."""
     import dvc.api
+    from dvc.exceptions import PathMissingError
 
-    return dvc.api.read(Path(path).as_posix(), repo=".", rev=rev)
+    try:
+        return dvc.api.read(Path(path).as_posix(), repo=".", rev=rev)
+    except PathMissingError:
+        raise FileNotFoundError(f"{rev} has no {Path(path).as_posix()}") from None
 
 
 def read_experiment_json(path, rev):
