@@ -256,6 +256,15 @@ def test_a_variant_that_failed_or_was_left_queued_runs_in_the_next_study(project
     dvc("exp", "run", "--queue", "-n", "fixed-lr0.001", "-S", "schedule.name=fixed", cwd=root)
 
     command = [sys.executable, "-m", "lrstudy.study", "--grid", "two", "--jobs", "2", "--queue"]
+    # A task of the user's own, queued before: `dvc queue start` would run it too.
+    dvc("exp", "run", "--queue", "-n", "mine", "-S", "schedule.k=0.2", "train", cwd=root)
+    refused = run(command, root, check=False)
+    assert refused.returncode == 1 and refused.stderr == (
+        "error: DVC's queue holds 1 task(s) that are not this study's (mine), and `dvc queue "
+        "start` would run them too: run them first (`dvc queue start`), remove them (`dvc "
+        "queue remove NAME`), or pass --run-others-queued\n"
+    )
+    dvc("queue", "remove", "mine", cwd=root)
     study = run(command, root)
     assert "2 variants in two, 0 already run" in study.stdout
     assert "waiting also for fixed-lr0.001, left queued by an earlier study" in study.stdout

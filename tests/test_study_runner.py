@@ -16,7 +16,14 @@ from lrstudy.experiments import experiment_rows, experiment_states
 from lrstudy.study.cli import reports_study_errors
 from lrstudy.study.grids import shard_of
 from lrstudy.study.options import job_count, shard
-from lrstudy.study.queue import LOST_POLLS, POLL_SECONDS, STALL_SECONDS, wait_for
+from lrstudy.study.queue import (
+    LOST_POLLS,
+    POLL_SECONDS,
+    STALL_SECONDS,
+    others_queued,
+    refuse_others_queued,
+    wait_for,
+)
 from tests.helpers.commands import run
 from tests.helpers.grids import study_grid
 from tests.helpers.sandbox import REPO_ROOT
@@ -96,6 +103,25 @@ def test_the_wait_ends_when_every_task_finished_and_follows_tasks_not_names():
         {"t1": ("a", "Success"), "t2": ("b", "Failed"), "old": ("b", "Success")},
     ]
     assert wait(TASKS, polls) == ({"t1": "Success", "t2": "Failed"}, 3)
+
+
+def test_only_queued_tasks_not_the_studys_are_others_and_they_run_only_when_allowed(capsys):
+    tasks = {
+        "a" * 40: ("fixed-lr0.001", "Queued"),  # the study's own, left by an earlier one
+        "b" * 40: ("mine", "Queued"),
+        "c" * 40: (None, "Queued"),  # a task DVC has not named yet: its id
+        "d" * 40: ("done", "Success"),
+        "e" * 40: ("busy", "Running"),  # a worker runs it already
+    }
+    others = others_queued(tasks, ["fixed-lr0.001", "exp-lr0.01-k0.3"])
+    assert others == ["mine", "ccccccc"]
+    with pytest.raises(UserError, match=r"^DVC's queue holds 2 task\(s\) that are not this "):
+        refuse_others_queued(others, allowed=False)
+    refuse_others_queued(others, allowed=True)
+    assert capsys.readouterr().out == (
+        "study: also running mine, ccccccc, queued before the study (--run-others-queued)\n"
+    )
+    refuse_others_queued([], allowed=False)  # nothing else queued: nothing said
 
 
 def test_a_task_gone_from_the_queue_or_left_without_workers_ends_the_wait():

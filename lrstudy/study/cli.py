@@ -130,7 +130,7 @@ def run_grid(options, request):
     if options.scheduler:  # Dask's workers, from the commit on the git remote
         runner = Cluster(options.scheduler, options.git_remote)
     elif options.queue:  # this machine's DVC queue
-        runner = Queue(options.jobs)
+        runner = Queue(options.jobs, options.run_others_queued)
     else:  # this machine, in kept checkouts
         runner = KeptCheckouts(options.jobs)
     with runner:

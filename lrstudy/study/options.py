@@ -61,6 +61,8 @@ def arguments(argv):
         parser.error("--shard splits a grid without Dask: it takes no --scheduler")
     if args.queue and args.scheduler:
         parser.error("--queue runs on this machine: it takes no --scheduler")
+    if args.run_others_queued and not args.queue:
+        parser.error("--run-others-queued is for --queue: only DVC's queue runs others' tasks")
     return args
 
 
@@ -71,6 +73,13 @@ def add_where_to_run(parser):
         help="run the variants on DVC's experiment queue (`dvc queue status` lists them), "
         "which copies the project for each, instead of in checkouts kept in "
         ".dvc/tmp/lrstudy-checkouts/ (the default, faster: docs/performance.md)",
+    )
+    parser.add_argument(
+        "--run-others-queued",
+        action="store_true",
+        help="with --queue: also run the tasks queued before the study that are not its own "
+        "(`dvc queue start` starts every queued task; without this flag the study names them "
+        "and stops)",
     )
     parser.add_argument(
         "--scheduler",

@@ -167,12 +167,38 @@ def stage_dvc_lock():
         subprocess.run(["git", "add", "dvc.lock"], check=True)
 
 
+def others_queued(tasks, names):
+    """The names (or task ids) of the queued tasks of `tasks` (queue_tasks) that are none of
+    the experiments `names`: what `dvc queue start` would run besides them."""
+    return [
+        name or task[:7]
+        for task, (name, state) in tasks.items()
+        if state == "Queued" and name not in names
+    ]
+
+
+def refuse_others_queued(others, allowed):
+    """One line naming the tasks queued before the study that are not its own, unless
+    `allowed` (--run-others-queued): then they run with it, and it says so."""
+    if not others:
+        return
+    listed = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+    if not allowed:
+        raise UserError(
+            f"DVC's queue holds {len(others)} task(s) that are not this study's ({listed}), and "
+            "`dvc queue start` would run them too: run them first (`dvc queue start`), remove "
+            "them (`dvc queue remove NAME`), or pass --run-others-queued"
+        )
+    print(f"study: also running {listed}, queued before the study (--run-others-queued)")
+
+
 class Queue:
     """Runs variants on this machine's DVC experiment queue, `jobs` at a time, once the shared
-    stages are up to date here."""
+    stages are up to date here; with `run_others`, also the tasks queued before that are not
+    the study's."""
 
-    def __init__(self, jobs):
-        self.jobs = jobs
+    def __init__(self, jobs, run_others=False):
+        self.jobs, self.run_others = jobs, run_others
 
     def __enter__(self):
         ready_to_run("queued variants")
@@ -190,6 +216,7 @@ class Queue:
         states = experiment_states(rows)
         refuse_stale(runs, succeeded_revs(rows))
         names = [run.name for run in runs]
+        refuse_others_queued(others_queued(queue_tasks() or {}, names), self.run_others)
         done = [name for name in names if states.get(name) == "Success"]
         pending = [name for name in names if states.get(name) in ACTIVE]
         print(f"study: {len(runs)} variants in {label}, {len(done)} already run")
