@@ -2,6 +2,7 @@
 
 import re
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,21 @@ from tools.export_plots import file_stem
 from tools.offline_plots import page_template
 
 PLOT_TITLES = {"Accuracy", "Loss", "Learning rate", "Confusion matrix (fine-tuned, test split)"}
+BANDED = ("Accuracy", "Loss")  # template .dvc/plots/band.json
+FIGURES = [  # the stages' own pictures, in dvc.yaml's plots too
+    "plots/lr_range.png",
+    "plots/confusion_matrix.png",
+    "plots/misclassified.png",
+    "plots/accuracy.png",
+    "plots/loss.png",
+    "plots/learning_rate.png",
+]
+# Appended to a copy of DVC's page: once everything loaded, the body says how many of its
+# pictures the browser decoded.
+COUNT_IMAGES = (
+    "<script>addEventListener('load', () => { document.body.dataset.decoded = "
+    "[...document.images].filter(image => image.naturalWidth > 0).length; });</script>"
+)
 
 
 def drawn_fraction(png):
@@ -20,6 +36,16 @@ def drawn_fraction(png):
     with Image.open(png) as image:
         pixels = np.asarray(image.convert("L"))
     return float(np.mean(pixels < 245))
+
+
+def plot_divs(page, dom):
+    """{plot div id: its part of the rendered DOM}."""
+    ids = re.findall(r'<div id = "([^"]+)"', page.read_text(encoding="utf-8"))
+    starts = [dom.index(f'id="{plot_id}"') for plot_id in ids]
+    return {
+        plot_id: dom[start:end]
+        for plot_id, start, end in zip(ids, starts, [*starts[1:], len(dom)], strict=True)
+    }
 
 
 def plots_without_marks(page, dom):
@@ -70,12 +96,31 @@ def test_plots_diff_draws_every_plot_offline_in_chromium(pipeline, tmp_path):
             "no Chromium on PATH: install it (Debian: apt-get install chromium) to check "
             "the page in a browser; CI does (.ci/run)"
         )
-    assert plots_without_marks(page, rendered_dom(page)) == []
+    dom = rendered_dom(page)
+    assert plots_without_marks(page, dom) == []
+    # Each banded plot: a band (an area) for every curve with seeds, in each revision: the
+    # train's training and validation curves and the baseline's validation curve.
+    divs = plot_divs(page, dom)
+    for title in BANDED:
+        (drawn,) = [div for plot_id, div in divs.items() if title.lower() in plot_id.lower()]
+        areas = re.findall(r'<path[^>]*aria-roledescription="area mark"', drawn)
+        assert len(areas) == 3 * 2, (title, len(areas))
+    # Every stage's picture, for both revisions, decoded by the browser from the page's folder.
+    images = re.findall(r'<img src="(static/[^"]+)"', page.read_text(encoding="utf-8"))
+    assert len(images) == 2 * len(FIGURES)
+    assert {Path(source).name.split("_", 1)[1] for source in images} == {
+        Path(figure).as_posix().replace("/", "_") for figure in FIGURES
+    }
+    counted = page.with_name("counted.html")
+    counted.write_text(page.read_text(encoding="utf-8") + COUNT_IMAGES, encoding="utf-8")
+    assert f'data-decoded="{len(images)}"' in rendered_dom(counted)
     assert drawn_fraction(screenshot(page, tmp_path / "offline.png")) > 0.03
 
-    # The control: DVC's default page loads Vega from a CDN, so offline it stays blank.
+    # The control: DVC's default page loads Vega from a CDN, so offline it draws no plot (its
+    # pictures are files beside it, and show).
     run([sys.executable, "-m", "tools.offline_plots", "--remove"], pipeline)
     dvc("plots", "diff", "HEAD", "faster", "-o", "default", cwd=pipeline)
     default_page = pipeline / "default" / "index.html"
     assert "cdn.jsdelivr.net" in default_page.read_text(encoding="utf-8")
-    assert drawn_fraction(screenshot(default_page, tmp_path / "default.png")) < 0.001
+    undrawn = plots_without_marks(default_page, rendered_dom(default_page))
+    assert len(undrawn) == len(PLOT_TITLES)

@@ -102,12 +102,15 @@ def make_project(root, params_overrides=None):
         overrides.setdefault("data.sha256", None)
     if overrides:
         set_params(root / "params.yaml", overrides)
-    return commit_repository(root, dvc_config=REPO_ROOT / ".dvc" / "config")
+    return commit_repository(root, dvc_files=REPO_ROOT / ".dvc")
 
 
-def commit_repository(root, message="pipeline", dvc_config=None):
-    """The files at `root` committed in a new git + DVC repository (whose .dvc/config is a copy
-    of `dvc_config`, if given)."""
+DVC_FILES = ("config", "plots")  # what git tracks of .dvc/: its settings and plot templates
+
+
+def commit_repository(root, message="pipeline", dvc_files=None):
+    """The files at `root` committed in a new git + DVC repository, with DVC_FILES copied from
+    the .dvc folder `dvc_files`, if given."""
 
     def git(*args):
         subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
@@ -117,8 +120,12 @@ def commit_repository(root, message="pipeline", dvc_config=None):
     git("config", "user.email", "lrstudy@localhost")
     run_dvc("init", "-q", cwd=root)
     run_dvc("config", "core.analytics", "false", cwd=root)
-    if dvc_config is not None:
-        shutil.copyfile(dvc_config, root / ".dvc" / "config")
+    for name in DVC_FILES if dvc_files is not None else ():
+        source, target = Path(dvc_files) / name, root / ".dvc" / name
+        if source.is_dir():
+            shutil.copytree(source, target)
+        else:
+            shutil.copyfile(source, target)
     git("add", "-A")
     git("commit", "-qm", message)
     return root
