@@ -146,6 +146,15 @@ def test_a_head_without_a_committed_baseline_is_one_line():
     )
 
 
+def test_a_small_rate_written_by_dvc_exp_run_is_the_same_param_in_dvc_lock():
+    project = Project()
+    project.add("tiny", {"schedule.initial_lr": 1e-05})
+    lock = yaml.safe_load(project.files[("dvc.lock", "tiny")])
+    lock["stages"]["train"]["params"]["params.yaml"]["schedule"]["initial_lr"] = "1e-05"
+    project.files[("dvc.lock", "tiny")] = yaml.safe_dump(lock)
+    assert "tiny" in judge(project.shown(), project.read)["tests"]
+
+
 def test_a_failed_task_beside_its_rerun_counts_as_the_rerun():
     project = Project()
     project.add("again", {"schedule.k": 0.3}, state="failed")

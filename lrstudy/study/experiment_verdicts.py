@@ -124,6 +124,19 @@ def select(found, names=(), sweep=()):
     return [found[0], *chosen]
 
 
+def same(value, other):
+    """Whether two params values are equal, nested ones key by key; a number and its text
+    (dvc.lock read by PyYAML keeps `1e-05` as text where DVC reads a number) are the same."""
+    if isinstance(value, dict) and isinstance(other, dict):
+        return value.keys() == other.keys() and all(same(value[k], other[k]) for k in value)
+    if value == other:
+        return True
+    try:
+        return float(value) == float(other)
+    except (TypeError, ValueError):
+        return False
+
+
 def output_hash(data, path):
     return (data.get("outs", {}).get(path) or {}).get("hash")
 
@@ -144,7 +157,7 @@ def left_out_reason(name, data, state, head_data, lock):
         return f"its baseline is not HEAD's{because}"
     ran_with = lock.get("stages", {}).get("train", {}).get("params", {}).get("params.yaml", {})
     params = params_of(data)
-    if any(ran_with.get(group) != params.get(group) for group in TRAIN_GROUPS):
+    if any(not same(ran_with.get(group), params.get(group)) for group in TRAIN_GROUPS):
         return "its `train` did not run with its params (the run stopped before `train`)"
     return None
 
