@@ -40,9 +40,9 @@ def test_a_damaged_b0_weights_file_is_one_line(tmp_path, suffix):
 
 
 def test_a_missing_extra_is_one_line_naming_what_installs_it():
-    with pytest.raises(
-        UserError,
-        match=r"^--scheduler needs no_such_dask, which is not installed: "
-        r"pip install 'lrstudy\[cluster\]' \(`make setup` installs every extra\)$",
-    ):
+    with pytest.raises(UserError) as raised:
         import_extra("no_such_dask", "cluster", "--scheduler")
+    assert str(raised.value) == (
+        "--scheduler needs no_such_dask, which is not installed: pip install 'lrstudy[cluster]' "
+        "(`make setup` installs every extra)"
+    )
