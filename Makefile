@@ -9,7 +9,8 @@
 #                     SHARD=i/n only the i-th of n shares of it, one per machine (docs/sharing.md)
 # make push / pull  - the DVC cache (with the run cache) and HEAD's experiments to / from the
 #                     default DVC remote and the git remote GIT_REMOTE (default origin)
-# make compare      - HEAD and every experiment in one table that fits a terminal
+# make compare      - HEAD's train and every experiment tested against HEAD's baseline, as the study tests
+#                     a variant (SWEEP=schedule.k: only those that differ from HEAD in it; EXPS=names)
 # make repro-reference - the reference reports' setup as one experiment: Oregon Wildlife from
 #                     Kaggle and EfficientNet-B0 (needs internet for the data and the weights)
 # make lock         - requirements.txt again from pyproject.toml's dependencies, every version kept
@@ -66,7 +67,7 @@ study: setup
 		$(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 compare: setup
-	python -m tools.compare
+	python -m tools.compare $(if $(SWEEP),--sweep $(SWEEP)) $(EXPS)
 
 push: setup
 	dvc push --run-cache
