@@ -10,6 +10,7 @@ its HTML page draws (`dvc plots diff --json`, the data inline); vl-convert rende
 import argparse
 import json
 import re
+import tempfile
 from pathlib import Path
 
 from lrstudy.core.errors import UserError, reports_user_errors
@@ -21,8 +22,11 @@ DEFAULT_OUTPUT = PLOTS_DIR / "compare"
 
 
 def plot_specs(revisions):
-    """{plot title: filled Vega-Lite spec} of `dvc plots diff` for the revisions."""
-    plots = json.loads(run_dvc("plots", "diff", "--json", *revisions).stdout)["data"]
+    """{plot title: filled Vega-Lite spec} of `dvc plots diff` for the revisions (the image
+    plots, which DVC copies out for --json, go to a folder that is then removed)."""
+    with tempfile.TemporaryDirectory() as images:
+        shown = run_dvc("plots", "diff", "--json", "-o", images, *revisions).stdout
+    plots = json.loads(shown)["data"]
     return {
         title: entry["content"]
         for title, entries in plots.items()
