@@ -67,7 +67,7 @@ study: setup
 		$(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 compare: setup
-	python -m tools.compare $(if $(SWEEP),--sweep $(SWEEP)) $(EXPS)
+	python -m lrstudy.study.compare $(if $(SWEEP),--sweep $(SWEEP)) $(EXPS)
 
 push: setup
 	dvc push --run-cache

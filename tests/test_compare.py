@@ -12,10 +12,10 @@ import yaml
 
 from lrstudy.core.errors import UserError
 from lrstudy.study import folds
+from lrstudy.study.compare import WIDTH, render, report
 from lrstudy.study.experiment_verdicts import candidates, judge, select
 from tests.helpers.commands import dvc, run
 from tests.helpers.sandbox import FAST, REPO_ROOT, committed_params
-from tools.compare import WIDTH, render, report
 
 BASELINE_FOLDS = json.loads((REPO_ROOT / "metrics" / "baseline" / "folds.json").read_text())
 TRAIN_FOLDS = json.loads((REPO_ROOT / "metrics" / "train" / "folds.json").read_text())
@@ -192,7 +192,7 @@ def test_a_sweep_queued_with_dvcs_own_syntax_gets_verdicts_against_heads_baselin
         assert time.monotonic() < deadline, status
         time.sleep(3)
 
-    compare = [sys.executable, "-m", "tools.compare"]
+    compare = [sys.executable, "-m", "lrstudy.study.compare"]
     judged = json.loads(run([*compare, "--json"], root).stdout)
     # `dvc exp run train` reran train alone with seed 7: the baseline is HEAD's, its heads not.
     assert list(judged["left_out"]) == ["other-seed"]

@@ -270,7 +270,7 @@ def test_repro_then_schedule_experiments_rerun_only_what_depends_on_the_schedule
 
     # make compare: HEAD and the three experiments against HEAD's baseline, on a 120-column
     # terminal; only exp-best ran fine-tuning.
-    lines = run([sys.executable, "-m", "tools.compare"], pipeline).stdout.splitlines()
+    lines = run([sys.executable, "-m", "lrstudy.study.compare"], pipeline).stdout.splitlines()
     assert all(len(line) <= 120 for line in lines)
     starts = [match.start() for match in re.finditer(r"-+", lines[1])]
     table = [

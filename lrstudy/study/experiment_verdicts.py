@@ -188,73 +188,57 @@ def baseline_label(head_data):
     return f"{HEAD}'s {train.variant_name(baseline.schedule)}"
 
 
-def judge(shown, read, names=(), sweep=()):
-    """Every selected experiment compared with HEAD's baseline: a dict with the `baseline`'s
-    label, the `rows` (HEAD first, then best first), each experiment's `tests`, the `left_out`
-    ({name: reason}) and the `note` under the table. `read(path, rev)` gives a file's text at a
-    revision (dvc.api.read)."""
-    found = select(candidates(shown), names, sweep)
-    head_rev, head_data = found[0][1], found[0][2]
+def head_baseline(read, head_rev):
+    """(the folds' shape, the runs) of HEAD's baseline (metrics/baseline/folds.json)."""
     try:
-        shape, baseline_runs = folds.fold_runs(
-            json.loads(read(folds_file("baseline").as_posix(), head_rev))
-        )
+        return folds.fold_runs(json.loads(read(folds_file("baseline").as_posix(), head_rev)))
     except FileNotFoundError:
         raise UserError(
             f"HEAD has no {folds_file('baseline').as_posix()}: `dvc repro`, then commit "
             "dvc.lock and metrics/"
         ) from None
-    label = baseline_label(head_data)
-    runs, left_out, data_of = {label: baseline_runs}, {}, {}
-    for name, rev, data, state in found:
-        lock = read_lock(read, rev) if state == "success" else {}
-        reason = left_out_reason(name, data, state, head_data, lock)
-        if reason is None:
-            try:
-                their_shape, runs[name] = folds.fold_runs(
-                    json.loads(read(folds_file("train").as_posix(), rev))
-                )
-            except FileNotFoundError:
-                reason = f"it has no {folds_file('train').as_posix()} (an older version's run)"
-            else:
-                if their_shape != shape:
-                    del runs[name]
-                    reason = (
-                        f"trained on other folds or seeds (seeds {their_shape['seeds']}) than "
-                        f"HEAD's baseline (seeds {shape['seeds']})"
-                    )
-        if reason is None:
-            data_of[name] = data
-        else:
-            left_out[name] = reason
-    verdicts = parse_group("verdicts", params_of(head_data)["verdicts"])
-    summaries, tests, design = analyse(shape, runs, verdicts, label)
-    tests = tests[ACCURACY]
-    head_params = flat_params(head_data)
-    # HEAD on top, then the others and the baseline best first
-    order = sorted(ranked(summaries), key=lambda name: name != HEAD)
-    rows = []
-    for name in order:
-        summary, test = summaries[name], tests.get(name)
-        finetuned = fine_tuned(data_of[name]) if name != label else None
-        rows.append(
-            {
-                "experiment": name,
-                "differs from HEAD": differences(
-                    flat_params(data_of.get(name, head_data)), head_params
-                ),
-                "test accuracy": "diverged"
-                if summary["diverged"]
-                else f"{100 * summary[ACCURACY]['mean']:.2f}",
-                "vs baseline, 90 % interval": compared(test) if test else "",
-                "p (BH)": f"{test['p_adjusted']:.3g}" if test else "",
-                "outcome": "diverged" if summary["diverged"] else outcome(test) if test else "",
-                "fine-tuned": f"{100 * finetuned:.2f}" if finetuned is not None else "",
-            }
+
+
+def experiment_runs(entry, read, shape, head_data):
+    """(its runs on the folds, None) of a candidate that can be compared with HEAD's baseline
+    of `shape`, else (None, why not)."""
+    name, rev, data, state = entry
+    lock = read_lock(read, rev) if state == "success" else {}
+    reason = left_out_reason(name, data, state, head_data, lock)
+    if reason is not None:
+        return None, reason
+    try:
+        their_shape, runs = folds.fold_runs(json.loads(read(folds_file("train").as_posix(), rev)))
+    except FileNotFoundError:
+        return None, f"it has no {folds_file('train').as_posix()} (an older version's run)"
+    if their_shape != shape:
+        return None, (
+            f"trained on other folds or seeds (seeds {their_shape['seeds']}) than HEAD's "
+            f"baseline (seeds {shape['seeds']})"
         )
-    margin = verdicts.margin_fraction
+    return runs, None
+
+
+def table_row(name, summary, test, data, head_params, is_baseline):
+    """One experiment's row: its differences from HEAD, test accuracy, comparison, outcome and
+    fine-tuned accuracy (the baseline's row has no comparison)."""
+    finetuned = None if is_baseline else fine_tuned(data)
+    gone = summary["diverged"]
+    return {
+        "experiment": name,
+        "differs from HEAD": differences(flat_params(data), head_params),
+        "test accuracy": "diverged" if gone else f"{100 * summary[ACCURACY]['mean']:.2f}",
+        "vs baseline, 90 % interval": compared(test) if test else "",
+        "p (BH)": f"{test['p_adjusted']:.3g}" if test else "",
+        "outcome": "diverged" if gone else outcome(test) if test else "",
+        "fine-tuned": f"{100 * finetuned:.2f}" if finetuned is not None else "",
+    }
+
+
+def table_note(label, shape, tests, design, margin):
+    """What the table's columns mean, the outcomes counted and what the design could find."""
     images, seeds = sum(shape["images"]["test"]), folds.seeds_of(shape)
-    note = (
+    return (
         f"Each experiment against {label} (stage `baseline`), paired by test image and seed: "
         f"{len(shape['images']['test'])} folds x {seeds} seeds, every one of the {images} "
         "images tested once. test accuracy: the mean over images and seeds (%); the difference "
@@ -266,10 +250,38 @@ def judge(shown, read, names=(), sweep=()):
         + (outcome_count(tests, label, margin) + " " if tests else "")
         + design_sentence(design, margin)
     )
+
+
+def judge(shown, read, names=(), sweep=()):
+    """Every selected experiment compared with HEAD's baseline: a dict with the `baseline`'s
+    label, the `rows` (HEAD first, then best first), each experiment's `tests`, the `left_out`
+    ({name: reason}) and the `note` under the table. `read(path, rev)` gives a file's text at a
+    revision (dvc.api.read)."""
+    found = select(candidates(shown), names, sweep)
+    head_data = found[0][2]
+    shape, baseline_runs = head_baseline(read, found[0][1])
+    label = baseline_label(head_data)
+    runs, left_out, data_of = {label: baseline_runs}, {}, {label: head_data}
+    for entry in found:
+        their_runs, reason = experiment_runs(entry, read, shape, head_data)
+        if reason is None:
+            runs[entry[0]], data_of[entry[0]] = their_runs, entry[2]
+        else:
+            left_out[entry[0]] = reason
+    verdicts = parse_group("verdicts", params_of(head_data)["verdicts"])
+    summaries, tests, design = analyse(shape, runs, verdicts, label)
+    tests = tests[ACCURACY]
+    head_params = flat_params(head_data)
+    order = sorted(ranked(summaries), key=lambda name: name != HEAD)  # HEAD, then best first
     return {
         "baseline": label,
-        "rows": rows,
+        "rows": [
+            table_row(
+                name, summaries[name], tests.get(name), data_of[name], head_params, name == label
+            )
+            for name in order
+        ],
         "tests": {name: tests[name] for name in order if name in tests},
         "left_out": left_out,
-        "note": note,
+        "note": table_note(label, shape, tests, design, verdicts.margin_fraction),
     }

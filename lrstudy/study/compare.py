@@ -1,11 +1,11 @@
 """`make compare`: HEAD's `train` and each of its experiments against HEAD's baseline, with the
 study's tests and outcomes, in one table that fits a 120-column terminal.
 
-    python -m tools.compare                         # HEAD and every experiment of HEAD
-    python -m tools.compare exp-a exp-b             # HEAD and those
-    python -m tools.compare --sweep schedule.k      # HEAD and the experiments that differ from
-                                                    #   it in schedule.k only (a sweep's)
-    python -m tools.compare --json                  # the same, machine-readable
+    python -m lrstudy.study.compare                     # HEAD and every experiment of HEAD
+    python -m lrstudy.study.compare exp-a exp-b         # HEAD and those
+    python -m lrstudy.study.compare --sweep schedule.k  # HEAD and the experiments that differ
+                                                        #   from it in schedule.k alone
+    python -m lrstudy.study.compare --json              # the same, machine-readable
 
 From `dvc exp show --json` and each experiment's per-seed results, read with `dvc.api`
 (lrstudy/study/experiment_verdicts.py); the experiments that cannot be compared are named below
