@@ -15,7 +15,7 @@ from lrstudy.core.errors import UserError
 from lrstudy.experiments import experiment_rows, experiment_states
 from lrstudy.study.cli import reports_study_errors
 from lrstudy.study.grids import shard_of
-from lrstudy.study.options import job_count, shard
+from lrstudy.study.options import arguments, job_count, shard
 from lrstudy.study.queue import (
     LOST_POLLS,
     POLL_SECONDS,
@@ -122,6 +122,15 @@ def test_only_queued_tasks_not_the_studys_are_others_and_they_run_only_when_allo
         "study: also running mine, ccccccc, queued before the study (--run-others-queued)\n"
     )
     refuse_others_queued([], allowed=False)  # nothing else queued: nothing said
+
+
+def test_running_others_queued_tasks_is_asked_of_the_queue_only(capsys):
+    assert arguments(["--queue", "--run-others-queued"]).run_others_queued
+    with pytest.raises(SystemExit):
+        arguments(["--run-others-queued"])
+    assert capsys.readouterr().err.endswith(
+        "error: --run-others-queued is for --queue: only DVC's queue runs others' tasks\n"
+    )
 
 
 def test_a_task_gone_from_the_queue_or_left_without_workers_ends_the_wait():
