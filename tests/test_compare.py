@@ -3,6 +3,7 @@ committed per-seed results in rows shaped as `dvc exp show --json` gives them, a
 through DVC's queue on a sweep made with DVC's own syntax."""
 
 import copy
+import csv
 import json
 import sys
 import time
@@ -122,6 +123,24 @@ def test_each_experiment_is_judged_against_heads_baseline_or_left_out_with_its_r
         assert rows[name]["outcome"] in ("better", "worse", "equivalent", "not resolved")
     assert rows["HEAD's fixed-lr0.001"]["vs baseline, 90 % interval"] == ""
     assert "Benjamini-Hochberg over the 2 experiments compared" in judged["note"]
+
+
+def test_heads_train_gets_the_comparison_the_committed_study_gives_the_same_variant():
+    # HEAD's params.yaml schedule is the reference grid's exp-lr0.01-k0.1, trained on the same
+    # folds and seeds: the same heads, so the same difference and interval (p differs: BH is
+    # over this table's comparisons, not the grid's).
+    params = committed_params()["schedule"]
+    assert (params["name"], params["initial_lr"], params["k"]) == ("exp", 0.01, 0.1)
+    project = Project()
+    judged = judge(project.shown(), project.read)
+    with open(REPO_ROOT / "metrics" / "study-reference.csv", newline="", encoding="utf-8") as file:
+        study = {row["variant"]: row for row in csv.DictReader(file)}
+    (head,) = [row for row in judged["rows"] if row["experiment"] == "HEAD"]
+    assert (
+        head["vs baseline, 90 % interval"]
+        == study["exp-lr0.01-k0.1"]["vs fixed-lr0.001 (points, 90 % interval)"]
+    )
+    assert head["outcome"] == study["exp-lr0.01-k0.1"]["outcome"]
 
 
 def test_a_sweep_keeps_the_experiments_that_differ_from_head_in_its_params_alone():
