@@ -42,7 +42,7 @@ $(VENV)/installed: requirements.txt pyproject.toml
 
 # One file for every platform and every extra, each version with the hashes of all its files.
 lock: setup
-	uv pip compile pyproject.toml --universal --python-version 3.11 --extra dev --extra cluster \
+	uv pip compile --quiet pyproject.toml --universal --python-version 3.11 --extra dev --extra cluster \
 		--extra kaggle --generate-hashes --custom-compile-command "make lock" \
 		$(if $(UPGRADE),--upgrade) -o requirements.txt
 
