@@ -14,7 +14,10 @@ the table with the reason.
 
 import argparse
 import json
+import sys
 import textwrap
+
+from tqdm import tqdm
 
 from lrstudy.core.errors import reports_user_errors
 from lrstudy.experiments import read_experiment_file, run_dvc
@@ -59,6 +62,14 @@ def report(judged):
     return "\n\n".join(parts)
 
 
+def reading_bar(experiments):
+    """A progress bar over the experiments read, on stderr and only on a terminal (a study's
+    grid leaves a hundred and more)."""
+    return tqdm(
+        experiments, desc="compare: reading", unit="exp", file=sys.stderr, disable=None, leave=False
+    )
+
+
 @reports_user_errors
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -73,7 +84,7 @@ def main(argv=None):
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
     shown = json.loads(run_dvc("exp", "show", "--json").stdout)
-    judged = judge(shown, read_experiment_file, args.experiments, args.sweep)
+    judged = judge(shown, read_experiment_file, args.experiments, args.sweep, reading_bar)
     print(json.dumps(judged, indent=2) if args.json else report(judged))
 
 

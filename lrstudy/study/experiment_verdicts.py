@@ -252,17 +252,17 @@ def table_note(label, shape, tests, design, margin):
     )
 
 
-def judge(shown, read, names=(), sweep=()):
+def judge(shown, read, names=(), sweep=(), progress=iter):
     """Every selected experiment compared with HEAD's baseline: a dict with the `baseline`'s
     label, the `rows` (HEAD first, then best first), each experiment's `tests`, the `left_out`
     ({name: reason}) and the `note` under the table. `read(path, rev)` gives a file's text at a
-    revision (dvc.api.read)."""
+    revision (dvc.api.read); `progress` wraps the experiments as they are read (a bar)."""
     found = select(candidates(shown), names, sweep)
     head_data = found[0][2]
     shape, baseline_runs = head_baseline(read, found[0][1])
     label = baseline_label(head_data)
     runs, left_out, data_of = {label: baseline_runs}, {}, {label: head_data}
-    for entry in found:
+    for entry in progress(found):
         their_runs, reason = experiment_runs(entry, read, shape, head_data)
         if reason is None:
             runs[entry[0]], data_of[entry[0]] = their_runs, entry[2]
