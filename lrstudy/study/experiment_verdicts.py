@@ -23,15 +23,16 @@ from lrstudy.core.config import parse_group
 from lrstudy.core.errors import UserError
 from lrstudy.core.paths import folds_file, model_file, summary_file
 from lrstudy.core.schedules import PARAMS, SCHEDULES
+from lrstudy.experiments import precedence
 from lrstudy.inference import outcome
 from lrstudy.reporting.verdicts import within
 from lrstudy.statistics import ALPHA
 from lrstudy.study import folds
 from lrstudy.study.analysis import ACCURACY, analyse, compared, design_sentence, outcome_count
 from lrstudy.study.analysis import rank as ranked
+from lrstudy.study.reuse import flat
 
 HEAD = "HEAD"
-STATES = ("success", "running", "queued", "failed")  # when a name has two rows, the first wins
 BASELINE_OUTPUT = folds_file("baseline").parent.as_posix()  # metrics/baseline, as dvc.lock has it
 TRAIN_GROUPS = ("head", "train", "schedule")  # what `train` reads of params.yaml
 
@@ -45,11 +46,11 @@ def candidates(shown):
     for experiment in head.get("experiments") or []:
         rev = experiment["revs"][0]
         name = experiment.get("name") or rev["rev"][:7]
-        state = ((experiment.get("executor") or {}).get("state") or "success").lower()
-        state = state if state in STATES else "failed"
-        if name not in found or STATES.index(state) < STATES.index(found[name][3]):
+        # DVC's executor states, lower case: success, running, queued, failed
+        state = ((experiment.get("executor") or {}).get("state") or "success").capitalize()
+        if name not in found or precedence(state) < precedence(found[name][3]):
             found[name] = (name, rev["rev"], rev.get("data") or {}, state)
-    return [(HEAD, head["rev"], head["data"], "success"), *found.values()]
+    return [(HEAD, head["rev"], head["data"], "Success"), *found.values()]
 
 
 def params_of(data):
@@ -59,16 +60,8 @@ def params_of(data):
 
 def flat_params(data):
     """{group.key: value} of a revision's params.yaml (`finetune.schedule.name` for a nested
-    one)."""
-
-    def flat(values, prefix):
-        for key, value in values.items():
-            if isinstance(value, dict):
-                yield from flat(value, f"{prefix}{key}.")
-            else:
-                yield f"{prefix}{key}", value
-
-    return dict(flat(params_of(data), ""))
+    one), numbers written as text read as numbers."""
+    return flat(params_of(data))
 
 
 def number(value):
@@ -124,42 +117,34 @@ def select(found, names=(), sweep=()):
     return [found[0], *chosen]
 
 
-def same(value, other):
-    """Whether two params values are equal, nested ones key by key; a number and its text
-    (dvc.lock read by PyYAML keeps `1e-05` as text where DVC reads a number) are the same."""
-    if isinstance(value, dict) and isinstance(other, dict):
-        return value.keys() == other.keys() and all(same(value[k], other[k]) for k in value)
-    if value == other:
-        return True
-    try:
-        return float(value) == float(other)
-    except (TypeError, ValueError):
-        return False
-
-
 def output_hash(data, path):
     return (data.get("outs", {}).get(path) or {}).get("hash")
 
 
-def left_out_reason(name, data, state, head_data, lock):
-    """Why an experiment cannot be compared with HEAD's baseline, or None. `lock`: its
-    dvc.lock (a dict)."""
-    if state != "success":
+def left_out_reason(name, data, state, head_data):
+    """Why an experiment cannot be compared with HEAD's baseline, as its row in `dvc exp show`
+    tells (its state, its baseline's hash), or None."""
+    if state != "Success":
         return {
-            "queued": "queued, not run yet (`dvc queue start`)",
-            "running": "still running",
-            "failed": f"failed (`dvc queue logs {name}`)",
-        }[state]
+            "Queued": "queued, not run yet (`dvc queue start`)",
+            "Running": "still running",
+        }.get(state, f"failed (`dvc queue logs {name}`)")
     if output_hash(data, BASELINE_OUTPUT) != output_hash(head_data, BASELINE_OUTPUT):
         changed = differences(flat_params(data), flat_params(head_data)).split()
         changed = [word for word in changed if "=" in word]  # not the schedule's
         because = f": it changes {', '.join(changed)}" if changed else ""
         return f"its baseline is not HEAD's{because}"
+    return None
+
+
+def ran_its_params(data, lock):
+    """Whether the experiment's `train` ran with its own params: those its dvc.lock (a dict)
+    records against its params.yaml (PyYAML reads a `1e-05` there as text: flat reads it back)."""
     ran_with = lock.get("stages", {}).get("train", {}).get("params", {}).get("params.yaml", {})
     params = params_of(data)
-    if any(not same(ran_with.get(group), params.get(group)) for group in TRAIN_GROUPS):
-        return "its `train` did not run with its params (the run stopped before `train`)"
-    return None
+    return flat({group: ran_with.get(group) for group in TRAIN_GROUPS}) == flat(
+        {group: params.get(group) for group in TRAIN_GROUPS}
+    )
 
 
 def fine_tuned(data):
@@ -203,10 +188,11 @@ def experiment_runs(entry, read, shape, head_data):
     """(its runs on the folds, None) of a candidate that can be compared with HEAD's baseline
     of `shape`, else (None, why not)."""
     name, rev, data, state = entry
-    lock = read_lock(read, rev) if state == "success" else {}
-    reason = left_out_reason(name, data, state, head_data, lock)
+    reason = left_out_reason(name, data, state, head_data)
     if reason is not None:
         return None, reason
+    if not ran_its_params(data, read_lock(read, rev)):
+        return None, "its `train` did not run with its params (the run stopped before `train`)"
     try:
         their_shape, runs = folds.fold_runs(json.loads(read(folds_file("train").as_posix(), rev)))
     except FileNotFoundError:
