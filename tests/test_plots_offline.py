@@ -51,13 +51,10 @@ def plot_divs(page, dom):
 def plots_without_marks(page, dom):
     """Plot divs of DVC's page in which Vega drew no marks (an SVG or canvas of class `marks`
     with paths in it) once the scripts ran."""
-    ids = re.findall(r'<div id = "([^"]+)"', page.read_text(encoding="utf-8"))
-    starts = [dom.index(f'id="{plot_id}"') for plot_id in ids]
-    ends = starts[1:] + [len(dom)]
     return [
         plot_id
-        for plot_id, start, end in zip(ids, starts, ends, strict=True)
-        if not re.search(r'<(svg|canvas)[^>]*class="marks".*<path', dom[start:end], re.S)
+        for plot_id, drawn in plot_divs(page, dom).items()
+        if not re.search(r'<(svg|canvas)[^>]*class="marks".*<path', drawn, re.S)
     ]
 
 
