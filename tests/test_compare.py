@@ -14,7 +14,7 @@ import yaml
 from lrstudy.core.errors import UserError
 from lrstudy.study import folds
 from lrstudy.study.compare import WIDTH, render, report
-from lrstudy.study.experiment_verdicts import candidates, judge, select
+from lrstudy.study.experiment_verdicts import candidates, differences, fine_tuned, judge, select
 from tests.helpers.commands import dvc, run
 from tests.helpers.sandbox import FAST, REPO_ROOT, committed_params
 
@@ -23,8 +23,8 @@ TRAIN_FOLDS = json.loads((REPO_ROOT / "metrics" / "train" / "folds.json").read_t
 
 
 def revision(overrides=(), baseline_hash="base"):
-    """An experiment's (or HEAD's) row data: its params, the hashes dvc.lock gives its outputs,
-    and its dvc.lock, whose `train` ran with `overrides` too unless told otherwise."""
+    """An experiment's (or HEAD's) row data: its params (committed ones with `overrides`) and
+    the hash dvc.lock gives its baseline's output."""
     params = committed_params(dict(overrides))
     return {
         "params": {"params.yaml": {"data": params}},
@@ -172,6 +172,28 @@ def test_a_small_rate_written_by_dvc_exp_run_is_the_same_param_in_dvc_lock():
     lock["stages"]["train"]["params"]["params.yaml"]["schedule"]["initial_lr"] = "1e-05"
     project.files[("dvc.lock", "tiny")] = yaml.safe_dump(lock)
     assert "tiny" in judge(project.shown(), project.read)["tests"]
+
+
+def test_differences_name_the_schedule_by_its_short_params():
+    head = {"schedule.name": "exp", "schedule.initial_lr": 0.01, "schedule.k": 0.1, "head.seed": 1}
+    assert differences({**head, "schedule.k": 0.3}, head) == "k0.3"
+    step = {**head, "schedule.name": "step", "schedule.epochs_drop": 3, "head.seed": 2}
+    assert differences(step, {**head, "schedule.epochs_drop": 10}) == "step every3 head.seed=2"
+    assert differences(head, head) == ""
+
+
+def test_fine_tuning_counts_only_where_it_read_the_head_its_train_wrote():
+    ran = {
+        "metrics": {
+            "metrics/evaluate/metrics.json": {"data": {"finetuned": {"test_accuracy": 0.97}}}
+        },
+        "outs": {"data/models/scheduled.keras": {"hash": "new"}},
+        "deps": {"data/models/scheduled.keras": {"hash": "new"}},
+    }
+    assert fine_tuned(ran) == 0.97
+    stopped_at_train = copy.deepcopy(ran)
+    stopped_at_train["deps"]["data/models/scheduled.keras"]["hash"] = "older"
+    assert fine_tuned(stopped_at_train) is None
 
 
 def test_a_failed_task_beside_its_rerun_counts_as_the_rerun():
