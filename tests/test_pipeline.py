@@ -15,6 +15,8 @@ from scipy import stats
 from lrstudy.core.outputs import parse_curve
 from lrstudy.core.paths import time_file
 from lrstudy.core.quiet import LOG_LINE
+from lrstudy.study.folds import fold_runs
+from lrstudy.study.folds import outcomes as outcomes_of
 from tests.helpers.commands import dvc, ran_stages, run
 from tests.helpers.sandbox import FAST
 
@@ -277,6 +279,7 @@ def test_repro_then_schedule_experiments_rerun_only_what_depends_on_the_schedule
         [line[start:end].strip() for start, end in zip(starts, [*starts[1:], None], strict=True)]
         for line in lines[2 : lines.index("")]
     ]
+    assert len(starts) <= 12
     by_name = {row[0]: row for row in table}
     assert table[0][0] == "HEAD" and set(by_name) == {
         "HEAD",
@@ -285,6 +288,11 @@ def test_repro_then_schedule_experiments_rerun_only_what_depends_on_the_schedule
         "cosine",
         "HEAD's fixed-lr0.001",
     }
+    # HEAD's row is the committed heads' cross-validated test accuracy.
+    committed = json.loads(run(["git", "show", "HEAD:metrics/train/folds.json"], pipeline).stdout)
+    shape, heads = fold_runs(committed)
+    assert table[0][2] == f"{100 * outcomes_of(shape, heads).mean():.2f}"
+    assert table[0][6] and by_name["exp-best"] != by_name["tiny-lr"]
     differences = {name: row[1] for name, row in by_name.items()}
     assert differences["exp-best"] == "k0.3" and differences["tiny-lr"] == "lr1e-05 k0.3"
     fine_tuned = {name: row[6] for name, row in by_name.items()}
